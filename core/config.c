@@ -1,0 +1,149 @@
+/* Configuration: the struct, then TESSERA_* environment overrides (the only place
+ * they are read), then defaults made explicit. Invalid values are errors. */
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "tessera/runtime.h"
+
+#define MAX_CPU_WORKERS 1024
+
+static int32_t usable_cores(void)
+{
+    cpu_set_t set;
+    long n;
+
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+        return CPU_COUNT(&set) > 0 ? CPU_COUNT(&set) : 1;
+    }
+    n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int32_t)n : 1;
+}
+
+static tsr_status_t parse_workers(const char *text, int32_t *out)
+{
+    char *end = NULL;
+    long v;
+
+    errno = 0;
+    v = strtol(text, &end, 10);
+    if (text[0] == '\0' || *end != '\0' || errno != 0 || v < 1 || v > MAX_CPU_WORKERS) {
+        return tsr__fail(TSR_EINVAL, "TESSERA_NCPUS='%s' is not a number of workers in 1..%d",
+                         text, MAX_CPU_WORKERS);
+    }
+    *out = (int32_t)v;
+    return TSR_OK;
+}
+
+static tsr_status_t parse_policy(const char *text, tsr_sched_policy_t *out)
+{
+    if (strcmp(text, "eager") == 0) {
+        *out = TSR_SCHED_EAGER;
+    } else if (strcmp(text, "ws") == 0) {
+        *out = TSR_SCHED_WS;
+    } else {
+        return tsr__fail(TSR_EINVAL, "TESSERA_SCHED='%s' is not one of eager, ws", text);
+    }
+    return TSR_OK;
+}
+
+static tsr_status_t parse_log_level(const char *text, tsr_log_level_t *out)
+{
+    static const char *const names[] = {"none", "error", "warn", "info", "debug"};
+    static const tsr_log_level_t levels[] = {TSR_LOG_NONE, TSR_LOG_ERROR, TSR_LOG_WARN,
+                                             TSR_LOG_INFO, TSR_LOG_DEBUG};
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcmp(text, names[i]) == 0) {
+            *out = levels[i];
+            return TSR_OK;
+        }
+    }
+    return tsr__fail(TSR_EINVAL,
+                     "TESSERA_LOG_LEVEL='%s' is not one of none, error, warn, info, debug", text);
+}
+
+static tsr_status_t check_struct(const tsr_config_t *cfg)
+{
+    if (cfg->n_cpu_workers < 0 || cfg->n_cpu_workers > MAX_CPU_WORKERS) {
+        return tsr__fail(TSR_EINVAL, "config.n_cpu_workers=%d is outside 0..%d",
+                         (int)cfg->n_cpu_workers, MAX_CPU_WORKERS);
+    }
+    if (cfg->policy < TSR_SCHED_DEFAULT || cfg->policy > TSR_SCHED_WS) {
+        return tsr__fail(TSR_EINVAL, "config.policy=%d is not a tsr_sched_policy_t",
+                         (int)cfg->policy);
+    }
+    if (cfg->log_level < TSR_LOG_DEFAULT || cfg->log_level > TSR_LOG_DEBUG) {
+        return tsr__fail(TSR_EINVAL, "config.log_level=%d is not a tsr_log_level_t",
+                         (int)cfg->log_level);
+    }
+    if ((cfg->flags & ~TSR_CONFIG_F_NO_ENV) != 0) {
+        return tsr__fail(TSR_EINVAL, "config.flags=0x%x has unknown bits", (unsigned)cfg->flags);
+    }
+    return TSR_OK;
+}
+
+static tsr_status_t apply_env(tsr_config_t *cfg)
+{
+    const char *v;
+
+    if ((v = getenv("TESSERA_NCPUS")) != NULL) {
+        TSR_TRY(parse_workers(v, &cfg->n_cpu_workers));
+    }
+    if ((v = getenv("TESSERA_SCHED")) != NULL) {
+        TSR_TRY(parse_policy(v, &cfg->policy));
+    }
+    if ((v = getenv("TESSERA_TRACE")) != NULL) {
+        cfg->trace_path = v[0] != '\0' ? v : NULL;
+    }
+    if ((v = getenv("TESSERA_LOG_LEVEL")) != NULL) {
+        TSR_TRY(parse_log_level(v, &cfg->log_level));
+    }
+    return TSR_OK;
+}
+
+tsr_status_t tsr_config_resolve(const tsr_config_t *config, tsr_config_t *resolved_out)
+{
+    tsr_config_t cfg = TSR_CONFIG_INIT;
+
+    if (resolved_out == NULL) {
+        return tsr__fail(TSR_EINVAL, "tsr_config_resolve: resolved_out is NULL");
+    }
+    if (config != NULL) {
+        cfg = *config;
+    }
+    TSR_TRY(check_struct(&cfg));
+    if ((cfg.flags & TSR_CONFIG_F_NO_ENV) == 0) {
+        TSR_TRY(apply_env(&cfg));
+    }
+    if (cfg.n_cpu_workers == 0) {
+        cfg.n_cpu_workers = usable_cores();
+    }
+    if (cfg.policy == TSR_SCHED_DEFAULT) {
+        cfg.policy = TSR_SCHED_WS;
+    }
+    if (cfg.log_level == TSR_LOG_DEFAULT) {
+        cfg.log_level = TSR_LOG_WARN;
+    }
+    if (cfg.trace_path != NULL && cfg.trace_path[0] == '\0') {
+        cfg.trace_path = NULL;
+    }
+    *resolved_out = cfg;
+    return TSR_OK;
+}
+
+const char *tsr_sched_policy_name(tsr_sched_policy_t policy)
+{
+    switch (policy) {
+    case TSR_SCHED_EAGER:
+        return "eager";
+    case TSR_SCHED_WS:
+        return "ws";
+    case TSR_SCHED_DEFAULT:
+        return "default";
+    }
+    return "unknown";
+}

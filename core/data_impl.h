@@ -1,0 +1,59 @@
+/* The data handle object and dependency inference over handles. Private to core/. */
+#ifndef TSR_CORE_DATA_IMPL_H
+#define TSR_CORE_DATA_IMPL_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <tessera/data.h>
+
+#include "core/sync.h"
+#include "core/task_impl.h"
+
+#define TSR_DATA_MAGIC 0x74737264u /* "tsrd" */
+#define TSR_DATA_F_OWNED 0x1u      /* the runtime allocated ptr (dynamic-size output) */
+#define TSR_DATA_F_DYNAMIC 0x2u    /* created by tsr_data_create */
+
+/* A logical buffer. The lock guards last_writer, readers and changes of poison;
+ * handles are locked in address order when a task holds several. */
+struct tsr_data {
+    tsr__spinlock_t lock;
+    uint32_t magic;
+    uint32_t flags;
+    tsr_runtime_t *rt;
+    struct task_ref last_writer;
+    struct task_ref *readers; /* readers since the last writer */
+    uint32_t n_readers;
+    uint32_t cap_readers;
+    /* Failure of the last writer, if it failed or was cancelled; NULL when the
+     * contents are valid. Changed only under lock, read lock-free on success. */
+    _Atomic(struct tsr_cause *) poison;
+    void *ptr;
+    size_t n_bytes;
+    struct tsr_future *acquire; /* the held acquire, NULL when none */
+    struct tsr_data *prev;      /* runtime's list of live handles */
+    struct tsr_data *next;
+};
+
+/* Free a handle no task can reach any more (unregister, shutdown). */
+void tsr__data_free(struct tsr_data *d);
+
+/* One handle of a task after merging duplicates. */
+struct dep_access {
+    struct tsr_data *data;
+    uint32_t mode;
+};
+
+/* Sort accesses by handle address and merge duplicates (modes OR-ed); returns the
+ * new count. */
+uint32_t tsr__deps_normalise(struct dep_access *acc, uint32_t n);
+
+/* Register t's accesses (normalised) in the handles' histories, adding the edges
+ * that make t wait for conflicting earlier tasks. Locks all handles for the
+ * duration, so concurrent submitters see one total order. */
+void tsr__deps_register(struct tsr_future *t, const struct dep_access *acc, uint32_t n);
+
+/* Called at completion for every handle t wrote: record or clear the poison. */
+void tsr__deps_writer_done(struct tsr_data *data, struct tsr_cause *cause);
+
+#endif /* TSR_CORE_DATA_IMPL_H */

@@ -1,0 +1,233 @@
+/* Runtime start-up, shutdown, whole-runtime waits, cancellation and statistics. */
+#include <stdalign.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/backends.h"
+#include "core/data_impl.h"
+#include "core/error.h"
+#include "core/runtime_impl.h"
+#include "core/sched.h"
+#include "core/task_impl.h"
+#include "core/trace.h"
+#include "core/worker.h"
+#include "devices/device_ops.h"
+#include "tessera/config.h"
+
+#define WAIT_ALL_SPINS 256
+
+/* Distinguishes runtimes in thread-local task caches; never reused in a process. */
+static _Atomic uint64_t next_runtime_uid = 1;
+
+const char *tsr_version(void)
+{
+    return TSR_VERSION_STRING;
+}
+
+static tsr_status_t setup_devices(tsr_runtime_t *rt)
+{
+    size_t n_backends;
+    const struct tsr__device_ops *const *backends = tsr__backends(&n_backends);
+
+    for (size_t i = 0; i < n_backends; i++) {
+        rt->kind_ops[backends[i]->kind] = backends[i];
+    }
+    rt->n_workers = rt->kind_ops[TSR_DEVICE_CPU]->n_workers(&rt->cfg);
+    rt->workers = aligned_alloc(TSR_CACHE_LINE, rt->n_workers * sizeof(*rt->workers));
+    if (rt->workers == NULL) {
+        return tsr__fail(TSR_ENOMEM, "tsr_init: out of memory for %u workers",
+                         (unsigned)rt->n_workers);
+    }
+    memset(rt->workers, 0, rt->n_workers * sizeof(*rt->workers));
+    return TSR_OK;
+}
+
+static tsr_status_t setup(tsr_runtime_t *rt, const tsr_config_t *resolved)
+{
+    rt->cfg = *resolved;
+    if (resolved->trace_path != NULL) {
+        rt->trace_path = strdup(resolved->trace_path);
+        if (rt->trace_path == NULL) {
+            return tsr__fail(TSR_ENOMEM, "tsr_init: out of memory");
+        }
+    }
+    rt->cfg.trace_path = rt->trace_path;
+    rt->uid = atomic_fetch_add(&next_runtime_uid, 1);
+    rt->t0_ns = tsr__now_ns();
+    tsr__task_pool_init(&rt->pool);
+    pthread_mutex_init(&rt->data_mutex, NULL);
+    rt->oom_cause = tsr__cause_create(TSR_ENOMEM, UINT64_MAX,
+                                      "out of memory while recording a dependency",
+                                      "cancelled: out of memory while recording a dependency");
+    if (rt->oom_cause == NULL) {
+        return tsr__fail(TSR_ENOMEM, "tsr_init: out of memory");
+    }
+    TSR_TRY(setup_devices(rt));
+    rt->sched = tsr__sched_lookup(rt->cfg.policy);
+    return rt->sched->init(rt, &rt->sched_state);
+}
+
+static void teardown(tsr_runtime_t *rt)
+{
+    while (rt->data_list != NULL) {
+        tsr__data_free(rt->data_list);
+    }
+    if (rt->sched_state != NULL) {
+        rt->sched->fini(rt->sched_state);
+    }
+    for (uint32_t i = 0; rt->workers != NULL && i < rt->n_workers; i++) {
+        tsr__trace_buf_fini(&rt->workers[i].trace);
+    }
+    free(rt->workers);
+    tsr__task_pool_fini(&rt->pool);
+    pthread_mutex_destroy(&rt->data_mutex);
+    tsr__cause_release(rt->oom_cause);
+    tsr__cause_release(atomic_load(&rt->cancel_cause));
+    free(rt->trace_path);
+    free(rt);
+}
+
+tsr_status_t tsr_init(const tsr_config_t *config, tsr_runtime_t **rt_out)
+{
+    tsr_config_t resolved;
+    tsr_runtime_t *rt;
+    tsr_status_t st;
+
+    if (rt_out == NULL) {
+        return tsr__fail(TSR_EINVAL, "tsr_init: rt_out is NULL");
+    }
+    st = tsr_config_resolve(config, &resolved);
+    if (st != TSR_OK) {
+        return tsr__fail(st, "tsr_init: %s", tsr_last_error());
+    }
+    rt = aligned_alloc(TSR_CACHE_LINE, sizeof(*rt));
+    if (rt == NULL) {
+        return tsr__fail(TSR_ENOMEM, "tsr_init: out of memory");
+    }
+    memset(rt, 0, sizeof(*rt));
+    st = setup(rt, &resolved);
+    if (st == TSR_OK) {
+        st = tsr__workers_start(rt);
+    }
+    if (st != TSR_OK) {
+        teardown(rt);
+        return st;
+    }
+    tsr__log(rt, TSR_LOG_INFO, "started %u CPU workers, policy %s", (unsigned)rt->n_workers,
+             rt->sched->name);
+    *rt_out = rt;
+    return TSR_OK;
+}
+
+uint64_t tsr__runtime_n_done(tsr_runtime_t *rt)
+{
+    uint64_t n = atomic_load_explicit(&rt->n_aux_done, memory_order_seq_cst);
+
+    for (uint32_t i = 0; i < rt->n_workers; i++) {
+        n += atomic_load_explicit(&rt->workers[i].n_completed, memory_order_seq_cst);
+    }
+    return n;
+}
+
+/* Completions are read before submissions: every counted completion is of a task
+ * counted in next_id, and a task that submits another completes after it, so
+ * equality means nothing is left. */
+static int all_done(tsr_runtime_t *rt)
+{
+    uint64_t n_done = tsr__runtime_n_done(rt);
+
+    return n_done == atomic_load_explicit(&rt->next_id, memory_order_seq_cst);
+}
+
+void tsr__runtime_check_idle(tsr_runtime_t *rt)
+{
+    if (atomic_load_explicit(&rt->done_ev.n_waiters, memory_order_seq_cst) != 0 &&
+        all_done(rt)) {
+        tsr__event_wake(&rt->done_ev, 1 << 30);
+    }
+}
+
+tsr_status_t tsr_wait_all(tsr_runtime_t *rt)
+{
+    if (rt == NULL) {
+        return tsr__fail(TSR_EINVAL, "tsr_wait_all: rt is NULL");
+    }
+    if (tsr__worker_self(rt) != NULL) {
+        return tsr__fail(TSR_EBUSY, "tsr_wait_all: called from inside a task, which would "
+                         "wait for itself; wait for specific futures instead");
+    }
+    for (int i = 0; i < WAIT_ALL_SPINS; i++) {
+        if (all_done(rt)) {
+            return TSR_OK;
+        }
+        tsr__cpu_relax();
+    }
+    for (;;) {
+        uint32_t key = tsr__event_prepare(&rt->done_ev);
+
+        if (all_done(rt)) {
+            tsr__event_cancel(&rt->done_ev);
+            return TSR_OK;
+        }
+        tsr__event_commit(&rt->done_ev, key);
+    }
+}
+
+void tsr_shutdown(tsr_runtime_t *rt)
+{
+    if (rt == NULL) {
+        return;
+    }
+    if (tsr__worker_self(rt) != NULL) {
+        tsr__log(rt, TSR_LOG_ERROR, "tsr_shutdown: called from inside a task; ignored");
+        return;
+    }
+    tsr_wait_all(rt);
+    tsr__workers_stop(rt);
+    if (rt->trace_path != NULL && tsr__trace_write(rt) != TSR_OK) {
+        tsr__log(rt, TSR_LOG_ERROR, "%s", tsr_last_error());
+    }
+    teardown(rt);
+}
+
+tsr_status_t tsr_runtime_cancel(tsr_runtime_t *rt)
+{
+    if (rt == NULL) {
+        return tsr__fail(TSR_EINVAL, "tsr_runtime_cancel: rt is NULL");
+    }
+    pthread_mutex_lock(&rt->data_mutex);
+    if (atomic_load(&rt->cancel_cause) == NULL) {
+        const char *msg = "cancelled by tsr_runtime_cancel before it started";
+        struct tsr_cause *c = tsr__cause_create(TSR_ECANCELED, UINT64_MAX, msg, msg);
+
+        if (c == NULL) {
+            pthread_mutex_unlock(&rt->data_mutex);
+            return tsr__fail(TSR_ENOMEM, "tsr_runtime_cancel: out of memory");
+        }
+        atomic_store_explicit(&rt->cancel_cause, c, memory_order_release);
+    }
+    /* Tasks carry the epoch of their submission; a task of an older epoch is
+     * cancelled when a worker takes it. */
+    atomic_fetch_add_explicit(&rt->cancel_epoch, 1, memory_order_acq_rel);
+    pthread_mutex_unlock(&rt->data_mutex);
+    return TSR_OK;
+}
+
+tsr_status_t tsr_runtime_stats(tsr_runtime_t *rt, tsr_runtime_stats_t *stats_out)
+{
+    tsr_runtime_stats_t s = TSR_RUNTIME_STATS_INIT;
+    if (rt == NULL || stats_out == NULL) {
+        return tsr__fail(TSR_EINVAL, "tsr_runtime_stats: rt and stats_out must be non-NULL");
+    }
+    s.n_cpu_workers = rt->n_workers;
+    s.policy = rt->cfg.policy;
+    s.n_submitted = atomic_load(&rt->next_id) - atomic_load(&rt->n_aux);
+    s.n_failed = atomic_load(&rt->n_failed);
+    s.n_cancelled = atomic_load(&rt->n_cancelled);
+    for (uint32_t i = 0; i < rt->n_workers; i++) {
+        s.n_completed += atomic_load(&rt->workers[i].n_completed);
+        s.n_stolen += atomic_load_explicit(&rt->workers[i].n_stolen, memory_order_relaxed);
+    }
+    *stats_out = s;
+    return TSR_OK;
+}

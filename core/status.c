@@ -1,0 +1,50 @@
+/* Status names and the thread-local last-error message. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <tessera/status.h>
+
+#include "core/error.h"
+
+static _Thread_local char tls_last_error[512];
+
+const char *tsr_status_str(tsr_status_t st)
+{
+    switch (st) {
+    case TSR_OK:
+        return "TSR_OK";
+    case TSR_PENDING:
+        return "TSR_PENDING";
+    case TSR_EINVAL:
+        return "TSR_EINVAL";
+    case TSR_ENOMEM:
+        return "TSR_ENOMEM";
+    case TSR_EBUSY:
+        return "TSR_EBUSY";
+    case TSR_ENOTSUP:
+        return "TSR_ENOTSUP";
+    case TSR_ENODEV:
+        return "TSR_ENODEV";
+    case TSR_EBACKEND:
+        return "TSR_EBACKEND";
+    case TSR_ECANCELED:
+        return "TSR_ECANCELED";
+    case TSR_ETASK:
+        return "TSR_ETASK";
+    }
+    return "TSR_E(unknown)";
+}
+
+const char *tsr_last_error(void)
+{
+    return tls_last_error;
+}
+
+tsr_status_t tsr__fail(tsr_status_t st, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(tls_last_error, sizeof(tls_last_error), fmt, ap);
+    va_end(ap);
+    return st;
+}

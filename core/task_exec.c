@@ -1,0 +1,338 @@
+/* The life of a submitted task after submit: edges, readiness, execution,
+ * completion with failure propagation, and the task context API. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/data_impl.h"
+#include "core/error.h"
+#include "core/runtime_impl.h"
+#include "core/sched.h"
+#include "core/task_impl.h"
+#include "core/worker.h"
+#include "devices/device_ops.h"
+
+struct tsr_task_ctx {
+    tsr_runtime_t *rt;
+    struct tsr_future *task;
+    struct tsr__worker *worker;
+    tsr_device_kind_t kind;
+    void *stream;
+    int has_msg;
+    char msg[512];
+};
+
+struct tsr_cause *tsr__cause_create(tsr_status_t status, uint64_t root_id, const char *root_msg,
+                                    const char *dep_msg)
+{
+    size_t n_root = strlen(root_msg) + 1;
+    size_t n_dep = strlen(dep_msg) + 1;
+    struct tsr_cause *c = malloc(sizeof(*c) + n_root + n_dep);
+    char *text;
+
+    if (c == NULL) {
+        return NULL;
+    }
+    text = (char *)(c + 1);
+    memcpy(text, root_msg, n_root);
+    memcpy(text + n_root, dep_msg, n_dep);
+    atomic_init(&c->refs, 1);
+    c->status = status;
+    c->root_id = root_id;
+    c->root_msg = text;
+    c->dep_msg = text + n_root;
+    return c;
+}
+
+void tsr__cause_release(struct tsr_cause *c)
+{
+    if (c != NULL && atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1) {
+        free(c);
+    }
+}
+
+void tsr__task_set_cause(struct tsr_future *t, struct tsr_cause *cause)
+{
+    struct tsr_cause *expected = NULL;
+
+    tsr__cause_retain(cause);
+    if (!atomic_compare_exchange_strong_explicit(&t->cause, &expected, cause,
+                                                 memory_order_acq_rel, memory_order_acquire)) {
+        tsr__cause_release(cause);
+    }
+}
+
+static int append_edge(struct tsr_future *pred, struct tsr_future *succ, uint32_t flags)
+{
+    struct edge_chunk *chunk = pred->more_edges;
+
+    if (pred->n_edges < TSR_TASK_INLINE_EDGES) {
+        pred->edges[pred->n_edges].succ = succ;
+        pred->edges[pred->n_edges++].flags = flags;
+        return 1;
+    }
+    if (chunk == NULL || chunk->n_edges == sizeof(chunk->edges) / sizeof(chunk->edges[0])) {
+        chunk = malloc(sizeof(*chunk));
+        if (chunk == NULL) {
+            return 0;
+        }
+        chunk->n_edges = 0;
+        chunk->next = pred->more_edges;
+        pred->more_edges = chunk;
+    }
+    chunk->edges[chunk->n_edges].succ = succ;
+    chunk->edges[chunk->n_edges++].flags = flags;
+    return 1;
+}
+
+int tsr__task_add_edge(struct tsr_future *pred, uint64_t pred_id, struct tsr_future *succ,
+                       uint32_t flags)
+{
+    int is_live;
+    int is_added = 0;
+
+    tsr__spin_lock(&pred->lock);
+    is_live = !pred->is_done && atomic_load_explicit(&pred->id, memory_order_relaxed) == pred_id;
+    if (is_live) {
+        atomic_fetch_add_explicit(&succ->n_pending, 1, memory_order_relaxed);
+        is_added = append_edge(pred, succ, flags);
+        if (!is_added) {
+            atomic_fetch_sub_explicit(&succ->n_pending, 1, memory_order_relaxed);
+        }
+    }
+    tsr__spin_unlock(&pred->lock);
+    if (is_live && !is_added) {
+        /* Out of memory for the edge: the order cannot be kept, so the successor
+         * is cancelled, with a cause made at start-up. */
+        tsr__task_set_cause(succ, pred->rt->oom_cause);
+    }
+    return is_live;
+}
+
+void tsr__task_unref(struct tsr_future *t)
+{
+    if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1) {
+        tsr__cause_release(atomic_exchange_explicit(&t->cause, NULL, memory_order_relaxed));
+        tsr__task_free(t->rt, t);
+    }
+}
+
+static void make_ready(struct tsr_future *t)
+{
+    tsr_runtime_t *rt = t->rt;
+
+    if (t->flags & TSR_TASK_F_ACQUIRE) {
+        atomic_store_explicit(&t->state, TASK_READY, memory_order_seq_cst);
+        tsr__futex_wake(&t->state, 1 << 30);
+        return;
+    }
+    atomic_store_explicit(&t->state, TASK_READY, memory_order_relaxed);
+    rt->sched->push(rt->sched_state, tsr__worker_self(rt), t);
+}
+
+void tsr__task_dep_done(struct tsr_future *t)
+{
+    if (atomic_fetch_sub_explicit(&t->n_pending, 1, memory_order_acq_rel) == 1) {
+        make_ready(t);
+    }
+}
+
+/* The cause a task completing with `status` passes on; NULL on success. */
+static struct tsr_cause *outcome_cause(struct tsr_future *t, tsr_status_t status, const char *msg)
+{
+    struct tsr_cause *cause = atomic_load_explicit(&t->cause, memory_order_acquire);
+    uint64_t id = atomic_load_explicit(&t->id, memory_order_relaxed);
+    char root[768];
+    char dep[896];
+
+    if (status == TSR_OK || cause != NULL) {
+        return status == TSR_OK ? NULL : cause;
+    }
+    snprintf(root, sizeof(root), "task '%s' (#%llu) failed: %s", t->name, (unsigned long long)id,
+             msg != NULL ? msg : tsr_status_str(status));
+    snprintf(dep, sizeof(dep), "cancelled: depends on %s", root);
+    cause = tsr__cause_create(status, id, root, dep);
+    if (cause != NULL) {
+        atomic_store_explicit(&t->cause, cause, memory_order_release);
+    }
+    return cause;
+}
+
+static void release_successors(struct tsr_future *t, struct tsr_cause *cause)
+{
+    struct edge_chunk *chunk = t->more_edges;
+
+    for (uint32_t i = 0; i < t->n_edges; i++) {
+        if (cause != NULL && (t->edges[i].flags & TSR_EDGE_PROPAGATE)) {
+            tsr__task_set_cause(t->edges[i].succ, cause);
+        }
+        tsr__task_dep_done(t->edges[i].succ);
+    }
+    while (chunk != NULL) {
+        struct edge_chunk *next = chunk->next;
+
+        for (uint32_t i = 0; i < chunk->n_edges; i++) {
+            if (cause != NULL && (chunk->edges[i].flags & TSR_EDGE_PROPAGATE)) {
+                tsr__task_set_cause(chunk->edges[i].succ, cause);
+            }
+            tsr__task_dep_done(chunk->edges[i].succ);
+        }
+        free(chunk);
+        chunk = next;
+    }
+    t->more_edges = NULL;
+    t->n_edges = 0;
+}
+
+void tsr__task_complete(struct tsr_future *t, tsr_status_t status, const char *msg)
+{
+    struct tsr_cause *cause = outcome_cause(t, status, msg);
+
+    for (uint32_t i = 0; i < t->n_bufs; i++) {
+        if (t->bufs[i].mode & TSR_W) {
+            tsr__deps_writer_done(t->bufs[i].data, cause);
+        }
+    }
+    if (t->flags & TSR_TASK_F_ARG_HEAP) {
+        free(t->arg);
+        t->arg = NULL;
+        t->flags &= ~TSR_TASK_F_ARG_HEAP;
+    }
+    t->status = status;
+    if (t->flags & TSR_TASK_F_ACQUIRE) {
+        /* acquires are not tasks of the user's graph: not counted */
+    } else if (status == TSR_ECANCELED) {
+        atomic_fetch_add_explicit(&t->rt->n_cancelled, 1, memory_order_relaxed);
+    } else if (status != TSR_OK) {
+        atomic_fetch_add_explicit(&t->rt->n_failed, 1, memory_order_relaxed);
+    }
+    tsr__spin_lock(&t->lock);
+    t->is_done = 1; /* from here on no edge is added to t */
+    tsr__spin_unlock(&t->lock);
+    atomic_store_explicit(&t->state, TASK_DONE, memory_order_seq_cst);
+    if (atomic_load_explicit(&t->n_waiters, memory_order_seq_cst) != 0) {
+        tsr__futex_wake(&t->state, 1 << 30);
+        tsr__event_wake(&t->rt->work_ev, 1 << 30); /* workers helping while they wait */
+    }
+    release_successors(t, cause);
+}
+
+static struct tsr_cause *cancel_cause_of(struct tsr_future *t)
+{
+    struct tsr_cause *cause = atomic_load_explicit(&t->cause, memory_order_acquire);
+    tsr_runtime_t *rt = t->rt;
+
+    if (cause == NULL && t->cancel_epoch != atomic_load_explicit(&rt->cancel_epoch,
+                                                                 memory_order_acquire)) {
+        cause = atomic_load_explicit(&rt->cancel_cause, memory_order_acquire);
+        tsr__task_set_cause(t, cause);
+    }
+    return cause;
+}
+
+static void run_impl(struct tsr__worker *w, struct tsr_future *t)
+{
+    tsr_runtime_t *rt = t->rt;
+    tsr_buffer_t bufs[TSR_MAX_BUFFERS];
+    struct tsr_task_ctx ctx = {rt, t, w, TSR_DEVICE_CPU, NULL, 0, {0}};
+    uint64_t t0 = rt->trace_path != NULL ? tsr__now_ns() : 0;
+    tsr_status_t st;
+
+    for (uint32_t i = 0; i < t->n_bufs; i++) {
+        bufs[i].ptr = t->bufs[i].data->ptr;
+        bufs[i].n_bytes = t->bufs[i].data->n_bytes;
+    }
+    atomic_store_explicit(&t->state, TASK_RUNNING, memory_order_relaxed);
+    st = rt->kind_ops[TSR_DEVICE_CPU]->execute(t->cl->impl[TSR_DEVICE_CPU], &ctx, bufs, t->arg);
+    if (st > 0) {
+        snprintf(ctx.msg, sizeof(ctx.msg), "implementation returned %s, which is not a result",
+                 tsr_status_str(st));
+        ctx.has_msg = 1;
+        st = TSR_EINVAL;
+    }
+    if (t0 != 0) {
+        tsr__trace_span(&w->trace, t0, tsr__now_ns(), atomic_load_explicit(&t->id,
+                        memory_order_relaxed), t->name, st);
+    }
+    tsr__task_complete(t, st, ctx.has_msg ? ctx.msg : NULL);
+}
+
+void tsr__task_execute(struct tsr__worker *w, struct tsr_future *t)
+{
+    tsr_runtime_t *rt = t->rt;
+
+    if (cancel_cause_of(t) != NULL) {
+        tsr__task_complete(t, TSR_ECANCELED, NULL);
+    } else {
+        run_impl(w, t);
+    }
+    /* seq_cst: orders the count before check_idle's look at tsr_wait_all's waiters. */
+    atomic_fetch_add_explicit(&w->n_completed, 1, memory_order_seq_cst);
+    tsr__runtime_check_idle(rt);
+    tsr__task_unref(t);
+}
+
+tsr_runtime_t *tsr_task_ctx_runtime(const tsr_task_ctx_t *ctx)
+{
+    return ctx != NULL ? ctx->rt : NULL;
+}
+
+uint32_t tsr_task_ctx_worker(const tsr_task_ctx_t *ctx)
+{
+    return ctx != NULL ? ctx->worker->index : 0;
+}
+
+tsr_device_kind_t tsr_task_ctx_device_kind(const tsr_task_ctx_t *ctx)
+{
+    return ctx != NULL ? ctx->kind : TSR_DEVICE_CPU;
+}
+
+void *tsr_task_ctx_stream(const tsr_task_ctx_t *ctx)
+{
+    return ctx != NULL ? ctx->stream : NULL;
+}
+
+void tsr_task_ctx_fail(tsr_task_ctx_t *ctx, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (ctx == NULL || fmt == NULL) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(ctx->msg, sizeof(ctx->msg), fmt, ap);
+    va_end(ap);
+    ctx->has_msg = 1;
+}
+
+tsr_status_t tsr_task_ctx_alloc(tsr_task_ctx_t *ctx, uint32_t index, size_t n_bytes,
+                                void **ptr_out)
+{
+    struct tsr_data *d;
+    void *p;
+
+    if (ctx == NULL || ptr_out == NULL || index >= ctx->task->n_bufs) {
+        return tsr__fail(TSR_EINVAL, "tsr_task_ctx_alloc: bad context, index or ptr_out");
+    }
+    d = ctx->task->bufs[index].data;
+    if (!(ctx->task->bufs[index].mode & TSR_W) || !(d->flags & TSR_DATA_F_DYNAMIC)) {
+        return tsr__fail(TSR_EINVAL, "tsr_task_ctx_alloc: handle %u is not a dynamic-size "
+                         "output written by this task", (unsigned)index);
+    }
+    if (n_bytes == 0) {
+        free(d->ptr);
+        p = NULL;
+    } else {
+        p = realloc(d->ptr, n_bytes);
+        if (p == NULL) {
+            return tsr__fail(TSR_ENOMEM, "tsr_task_ctx_alloc: cannot allocate %zu bytes",
+                             n_bytes);
+        }
+    }
+    d->ptr = p;
+    d->n_bytes = n_bytes;
+    d->flags |= TSR_DATA_F_OWNED;
+    *ptr_out = p;
+    return TSR_OK;
+}

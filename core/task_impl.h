@@ -1,0 +1,126 @@
+/* The task object (a future is a reference to a task), its edges and the shared
+ * root cause of a failure. Private to core/. */
+#ifndef TSR_CORE_TASK_IMPL_H
+#define TSR_CORE_TASK_IMPL_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <tessera/task.h>
+
+#include "core/sync.h"
+
+/* A failure shared by the task that failed and everything cancelled because of it.
+ * Immutable after creation except the reference count. */
+struct tsr_cause {
+    atomic_uint refs;
+    tsr_status_t status; /* status of the root task */
+    uint64_t root_id;    /* id of the task that failed; UINT64_MAX: runtime cancel */
+    const char *root_msg; /* "task 'x' (#12) failed: ..." */
+    const char *dep_msg;  /* "cancelled: depends on task 'x' (#12), which failed: ..." */
+};
+
+struct tsr_cause *tsr__cause_create(tsr_status_t status, uint64_t root_id, const char *root_msg,
+                                    const char *dep_msg);
+static inline struct tsr_cause *tsr__cause_retain(struct tsr_cause *c)
+{
+    atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+    return c;
+}
+void tsr__cause_release(struct tsr_cause *c);
+
+/* An edge to a successor. PROPAGATE edges carry data (read-after-write, explicit
+ * dependencies): a failure of the predecessor cancels the successor. Ordering-only
+ * edges (write-after-read, write-after-write) do not. */
+#define TSR_EDGE_PROPAGATE 0x1u
+struct task_edge {
+    struct tsr_future *succ;
+    uint32_t flags;
+};
+
+#define TSR_TASK_INLINE_EDGES 4
+struct edge_chunk {
+    struct edge_chunk *next;
+    uint32_t n_edges;
+    struct task_edge edges[15];
+};
+
+enum task_state { TASK_PENDING = 0, TASK_READY = 1, TASK_RUNNING = 2, TASK_DONE = 3 };
+
+#define TSR_TASK_F_ACQUIRE 0x1u  /* host acquire of a handle; never queued on a worker */
+#define TSR_TASK_F_ARG_HEAP 0x2u /* arg points to a malloc'd copy */
+
+struct task_buf {
+    struct tsr_data *data;
+    uint32_t mode; /* tsr_access_t */
+};
+
+/* A task. Allocated from the runtime's task pool and recycled; `id` is unique per
+ * runtime and also serves as a generation number, so a stale pointer kept by a
+ * handle is recognised (id mismatch) after the slot is reused. */
+struct tsr_future {
+    /* Written at submit, read by the worker. */
+    tsr_runtime_t *rt;
+    const tsr_codelet_t *cl;
+    const char *name;
+    void *arg;
+    size_t arg_size;
+    int32_t priority;
+    uint32_t flags;
+    uint32_t n_bufs;
+    uint32_t cancel_epoch;
+    struct tsr_future *next; /* free lists, overflow queues */
+    alignas(16) unsigned char arg_inline[TSR_TASK_ARG_INLINE];
+    struct task_buf bufs[TSR_MAX_BUFFERS];
+
+    /* Synchronisation. The lock guards is_done, id changes and the edge list. */
+    alignas(TSR_CACHE_LINE) tsr__spinlock_t lock;
+    uint32_t is_done;
+    _Atomic uint64_t id;
+    atomic_uint n_pending; /* unfinished predecessors + 1 while submitting */
+    atomic_uint refs;      /* 1 for the runtime until completion + futures */
+    atomic_uint state;     /* enum task_state; futex word of waiters */
+    atomic_uint n_waiters;
+    uint32_t n_edges;
+    struct task_edge edges[TSR_TASK_INLINE_EDGES];
+    struct edge_chunk *more_edges;
+
+    /* Outcome. cause is set (CAS) by a failing predecessor before the task runs. */
+    _Atomic(struct tsr_cause *) cause;
+    tsr_status_t status;
+};
+
+/* A reference a handle keeps to a task that may have completed and been recycled. */
+struct task_ref {
+    struct tsr_future *task;
+    uint64_t id;
+};
+
+/* A fresh task of rt with `refs` references, holding the submission guard. */
+struct tsr_future *tsr__task_new(tsr_runtime_t *rt, uint32_t refs);
+
+/* Add an edge pred -> succ unless pred already completed (or the reference is
+ * stale). Returns 1 if succ must wait for pred (edge added, or succ cancelled
+ * because memory for the edge ran out), 0 if pred has already completed. */
+int tsr__task_add_edge(struct tsr_future *pred, uint64_t pred_id, struct tsr_future *succ,
+                       uint32_t flags);
+
+/* Give succ the failure `cause` unless it already has one. Takes no reference
+ * from the caller; retains cause when stored. */
+void tsr__task_set_cause(struct tsr_future *t, struct tsr_cause *cause);
+
+/* Drop one reference; the last returns the task to the pool. */
+void tsr__task_unref(struct tsr_future *t);
+
+/* A predecessor of t finished: the last one makes t ready. */
+void tsr__task_dep_done(struct tsr_future *t);
+
+/* Complete t with `status` (and failure message `msg`, may be NULL): update the
+ * handles it wrote, wake waiters, release successors, drop the runtime's ref. */
+void tsr__task_complete(struct tsr_future *t, tsr_status_t status, const char *msg);
+
+/* Run t on the calling worker (or complete it as cancelled). */
+struct tsr__worker;
+void tsr__task_execute(struct tsr__worker *w, struct tsr_future *t);
+
+#endif /* TSR_CORE_TASK_IMPL_H */

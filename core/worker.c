@@ -1,0 +1,160 @@
+/* CPU worker threads. An idle worker first spins (at most one at a time, so that
+ * idle workers do not starve the submitting thread on a small machine), yielding
+ * the CPU as it goes, and then sleeps on the runtime's event count. */
+#include "core/worker.h"
+
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/runtime_impl.h"
+#include "core/sched.h"
+#include "core/task_impl.h"
+
+#define SPIN_PAUSES 64
+#define SPIN_YIELDS 64
+
+static _Thread_local struct tsr__worker *tls_worker;
+
+struct tsr__worker *tsr__worker_self(const tsr_runtime_t *rt)
+{
+    struct tsr__worker *w = tls_worker;
+
+    return w != NULL && w->rt == rt ? w : NULL;
+}
+
+void tsr__workers_notify(tsr_runtime_t *rt)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&rt->n_spinning, memory_order_relaxed) == 0 &&
+        atomic_load_explicit(&rt->work_ev.n_waiters, memory_order_relaxed) != 0) {
+        tsr__event_wake(&rt->work_ev, 1);
+    }
+}
+
+static struct tsr_future *pop(struct tsr__worker *w)
+{
+    return w->rt->sched->pop(w->rt->sched_state, w);
+}
+
+/* Look for work for a while before sleeping; only one worker spins at a time. */
+static struct tsr_future *spin_for_work(struct tsr__worker *w)
+{
+    tsr_runtime_t *rt = w->rt;
+    struct tsr_future *t = NULL;
+    unsigned expected = 0;
+
+    if (!atomic_compare_exchange_strong_explicit(&rt->n_spinning, &expected, 1,
+                                                 memory_order_seq_cst, memory_order_relaxed)) {
+        return NULL;
+    }
+    for (int i = 0; i < SPIN_PAUSES + SPIN_YIELDS && t == NULL; i++) {
+        if (i < SPIN_PAUSES) {
+            tsr__cpu_relax();
+        } else {
+            sched_yield();
+        }
+        t = pop(w);
+    }
+    atomic_store_explicit(&rt->n_spinning, 0, memory_order_seq_cst);
+    if (t != NULL) {
+        /* This worker stops looking: hand the search on if more work is queued. */
+        tsr__workers_notify(rt);
+    }
+    return t;
+}
+
+static void *worker_main(void *arg)
+{
+    struct tsr__worker *w = arg;
+    tsr_runtime_t *rt = w->rt;
+
+    tls_worker = w;
+    for (;;) {
+        struct tsr_future *t = pop(w);
+        uint32_t key;
+
+        if (t == NULL) {
+            t = spin_for_work(w);
+        }
+        if (t != NULL) {
+            tsr__task_execute(w, t);
+            continue;
+        }
+        key = tsr__event_prepare(&rt->work_ev);
+        t = pop(w);
+        if (t != NULL) {
+            tsr__event_cancel(&rt->work_ev);
+            tsr__task_execute(w, t);
+        } else if (atomic_load_explicit(&rt->is_stopping, memory_order_acquire)) {
+            tsr__event_cancel(&rt->work_ev);
+            break;
+        } else {
+            tsr__event_commit(&rt->work_ev, key);
+        }
+    }
+    tls_worker = NULL;
+    return NULL;
+}
+
+void tsr__worker_help_until(struct tsr__worker *w, struct tsr_future *t)
+{
+    tsr_runtime_t *rt = w->rt;
+
+    atomic_fetch_add_explicit(&t->n_waiters, 1, memory_order_seq_cst);
+    while (atomic_load_explicit(&t->state, memory_order_seq_cst) != TASK_DONE) {
+        struct tsr_future *other = pop(w);
+        uint32_t key;
+
+        if (other != NULL) {
+            tsr__task_execute(w, other);
+            continue;
+        }
+        /* Sleep until new work or t's completion (which wakes work_ev too). */
+        key = tsr__event_prepare(&rt->work_ev);
+        other = pop(w);
+        if (other != NULL) {
+            tsr__event_cancel(&rt->work_ev);
+            tsr__task_execute(w, other);
+        } else if (atomic_load_explicit(&t->state, memory_order_seq_cst) == TASK_DONE) {
+            tsr__event_cancel(&rt->work_ev);
+        } else {
+            tsr__event_commit(&rt->work_ev, key);
+        }
+    }
+    atomic_fetch_sub_explicit(&t->n_waiters, 1, memory_order_relaxed);
+}
+
+tsr_status_t tsr__workers_start(tsr_runtime_t *rt)
+{
+    for (uint32_t i = 0; i < rt->n_workers; i++) {
+        struct tsr__worker *w = &rt->workers[i];
+        int err;
+
+        w->rt = rt;
+        w->index = i;
+        w->rng = 0x9e3779b9u * (i + 1);
+        err = pthread_create(&w->thread, NULL, worker_main, w);
+        if (err != 0) {
+            tsr__workers_stop(rt);
+            return tsr__fail(TSR_EBACKEND, "tsr_init: cannot start worker thread %u: %s",
+                             (unsigned)i, strerror(err));
+        }
+        w->is_started = 1;
+    }
+    return TSR_OK;
+}
+
+void tsr__workers_stop(tsr_runtime_t *rt)
+{
+    atomic_store_explicit(&rt->is_stopping, 1, memory_order_release);
+    tsr__event_wake(&rt->work_ev, 1 << 30);
+    for (uint32_t i = 0; i < rt->n_workers; i++) {
+        if (rt->workers[i].is_started) {
+            pthread_join(rt->workers[i].thread, NULL);
+            rt->workers[i].is_started = 0;
+        }
+    }
+}

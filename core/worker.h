@@ -1,0 +1,46 @@
+/* CPU worker threads: the loop that pops and runs tasks, and sleeping. Private to
+ * core/. */
+#ifndef TSR_CORE_WORKER_H
+#define TSR_CORE_WORKER_H
+
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <tessera/runtime.h>
+
+#include "core/sync.h"
+#include "core/task_pool.h"
+#include "core/trace.h"
+
+struct tsr_future;
+
+struct tsr__worker {
+    tsr_runtime_t *rt;
+    uint32_t index;
+    uint32_t rng;
+    pthread_t thread;
+    int is_started;
+    struct tsr__task_cache cache;
+    void *sched_local; /* policy's per-worker state */
+    struct tsr__trace_buf trace;
+    /* Written by this worker only; summed by tsr_wait_all and stats. */
+    alignas(TSR_CACHE_LINE) _Atomic uint64_t n_completed;
+    _Atomic uint64_t n_stolen;
+};
+
+/* The worker of the calling thread if it belongs to rt, else NULL. */
+struct tsr__worker *tsr__worker_self(const tsr_runtime_t *rt);
+
+/* New ready work was queued: wake a sleeping worker unless one is already looking
+ * for work (it will find it). */
+void tsr__workers_notify(tsr_runtime_t *rt);
+
+tsr_status_t tsr__workers_start(tsr_runtime_t *rt);
+/* Ask the workers to exit once idle and join them. */
+void tsr__workers_stop(tsr_runtime_t *rt);
+
+/* Run ready tasks on worker w until `t` is done (a task waiting for a future). */
+void tsr__worker_help_until(struct tsr__worker *w, struct tsr_future *t);
+
+#endif /* TSR_CORE_WORKER_H */

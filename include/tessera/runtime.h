@@ -1,0 +1,117 @@
+/* The Tessera runtime: configuration, start-up, shutdown and whole-runtime waits. */
+#ifndef TESSERA_RUNTIME_H
+#define TESSERA_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <tessera/export.h>
+#include <tessera/status.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tsr_runtime tsr_runtime_t;
+
+/** Scheduling policy. TSR_SCHED_DEFAULT picks `ws` on CPU-only machines. */
+typedef enum {
+    TSR_SCHED_DEFAULT = 0,
+    TSR_SCHED_EAGER = 1, /* one central ready queue shared by all workers */
+    TSR_SCHED_WS = 2,    /* per-worker deques; idle workers steal */
+} tsr_sched_policy_t;
+
+/** Verbosity of the messages Tessera writes to stderr. */
+typedef enum {
+    TSR_LOG_DEFAULT = 0, /* TSR_LOG_WARN */
+    TSR_LOG_NONE = 1,
+    TSR_LOG_ERROR = 2,
+    TSR_LOG_WARN = 3,
+    TSR_LOG_INFO = 4,
+    TSR_LOG_DEBUG = 5,
+} tsr_log_level_t;
+
+/** Runtime configuration. Zero means default for every field, so
+ *  `tsr_config_t cfg = TSR_CONFIG_INIT;` is a complete configuration. After the
+ *  struct, TESSERA_* environment variables override it (see tsr_config_resolve):
+ *    TESSERA_NCPUS      number of CPU worker threads (1..1024; default: usable cores)
+ *    TESSERA_SCHED      eager | ws
+ *    TESSERA_TRACE      path of a Chrome/Perfetto trace written at shutdown
+ *    TESSERA_LOG_LEVEL  none | error | warn | info | debug
+ *  An invalid value in the struct or the environment makes tsr_init fail with
+ *  TSR_EINVAL and a message naming it; there is no silent fallback. */
+typedef struct {
+    int32_t n_cpu_workers;     /* 0: one per usable core; negative: invalid */
+    tsr_sched_policy_t policy; /* TSR_SCHED_DEFAULT: ws */
+    const char *trace_path;    /* NULL: no trace; borrowed only during tsr_init */
+    tsr_log_level_t log_level; /* TSR_LOG_DEFAULT: warn */
+    uint32_t flags;            /* TSR_CONFIG_F_*; 0 */
+} tsr_config_t;
+#define TSR_CONFIG_INIT {0, TSR_SCHED_DEFAULT, NULL, TSR_LOG_DEFAULT, 0}
+
+/** Ignore every TESSERA_* environment variable (tests and embedding hosts). */
+#define TSR_CONFIG_F_NO_ENV 0x1u
+
+/** Fill `*resolved_out` with what tsr_init would use for `config` (NULL: all
+ *  defaults): environment overrides applied and defaults made explicit
+ *  (n_cpu_workers > 0, policy and log_level not DEFAULT). `trace_path` in the
+ *  result points into `config` or the environment and is borrowed.
+ *  Returns TSR_EINVAL with tsr_last_error() naming the bad value; the output is
+ *  written only on TSR_OK. Thread-safe as long as the environment is not being
+ *  modified concurrently. */
+TSR_API tsr_status_t tsr_config_resolve(const tsr_config_t *config, tsr_config_t *resolved_out);
+
+/** Start a runtime: resolve the configuration, start the worker threads.
+ *  Borrows `config` (NULL: defaults). On TSR_OK `*rt_out` is new and owned by
+ *  the caller, who ends it with tsr_shutdown. Errors: TSR_EINVAL (bad
+ *  configuration), TSR_ENOMEM, TSR_EBACKEND (threads could not start). Several
+ *  runtimes may live in one process. */
+TSR_API tsr_status_t tsr_init(const tsr_config_t *config, tsr_runtime_t **rt_out);
+
+/** Wait for every submitted task to finish (or be cancelled, see
+ *  tsr_runtime_cancel), write the trace if one was asked for, stop the workers
+ *  and free everything the runtime owns: data handles still registered are
+ *  unregistered, futures not yet released are freed (using them afterwards is
+ *  undefined). Must not be called from a task or while the calling thread holds
+ *  an acquired handle. NULL: no-op. */
+TSR_API void tsr_shutdown(tsr_runtime_t *rt);
+
+/** Cancel every task submitted before this call that has not started yet: it
+ *  completes with TSR_ECANCELED (it is counted in tsr_runtime_stats_t.n_cancelled)
+ *  and its dependents are cancelled in turn. Running tasks finish normally; tasks
+ *  submitted after this call run as usual. Returns TSR_OK, TSR_EINVAL (NULL) or
+ *  TSR_ENOMEM. Thread-safe. */
+TSR_API tsr_status_t tsr_runtime_cancel(tsr_runtime_t *rt);
+
+/** Block until every task submitted so far (including tasks those tasks
+ *  submit) has completed, successfully or not. Returns TSR_OK, TSR_EINVAL
+ *  (NULL), or TSR_EBUSY when called from inside a task (it would wait for
+ *  itself). Thread-safe. */
+TSR_API tsr_status_t tsr_wait_all(tsr_runtime_t *rt);
+
+/** Counters of a runtime; a value struct filled by tsr_runtime_stats. */
+typedef struct {
+    uint32_t n_cpu_workers;
+    tsr_sched_policy_t policy;
+    uint64_t n_submitted; /* tasks submitted */
+    uint64_t n_completed; /* tasks finished: ran, failed or cancelled */
+    uint64_t n_failed;    /* tasks whose implementation returned an error */
+    uint64_t n_cancelled; /* tasks cancelled (dependency failed, runtime cancel) */
+    uint64_t n_stolen;    /* tasks taken from another worker's deque (ws) */
+} tsr_runtime_stats_t;
+#define TSR_RUNTIME_STATS_INIT {0, TSR_SCHED_DEFAULT, 0, 0, 0, 0, 0}
+
+/** Fill `*stats_out` with a snapshot of the counters of `rt` (each counter is
+ *  exact, the set is not one atomic snapshot while tasks run). Thread-safe. */
+TSR_API tsr_status_t tsr_runtime_stats(tsr_runtime_t *rt, tsr_runtime_stats_t *stats_out);
+
+/** Name of a policy ("eager", "ws"); "default" for TSR_SCHED_DEFAULT. */
+TSR_API const char *tsr_sched_policy_name(tsr_sched_policy_t policy);
+
+/** Library version string, e.g. "0.1.0". */
+TSR_API const char *tsr_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TESSERA_RUNTIME_H */
