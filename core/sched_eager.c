@@ -41,11 +41,12 @@ static void eager_fini(void *state)
 static void eager_push(void *state, struct tsr__worker *self, struct tsr_future *t)
 {
     struct eager *e = state;
+    int is_prioritised = t->priority != 0; /* t may be gone once pushed */
 
     tsr__central_push(&e->central, t, self == NULL);
     /* A worker that made one task ready will run it itself next; wake others only
      * when there is more than that. */
-    if (self == NULL || t->priority != 0 || tsr__ready_ring_size(&e->central.ring) > 1) {
+    if (self == NULL || is_prioritised || tsr__ready_ring_size(&e->central.ring) > 1) {
         tsr__workers_notify(e->rt);
     }
 }
