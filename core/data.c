@@ -84,8 +84,7 @@ static void acquire_end(struct tsr_future *t, tsr_status_t status)
 {
     tsr_runtime_t *rt = t->rt;
 
-    tsr__task_complete(t, status, NULL);
-    atomic_fetch_add_explicit(&rt->n_aux_done, 1, memory_order_seq_cst);
+    tsr__task_complete(t, status, NULL, &rt->n_aux_done);
     tsr__runtime_check_idle(rt);
     tsr__task_unref(t);
 }

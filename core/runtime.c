@@ -1,5 +1,6 @@
 /* Runtime start-up, shutdown, whole-runtime waits, cancellation and statistics. */
 #include <stdalign.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -98,7 +99,10 @@ tsr_status_t tsr_init(const tsr_config_t *config, tsr_runtime_t **rt_out)
     }
     st = tsr_config_resolve(config, &resolved);
     if (st != TSR_OK) {
-        return tsr__fail(st, "tsr_init: %s", tsr_last_error());
+        char detail[512];
+
+        snprintf(detail, sizeof(detail), "%s", tsr_last_error());
+        return tsr__fail(st, "tsr_init: %s", detail);
     }
     rt = aligned_alloc(TSR_CACHE_LINE, sizeof(*rt));
     if (rt == NULL) {

@@ -185,7 +185,8 @@ static void release_successors(struct tsr_future *t, struct tsr_cause *cause)
     t->n_edges = 0;
 }
 
-void tsr__task_complete(struct tsr_future *t, tsr_status_t status, const char *msg)
+void tsr__task_complete(struct tsr_future *t, tsr_status_t status, const char *msg,
+                        _Atomic uint64_t *n_done)
 {
     struct tsr_cause *cause = outcome_cause(t, status, msg);
 
@@ -210,6 +211,10 @@ void tsr__task_complete(struct tsr_future *t, tsr_status_t status, const char *m
     tsr__spin_lock(&t->lock);
     t->is_done = 1; /* from here on no edge is added to t */
     tsr__spin_unlock(&t->lock);
+    /* Counted before the future is signalled, so a caller that waited for the
+     * future sees the task in tsr_runtime_stats. seq_cst: orders the count
+     * before check_idle's look at tsr_wait_all's waiters. */
+    atomic_fetch_add_explicit(n_done, 1, memory_order_seq_cst);
     atomic_store_explicit(&t->state, TASK_DONE, memory_order_seq_cst);
     if (atomic_load_explicit(&t->n_waiters, memory_order_seq_cst) != 0) {
         tsr__futex_wake(&t->state, 1 << 30);
@@ -255,7 +260,7 @@ static void run_impl(struct tsr__worker *w, struct tsr_future *t)
         tsr__trace_span(&w->trace, t0, tsr__now_ns(), atomic_load_explicit(&t->id,
                         memory_order_relaxed), t->name, st);
     }
-    tsr__task_complete(t, st, ctx.has_msg ? ctx.msg : NULL);
+    tsr__task_complete(t, st, ctx.has_msg ? ctx.msg : NULL, &w->n_completed);
 }
 
 void tsr__task_execute(struct tsr__worker *w, struct tsr_future *t)
@@ -263,12 +268,10 @@ void tsr__task_execute(struct tsr__worker *w, struct tsr_future *t)
     tsr_runtime_t *rt = t->rt;
 
     if (cancel_cause_of(t) != NULL) {
-        tsr__task_complete(t, TSR_ECANCELED, NULL);
+        tsr__task_complete(t, TSR_ECANCELED, NULL, &w->n_completed);
     } else {
         run_impl(w, t);
     }
-    /* seq_cst: orders the count before check_idle's look at tsr_wait_all's waiters. */
-    atomic_fetch_add_explicit(&w->n_completed, 1, memory_order_seq_cst);
     tsr__runtime_check_idle(rt);
     tsr__task_unref(t);
 }

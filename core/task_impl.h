@@ -116,8 +116,10 @@ void tsr__task_unref(struct tsr_future *t);
 void tsr__task_dep_done(struct tsr_future *t);
 
 /* Complete t with `status` (and failure message `msg`, may be NULL): update the
- * handles it wrote, wake waiters, release successors, drop the runtime's ref. */
-void tsr__task_complete(struct tsr_future *t, tsr_status_t status, const char *msg);
+ * handles it wrote, count it in *n_done, wake waiters, release successors. The
+ * caller then drops the runtime's reference. */
+void tsr__task_complete(struct tsr_future *t, tsr_status_t status, const char *msg,
+                        _Atomic uint64_t *n_done);
 
 /* Run t on the calling worker (or complete it as cancelled). */
 struct tsr__worker;

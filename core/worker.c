@@ -66,34 +66,51 @@ static struct tsr_future *spin_for_work(struct tsr__worker *w)
     return t;
 }
 
+/* Sleep until notified; returns a task found on the way, or NULL to look again
+ * (*stop set when the runtime is stopping). */
+static struct tsr_future *sleep_for_work(struct tsr__worker *w, int *stop)
+{
+    tsr_runtime_t *rt = w->rt;
+    uint32_t key = tsr__event_prepare(&rt->work_ev);
+    struct tsr_future *t = pop(w);
+
+    if (t != NULL || atomic_load_explicit(&rt->is_stopping, memory_order_acquire)) {
+        tsr__event_cancel(&rt->work_ev);
+        *stop = t == NULL;
+        return t;
+    }
+    tsr__event_commit(&rt->work_ev, key);
+    return NULL;
+}
+
 static void *worker_main(void *arg)
 {
     struct tsr__worker *w = arg;
-    tsr_runtime_t *rt = w->rt;
+    int was_asleep = 0;
+    int stop = 0;
 
     tls_worker = w;
-    for (;;) {
+    while (!stop) {
         struct tsr_future *t = pop(w);
-        uint32_t key;
 
         if (t == NULL) {
             t = spin_for_work(w);
         }
-        if (t != NULL) {
-            tsr__task_execute(w, t);
-            continue;
+        if (t == NULL) {
+            t = sleep_for_work(w, &stop);
+            if (t == NULL) {
+                was_asleep = 1;
+                continue;
+            }
         }
-        key = tsr__event_prepare(&rt->work_ev);
-        t = pop(w);
-        if (t != NULL) {
-            tsr__event_cancel(&rt->work_ev);
-            tsr__task_execute(w, t);
-        } else if (atomic_load_explicit(&rt->is_stopping, memory_order_acquire)) {
-            tsr__event_cancel(&rt->work_ev);
-            break;
-        } else {
-            tsr__event_commit(&rt->work_ev, key);
+        if (was_asleep) {
+            /* Pushers skip the wake-up while a worker spins, and one wake-up wakes one
+             * worker: a woken worker that finds work passes the wake-up on, so
+             * every queued task finds a worker. */
+            tsr__workers_notify(w->rt);
+            was_asleep = 0;
         }
+        tsr__task_execute(w, t);
     }
     tls_worker = NULL;
     return NULL;
@@ -102,6 +119,7 @@ static void *worker_main(void *arg)
 void tsr__worker_help_until(struct tsr__worker *w, struct tsr_future *t)
 {
     tsr_runtime_t *rt = w->rt;
+    int was_asleep = 0;
 
     atomic_fetch_add_explicit(&t->n_waiters, 1, memory_order_seq_cst);
     while (atomic_load_explicit(&t->state, memory_order_seq_cst) != TASK_DONE) {
@@ -109,6 +127,10 @@ void tsr__worker_help_until(struct tsr__worker *w, struct tsr_future *t)
         uint32_t key;
 
         if (other != NULL) {
+            if (was_asleep) {
+                tsr__workers_notify(rt); /* pass the wake-up on, as worker_main does */
+                was_asleep = 0;
+            }
             tsr__task_execute(w, other);
             continue;
         }
@@ -122,6 +144,7 @@ void tsr__worker_help_until(struct tsr__worker *w, struct tsr_future *t)
             tsr__event_cancel(&rt->work_ev);
         } else {
             tsr__event_commit(&rt->work_ev, key);
+            was_asleep = 1;
         }
     }
     atomic_fetch_sub_explicit(&t->n_waiters, 1, memory_order_relaxed);
