@@ -39,9 +39,12 @@ void tsr__task_pool_fini(struct tsr__task_pool *pool)
     while (slab != NULL) {
         struct pool_slab *next = slab->next;
 
+        /* Tasks still held by unreleased futures keep their failure cause (and,
+         * never having run, a heap argument); recycled ones hold neither. */
         for (size_t i = 0; i < SLAB_TASKS; i++) {
             struct tsr_future *t = &slab->tasks[i];
 
+            tsr__cause_release(atomic_load_explicit(&t->cause, memory_order_relaxed));
             if (t->flags & TSR_TASK_F_ARG_HEAP) {
                 free(t->arg);
             }
