@@ -31,8 +31,8 @@ static tsr_status_t parse_workers(const char *text, int32_t *out)
     errno = 0;
     v = strtol(text, &end, 10);
     if (text[0] == '\0' || *end != '\0' || errno != 0 || v < 1 || v > MAX_CPU_WORKERS) {
-        return tsr__fail(TSR_EINVAL, "TESSERA_NCPUS='%s' is not a number of workers in 1..%d",
-                         text, MAX_CPU_WORKERS);
+        return tsr__fail(TSR_EINVAL, "TESSERA_NCPUS='%s' is not a number of workers in 1..%d", text,
+                         MAX_CPU_WORKERS);
     }
     *out = (int32_t)v;
     return TSR_OK;

@@ -38,11 +38,11 @@ static tsr_status_t data_new(tsr_runtime_t *rt, void *ptr, size_t n_bytes, uint3
     return TSR_OK;
 }
 
-tsr_status_t tsr_data_register(tsr_runtime_t *rt, void *ptr, size_t n_bytes,
-                               tsr_data_t **data_out)
+tsr_status_t tsr_data_register(tsr_runtime_t *rt, void *ptr, size_t n_bytes, tsr_data_t **data_out)
 {
     if (rt == NULL || ptr == NULL || n_bytes == 0 || data_out == NULL) {
-        return tsr__fail(TSR_EINVAL, "tsr_data_register: rt, ptr and data_out must be non-NULL "
+        return tsr__fail(TSR_EINVAL,
+                         "tsr_data_register: rt, ptr and data_out must be non-NULL "
                          "and n_bytes > 0");
     }
     return data_new(rt, ptr, n_bytes, 0, data_out);
@@ -113,8 +113,10 @@ static tsr_status_t acquire_task(struct tsr_data *d, uint32_t mode, struct tsr_f
     wait_ready(t);
     cause = atomic_load_explicit(&t->cause, memory_order_acquire);
     if (cause != NULL) {
-        tsr_status_t st = tsr__fail(TSR_ECANCELED, "tsr_data_acquire: the contents are invalid: "
-                                    "%s", cause->dep_msg);
+        tsr_status_t st = tsr__fail(TSR_ECANCELED,
+                                    "tsr_data_acquire: the contents are invalid: "
+                                    "%s",
+                                    cause->dep_msg);
         acquire_end(t, TSR_ECANCELED);
         return st;
     }
@@ -131,7 +133,8 @@ tsr_status_t tsr_data_acquire(tsr_data_t *data, tsr_access_t mode, void **ptr_ou
         return tsr__fail(TSR_EINVAL, "tsr_data_acquire: invalid handle or mode");
     }
     if (tsr__worker_self(data->rt) != NULL) {
-        return tsr__fail(TSR_EBUSY, "tsr_data_acquire: called from inside a task; give the "
+        return tsr__fail(TSR_EBUSY,
+                         "tsr_data_acquire: called from inside a task; give the "
                          "task the handle instead");
     }
     if (data->acquire != NULL) {

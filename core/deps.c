@@ -47,8 +47,7 @@ static void prune_readers(struct tsr_data *d)
         int live;
 
         tsr__spin_lock(&r.task->lock);
-        live = !r.task->is_done &&
-               atomic_load_explicit(&r.task->id, memory_order_relaxed) == r.id;
+        live = !r.task->is_done && atomic_load_explicit(&r.task->id, memory_order_relaxed) == r.id;
         tsr__spin_unlock(&r.task->lock);
         if (live) {
             d->readers[n_live++] = r;

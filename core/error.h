@@ -19,12 +19,12 @@ tsr_status_t tsr__fail(tsr_status_t st, const char *fmt, ...) TSR_PRINTF(2, 3);
 void tsr__log(const tsr_runtime_t *rt, tsr_log_level_t level, const char *fmt, ...)
     TSR_PRINTF(3, 4);
 
-#define TSR_TRY(expr)                    \
-    do {                                 \
+#define TSR_TRY(expr)                      \
+    do {                                   \
         tsr_status_t tsr_try_st_ = (expr); \
-        if (tsr_try_st_ != TSR_OK) {     \
-            return tsr_try_st_;          \
-        }                                \
+        if (tsr_try_st_ != TSR_OK) {       \
+            return tsr_try_st_;            \
+        }                                  \
     } while (0)
 
 #endif /* TSR_CORE_ERROR_H */

@@ -36,8 +36,7 @@ int tsr__ready_ring_push(struct tsr__ready_ring *ring, struct tsr_future *t)
 
         if (diff == 0) {
             if (atomic_compare_exchange_weak_explicit(&ring->tail, &pos, pos + 1,
-                                                      memory_order_relaxed,
-                                                      memory_order_relaxed)) {
+                                                      memory_order_relaxed, memory_order_relaxed)) {
                 cell->task = t;
                 atomic_store_explicit(&cell->seq, pos + 1, memory_order_release);
                 return 1;
@@ -61,8 +60,7 @@ struct tsr_future *tsr__ready_ring_pop(struct tsr__ready_ring *ring)
 
         if (diff == 0) {
             if (atomic_compare_exchange_weak_explicit(&ring->head, &pos, pos + 1,
-                                                      memory_order_relaxed,
-                                                      memory_order_relaxed)) {
+                                                      memory_order_relaxed, memory_order_relaxed)) {
                 struct tsr_future *t = cell->task;
                 atomic_store_explicit(&cell->seq, pos + ring->mask + 1, memory_order_release);
                 return t;

@@ -57,9 +57,9 @@ static tsr_status_t setup(tsr_runtime_t *rt, const tsr_config_t *resolved)
     rt->t0_ns = tsr__now_ns();
     tsr__task_pool_init(&rt->pool);
     pthread_mutex_init(&rt->data_mutex, NULL);
-    rt->oom_cause = tsr__cause_create(TSR_ENOMEM, UINT64_MAX,
-                                      "out of memory while recording a dependency",
-                                      "cancelled: out of memory while recording a dependency");
+    rt->oom_cause =
+        tsr__cause_create(TSR_ENOMEM, UINT64_MAX, "out of memory while recording a dependency",
+                          "cancelled: out of memory while recording a dependency");
     if (rt->oom_cause == NULL) {
         return tsr__fail(TSR_ENOMEM, "tsr_init: out of memory");
     }
@@ -145,8 +145,7 @@ static int all_done(tsr_runtime_t *rt)
 
 void tsr__runtime_check_idle(tsr_runtime_t *rt)
 {
-    if (atomic_load_explicit(&rt->done_ev.n_waiters, memory_order_seq_cst) != 0 &&
-        all_done(rt)) {
+    if (atomic_load_explicit(&rt->done_ev.n_waiters, memory_order_seq_cst) != 0 && all_done(rt)) {
         tsr__event_wake(&rt->done_ev, 1 << 30);
     }
 }
@@ -157,7 +156,8 @@ tsr_status_t tsr_wait_all(tsr_runtime_t *rt)
         return tsr__fail(TSR_EINVAL, "tsr_wait_all: rt is NULL");
     }
     if (tsr__worker_self(rt) != NULL) {
-        return tsr__fail(TSR_EBUSY, "tsr_wait_all: called from inside a task, which would "
+        return tsr__fail(TSR_EBUSY,
+                         "tsr_wait_all: called from inside a task, which would "
                          "wait for itself; wait for specific futures instead");
     }
     for (int i = 0; i < WAIT_ALL_SPINS; i++) {

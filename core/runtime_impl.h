@@ -33,8 +33,8 @@ struct tsr_runtime {
     /* Every task (acquires too) takes its id here; wait_all compares it with the
      * sum of completions. Submitters write it, workers never do. */
     alignas(TSR_CACHE_LINE) _Atomic uint64_t next_id;
-    alignas(TSR_CACHE_LINE) _Atomic uint64_t n_aux;      /* acquire tasks created */
-    _Atomic uint64_t n_aux_done;                         /* acquire tasks completed */
+    alignas(TSR_CACHE_LINE) _Atomic uint64_t n_aux; /* acquire tasks created */
+    _Atomic uint64_t n_aux_done;                    /* acquire tasks completed */
     _Atomic uint64_t n_failed;
     _Atomic uint64_t n_cancelled;
     atomic_uint cancel_epoch;
@@ -43,7 +43,7 @@ struct tsr_runtime {
     atomic_uint is_stopping;
 
     alignas(TSR_CACHE_LINE) struct tsr__event work_ev; /* idle workers sleep here */
-    atomic_uint n_spinning;                             /* workers looking for work */
+    atomic_uint n_spinning;                            /* workers looking for work */
     alignas(TSR_CACHE_LINE) struct tsr__event done_ev; /* tsr_wait_all sleeps here */
 
     pthread_mutex_t data_mutex; /* guards data_list and cancel_cause creation */

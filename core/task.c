@@ -52,8 +52,7 @@ static tsr_status_t check_handles(tsr_runtime_t *rt, const tsr_task_desc_t *desc
                                               : (int32_t)desc->n_handles != cl->n_buffers) {
         return tsr__fail(TSR_EINVAL,
                          "tsr_task_submit: codelet '%s' expects %d buffers, task gives %u%s",
-                         cl->name ? cl->name : "?", (int)cl->n_buffers,
-                         (unsigned)desc->n_handles,
+                         cl->name ? cl->name : "?", (int)cl->n_buffers, (unsigned)desc->n_handles,
                          cl->n_buffers == TSR_NBUFFERS_DYNAMIC ? " without modes" : "");
     }
     if (desc->n_handles > 0 && desc->handles == NULL) {
@@ -93,8 +92,10 @@ static tsr_status_t check_desc(tsr_runtime_t *rt, const tsr_task_desc_t *desc)
     }
     for (uint32_t i = 0; i < desc->n_deps; i++) {
         if (desc->deps[i] == NULL || desc->deps[i]->rt != rt) {
-            return tsr__fail(TSR_EINVAL, "tsr_task_submit: dependency %u is NULL or of another "
-                             "runtime", (unsigned)i);
+            return tsr__fail(TSR_EINVAL,
+                             "tsr_task_submit: dependency %u is NULL or of another "
+                             "runtime",
+                             (unsigned)i);
         }
     }
     return TSR_OK;

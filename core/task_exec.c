@@ -57,8 +57,8 @@ void tsr__task_set_cause(struct tsr_future *t, struct tsr_cause *cause)
     struct tsr_cause *expected = NULL;
 
     tsr__cause_retain(cause);
-    if (!atomic_compare_exchange_strong_explicit(&t->cause, &expected, cause,
-                                                 memory_order_acq_rel, memory_order_acquire)) {
+    if (!atomic_compare_exchange_strong_explicit(&t->cause, &expected, cause, memory_order_acq_rel,
+                                                 memory_order_acquire)) {
         tsr__cause_release(cause);
     }
 }
@@ -228,8 +228,8 @@ static struct tsr_cause *cancel_cause_of(struct tsr_future *t)
     struct tsr_cause *cause = atomic_load_explicit(&t->cause, memory_order_acquire);
     tsr_runtime_t *rt = t->rt;
 
-    if (cause == NULL && t->cancel_epoch != atomic_load_explicit(&rt->cancel_epoch,
-                                                                 memory_order_acquire)) {
+    if (cause == NULL &&
+        t->cancel_epoch != atomic_load_explicit(&rt->cancel_epoch, memory_order_acquire)) {
         cause = atomic_load_explicit(&rt->cancel_cause, memory_order_acquire);
         tsr__task_set_cause(t, cause);
     }
@@ -257,8 +257,8 @@ static void run_impl(struct tsr__worker *w, struct tsr_future *t)
         st = TSR_EINVAL;
     }
     if (t0 != 0) {
-        tsr__trace_span(&w->trace, t0, tsr__now_ns(), atomic_load_explicit(&t->id,
-                        memory_order_relaxed), t->name, st);
+        tsr__trace_span(&w->trace, t0, tsr__now_ns(),
+                        atomic_load_explicit(&t->id, memory_order_relaxed), t->name, st);
     }
     tsr__task_complete(t, st, ctx.has_msg ? ctx.msg : NULL, &w->n_completed);
 }
@@ -309,8 +309,7 @@ void tsr_task_ctx_fail(tsr_task_ctx_t *ctx, const char *fmt, ...)
     ctx->has_msg = 1;
 }
 
-tsr_status_t tsr_task_ctx_alloc(tsr_task_ctx_t *ctx, uint32_t index, size_t n_bytes,
-                                void **ptr_out)
+tsr_status_t tsr_task_ctx_alloc(tsr_task_ctx_t *ctx, uint32_t index, size_t n_bytes, void **ptr_out)
 {
     struct tsr_data *d;
     void *p;
@@ -320,8 +319,10 @@ tsr_status_t tsr_task_ctx_alloc(tsr_task_ctx_t *ctx, uint32_t index, size_t n_by
     }
     d = ctx->task->bufs[index].data;
     if (!(ctx->task->bufs[index].mode & TSR_W) || !(d->flags & TSR_DATA_F_DYNAMIC)) {
-        return tsr__fail(TSR_EINVAL, "tsr_task_ctx_alloc: handle %u is not a dynamic-size "
-                         "output written by this task", (unsigned)index);
+        return tsr__fail(TSR_EINVAL,
+                         "tsr_task_ctx_alloc: handle %u is not a dynamic-size "
+                         "output written by this task",
+                         (unsigned)index);
     }
     if (n_bytes == 0) {
         free(d->ptr);
@@ -329,8 +330,7 @@ tsr_status_t tsr_task_ctx_alloc(tsr_task_ctx_t *ctx, uint32_t index, size_t n_by
     } else {
         p = realloc(d->ptr, n_bytes);
         if (p == NULL) {
-            return tsr__fail(TSR_ENOMEM, "tsr_task_ctx_alloc: cannot allocate %zu bytes",
-                             n_bytes);
+            return tsr__fail(TSR_ENOMEM, "tsr_task_ctx_alloc: cannot allocate %zu bytes", n_bytes);
         }
     }
     d->ptr = p;

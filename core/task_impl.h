@@ -14,8 +14,8 @@
  * Immutable after creation except the reference count. */
 struct tsr_cause {
     atomic_uint refs;
-    tsr_status_t status; /* status of the root task */
-    uint64_t root_id;    /* id of the task that failed; UINT64_MAX: runtime cancel */
+    tsr_status_t status;  /* status of the root task */
+    uint64_t root_id;     /* id of the task that failed; UINT64_MAX: runtime cancel */
     const char *root_msg; /* "task 'x' (#12) failed: ..." */
     const char *dep_msg;  /* "cancelled: depends on task 'x' (#12), which failed: ..." */
 };

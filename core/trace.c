@@ -11,8 +11,8 @@
 #include "core/runtime_impl.h"
 #include "core/worker.h"
 
-void tsr__trace_span(struct tsr__trace_buf *buf, uint64_t t0_ns, uint64_t t1_ns,
-                     uint64_t task_id, const char *name, int32_t status)
+void tsr__trace_span(struct tsr__trace_buf *buf, uint64_t t0_ns, uint64_t t1_ns, uint64_t task_id,
+                     const char *name, int32_t status)
 {
     struct trace_event *ev;
 
@@ -63,16 +63,18 @@ static void write_json_string(FILE *f, const char *s)
 
 static void write_worker(FILE *f, const tsr_runtime_t *rt, const struct tsr__worker *w)
 {
-    fprintf(f, ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":%u,"
-               "\"args\":{\"name\":\"cpu worker %u\"}}",
+    fprintf(f,
+            ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":%u,"
+            "\"args\":{\"name\":\"cpu worker %u\"}}",
             (unsigned)w->index, (unsigned)w->index);
     for (size_t i = 0; i < w->trace.n_events; i++) {
         const struct trace_event *ev = &w->trace.events[i];
 
         fputs(",\n{\"name\":", f);
         write_json_string(f, ev->name);
-        fprintf(f, ",\"cat\":\"task\",\"ph\":\"X\",\"pid\":1,\"tid\":%u,\"ts\":%.3f,\"dur\":%.3f,"
-                   "\"args\":{\"id\":%llu,\"status\":\"%s\"}}",
+        fprintf(f,
+                ",\"cat\":\"task\",\"ph\":\"X\",\"pid\":1,\"tid\":%u,\"ts\":%.3f,\"dur\":%.3f,"
+                "\"args\":{\"id\":%llu,\"status\":\"%s\"}}",
                 (unsigned)w->index, (double)(ev->t0_ns - rt->t0_ns) / 1e3,
                 (double)(ev->t1_ns - ev->t0_ns) / 1e3, (unsigned long long)ev->task_id,
                 tsr_status_str((tsr_status_t)ev->status));

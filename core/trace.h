@@ -21,8 +21,8 @@ struct tsr__trace_buf {
 };
 
 /* Append a span; drops it (and says so once at shutdown) when out of memory. */
-void tsr__trace_span(struct tsr__trace_buf *buf, uint64_t t0_ns, uint64_t t1_ns,
-                     uint64_t task_id, const char *name, int32_t status);
+void tsr__trace_span(struct tsr__trace_buf *buf, uint64_t t0_ns, uint64_t t1_ns, uint64_t task_id,
+                     const char *name, int32_t status);
 void tsr__trace_buf_fini(struct tsr__trace_buf *buf);
 /* Write the spans of every worker of rt to rt's trace path. */
 tsr_status_t tsr__trace_write(tsr_runtime_t *rt);

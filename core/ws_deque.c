@@ -52,8 +52,7 @@ struct tsr_future *tsr__ws_deque_pop(struct tsr__ws_deque *dq)
     t = atomic_load_explicit(&dq->slots[b & dq->mask], memory_order_relaxed);
     if (top == b) {
         /* Last element: race the thieves for it. */
-        if (!atomic_compare_exchange_strong_explicit(&dq->top, &top, top + 1,
-                                                     memory_order_seq_cst,
+        if (!atomic_compare_exchange_strong_explicit(&dq->top, &top, top + 1, memory_order_seq_cst,
                                                      memory_order_relaxed)) {
             t = NULL;
         }

@@ -46,7 +46,9 @@ typedef struct {
     tsr_log_level_t log_level; /* TSR_LOG_DEFAULT: warn */
     uint32_t flags;            /* TSR_CONFIG_F_*; 0 */
 } tsr_config_t;
+/* clang-format off */
 #define TSR_CONFIG_INIT {0, TSR_SCHED_DEFAULT, NULL, TSR_LOG_DEFAULT, 0}
+/* clang-format on */
 
 /** Ignore every TESSERA_* environment variable (tests and embedding hosts). */
 #define TSR_CONFIG_F_NO_ENV 0x1u
@@ -98,7 +100,9 @@ typedef struct {
     uint64_t n_cancelled; /* tasks cancelled (dependency failed, runtime cancel) */
     uint64_t n_stolen;    /* tasks taken from another worker's deque (ws) */
 } tsr_runtime_stats_t;
+/* clang-format off */
 #define TSR_RUNTIME_STATS_INIT {0, TSR_SCHED_DEFAULT, 0, 0, 0, 0, 0}
+/* clang-format on */
 
 /** Fill `*stats_out` with a snapshot of the counters of `rt` (each counter is
  *  exact, the set is not one atomic snapshot while tasks run). Thread-safe. */

@@ -12,15 +12,15 @@ extern "C" {
  *  TSR_PENDING (> 0) means asynchronous work is still in flight. */
 typedef enum {
     TSR_OK = 0,
-    TSR_PENDING = 1,     /* not finished yet (tsr_future_test) */
-    TSR_EINVAL = -1,     /* an argument or configuration value is invalid */
-    TSR_ENOMEM = -2,     /* out of memory */
-    TSR_EBUSY = -3,      /* the object is in use (already acquired, waited on from a task) */
-    TSR_ENOTSUP = -4,    /* not built in this configuration, or the backend lacks the op */
-    TSR_ENODEV = -5,     /* no present device can run the task */
-    TSR_EBACKEND = -6,   /* a vendor library or the OS failed; see tsr_last_error() */
-    TSR_ECANCELED = -7,  /* cancelled: a dependency failed, or the runtime cancelled it */
-    TSR_ETASK = -8,      /* generic failure reported by a task implementation */
+    TSR_PENDING = 1,    /* not finished yet (tsr_future_test) */
+    TSR_EINVAL = -1,    /* an argument or configuration value is invalid */
+    TSR_ENOMEM = -2,    /* out of memory */
+    TSR_EBUSY = -3,     /* the object is in use (already acquired, waited on from a task) */
+    TSR_ENOTSUP = -4,   /* not built in this configuration, or the backend lacks the op */
+    TSR_ENODEV = -5,    /* no present device can run the task */
+    TSR_EBACKEND = -6,  /* a vendor library or the OS failed; see tsr_last_error() */
+    TSR_ECANCELED = -7, /* cancelled: a dependency failed, or the runtime cancelled it */
+    TSR_ETASK = -8,     /* generic failure reported by a task implementation */
 } tsr_status_t;
 
 /** Short constant name of `st` ("TSR_EINVAL"); never NULL, even for unknown codes.

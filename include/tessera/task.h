@@ -64,18 +64,20 @@ typedef struct {
 
 /** What to run. Value struct; start from TSR_TASK_DESC_INIT. */
 typedef struct {
-    const tsr_codelet_t *codelet;   /* required; borrowed (see tsr_codelet_t) */
-    tsr_data_t *const *handles;     /* n_handles handles, borrowed */
-    const tsr_access_t *modes;      /* NULL: codelet->modes; required for DYNAMIC */
-    uint32_t n_handles;             /* must equal codelet->n_buffers unless DYNAMIC */
-    const void *arg;                /* copied at submit; NULL with arg_size 0 */
-    size_t arg_size;                /* <= TSR_TASK_ARG_MAX */
-    int32_t priority;               /* higher runs first among ready tasks; 0 default */
-    tsr_future_t *const *deps;      /* explicit dependencies, borrowed */
+    const tsr_codelet_t *codelet; /* required; borrowed (see tsr_codelet_t) */
+    tsr_data_t *const *handles;   /* n_handles handles, borrowed */
+    const tsr_access_t *modes;    /* NULL: codelet->modes; required for DYNAMIC */
+    uint32_t n_handles;           /* must equal codelet->n_buffers unless DYNAMIC */
+    const void *arg;              /* copied at submit; NULL with arg_size 0 */
+    size_t arg_size;              /* <= TSR_TASK_ARG_MAX */
+    int32_t priority;             /* higher runs first among ready tasks; 0 default */
+    tsr_future_t *const *deps;    /* explicit dependencies, borrowed */
     uint32_t n_deps;
-    const char *name;               /* NULL: codelet->name; must outlive the task */
+    const char *name; /* NULL: codelet->name; must outlive the task */
 } tsr_task_desc_t;
+/* clang-format off */
 #define TSR_TASK_DESC_INIT {NULL, NULL, NULL, 0, NULL, 0, 0, NULL, 0, NULL}
+/* clang-format on */
 
 /** Submit a task to `rt`. Dependencies on earlier tasks are inferred from the
  *  access modes of its handles in submission order, as a sequential program would
