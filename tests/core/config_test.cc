@@ -1,0 +1,271 @@
+/* Configuration: defaults, TESSERA_* environment overrides, and the refusal of
+ * bad values in the struct or the environment. These tests set environment
+ * variables on purpose and restore them afterwards. */
+#include <cstring>
+#include <string>
+
+#include "common/test_util.h"
+
+namespace {
+
+using tsr_test::ScopedEnv;
+using tsr_test::Stats;
+using tsr_test::UsableCores;
+
+const char *const kVars[] = {"TESSERA_NCPUS", "TESSERA_SCHED", "TESSERA_TRACE",
+                             "TESSERA_LOG_LEVEL"};
+
+/* Every test starts from an environment without TESSERA_* variables. */
+class Config : public testing::Test {
+protected:
+    Config()
+        : clear_ncpus_(kVars[0], nullptr),
+          clear_sched_(kVars[1], nullptr),
+          clear_trace_(kVars[2], nullptr),
+          clear_log_(kVars[3], nullptr)
+    {
+    }
+
+    /* Resolve `config` and require TSR_EINVAL, an untouched output and a message
+     * that mentions every string of `needles`. */
+    static void ExpectResolveRejects(const tsr_config_t *config,
+                                     std::initializer_list<const char *> needles)
+    {
+        tsr_config_t out;
+        std::memset(&out, 0xab, sizeof(out));
+        tsr_config_t untouched = out;
+        std::string message = tsr_test::LastErrorOnFreshThread(
+            [&] { EXPECT_EQ(tsr_config_resolve(config, &out), TSR_EINVAL); });
+        EXPECT_EQ(std::memcmp(&out, &untouched, sizeof(out)), 0) << "output written on error";
+        EXPECT_NE(message, "");
+        for (const char *needle : needles) {
+            EXPECT_NE(message.find(needle), std::string::npos)
+                << "message '" << message << "' does not name " << needle;
+        }
+    }
+
+    /* tsr_init must fail the same way and leave *rt_out alone. */
+    static void ExpectInitRejects(const tsr_config_t *config,
+                                  std::initializer_list<const char *> needles)
+    {
+        tsr_runtime_t *sentinel = reinterpret_cast<tsr_runtime_t *>(0x1234);
+        tsr_runtime_t *rt = sentinel;
+        std::string message =
+            tsr_test::LastErrorOnFreshThread([&] { EXPECT_EQ(tsr_init(config, &rt), TSR_EINVAL); });
+        EXPECT_EQ(rt, sentinel) << "rt_out written on error";
+        if (rt != sentinel) {
+            tsr_shutdown(rt);
+        }
+        EXPECT_NE(message, "");
+        for (const char *needle : needles) {
+            EXPECT_NE(message.find(needle), std::string::npos)
+                << "message '" << message << "' does not name " << needle;
+        }
+    }
+
+    static tsr_config_t Resolve(const tsr_config_t *config)
+    {
+        tsr_config_t out = TSR_CONFIG_INIT;
+        tsr_status_t st = tsr_config_resolve(config, &out);
+        EXPECT_EQ(st, TSR_OK) << tsr_last_error();
+        return out;
+    }
+
+private:
+    ScopedEnv clear_ncpus_;
+    ScopedEnv clear_sched_;
+    ScopedEnv clear_trace_;
+    ScopedEnv clear_log_;
+};
+
+TEST_F(Config, DefaultsAreResolved)
+{
+    tsr_config_t config = TSR_CONFIG_INIT;
+    for (const tsr_config_t *in :
+         {static_cast<const tsr_config_t *>(nullptr), static_cast<const tsr_config_t *>(&config)}) {
+        tsr_config_t out = Resolve(in);
+        EXPECT_EQ(out.n_cpu_workers, static_cast<int32_t>(UsableCores()));
+        EXPECT_EQ(out.policy, TSR_SCHED_WS);
+        EXPECT_EQ(out.log_level, TSR_LOG_WARN);
+        EXPECT_EQ(out.trace_path, nullptr);
+    }
+}
+
+TEST_F(Config, StructValuesAreKept)
+{
+    tsr_config_t config = TSR_CONFIG_INIT;
+    config.n_cpu_workers = 3;
+    config.policy = TSR_SCHED_EAGER;
+    config.log_level = TSR_LOG_ERROR;
+    config.trace_path = "/tmp/some-trace.json";
+    tsr_config_t out = Resolve(&config);
+    EXPECT_EQ(out.n_cpu_workers, 3);
+    EXPECT_EQ(out.policy, TSR_SCHED_EAGER);
+    EXPECT_EQ(out.log_level, TSR_LOG_ERROR);
+    EXPECT_STREQ(out.trace_path, "/tmp/some-trace.json");
+}
+
+TEST_F(Config, NcpusFromEnvironment)
+{
+    tsr_config_t config = TSR_CONFIG_INIT;
+    config.n_cpu_workers = 2;
+    for (const char *value : {"1", "3", "17", "1024"}) {
+        ScopedEnv env("TESSERA_NCPUS", value);
+        EXPECT_EQ(Resolve(&config).n_cpu_workers, std::stoi(value)) << value;
+    }
+}
+
+TEST_F(Config, SchedFromEnvironment)
+{
+    tsr_config_t config = TSR_CONFIG_INIT;
+    config.policy = TSR_SCHED_WS;
+    {
+        ScopedEnv env("TESSERA_SCHED", "eager");
+        EXPECT_EQ(Resolve(&config).policy, TSR_SCHED_EAGER);
+    }
+    config.policy = TSR_SCHED_EAGER;
+    {
+        ScopedEnv env("TESSERA_SCHED", "ws");
+        EXPECT_EQ(Resolve(&config).policy, TSR_SCHED_WS);
+    }
+}
+
+TEST_F(Config, TraceFromEnvironment)
+{
+    tsr_config_t config = TSR_CONFIG_INIT;
+    config.trace_path = "/tmp/from-struct.json";
+    ScopedEnv env("TESSERA_TRACE", "/tmp/from-env.json");
+    tsr_config_t out = Resolve(&config);
+    ASSERT_NE(out.trace_path, nullptr);
+    EXPECT_STREQ(out.trace_path, "/tmp/from-env.json");
+}
+
+TEST_F(Config, LogLevelFromEnvironment)
+{
+    const std::pair<const char *, tsr_log_level_t> levels[] = {
+        {"none", TSR_LOG_NONE}, {"error", TSR_LOG_ERROR}, {"warn", TSR_LOG_WARN},
+        {"info", TSR_LOG_INFO}, {"debug", TSR_LOG_DEBUG},
+    };
+    tsr_config_t config = TSR_CONFIG_INIT;
+    for (const auto &level : levels) {
+        ScopedEnv env("TESSERA_LOG_LEVEL", level.first);
+        EXPECT_EQ(Resolve(&config).log_level, level.second) << level.first;
+    }
+}
+
+TEST_F(Config, BadNcpusIsRejected)
+{
+    tsr_config_t config = TSR_CONFIG_INIT;
+    for (const char *value : {"0", "-3", "abc", "2x", "1025"}) {
+        SCOPED_TRACE(value);
+        ScopedEnv env("TESSERA_NCPUS", value);
+        ExpectResolveRejects(&config, {"TESSERA_NCPUS", value});
+        ExpectInitRejects(&config, {"TESSERA_NCPUS"});
+    }
+}
+
+TEST_F(Config, BadSchedIsRejected)
+{
+    tsr_config_t config = TSR_CONFIG_INIT;
+    for (const char *value : {"fifo", "dmda2", "eagerly"}) {
+        SCOPED_TRACE(value);
+        ScopedEnv env("TESSERA_SCHED", value);
+        ExpectResolveRejects(&config, {"TESSERA_SCHED", value});
+        ExpectInitRejects(&config, {"TESSERA_SCHED"});
+    }
+}
+
+TEST_F(Config, BadLogLevelIsRejected)
+{
+    tsr_config_t config = TSR_CONFIG_INIT;
+    for (const char *value : {"loud", "7", "warning!"}) {
+        SCOPED_TRACE(value);
+        ScopedEnv env("TESSERA_LOG_LEVEL", value);
+        ExpectResolveRejects(&config, {"TESSERA_LOG_LEVEL", value});
+        ExpectInitRejects(&config, {"TESSERA_LOG_LEVEL"});
+    }
+}
+
+TEST_F(Config, NoEnvFlagIgnoresEnvironment)
+{
+    ScopedEnv ncpus("TESSERA_NCPUS", "abc");
+    ScopedEnv sched("TESSERA_SCHED", "fifo");
+    ScopedEnv log("TESSERA_LOG_LEVEL", "loud");
+    ScopedEnv trace("TESSERA_TRACE", "/nonexistent/dir/trace.json");
+    tsr_config_t config = tsr_test::TestConfig(3, TSR_SCHED_EAGER);
+    tsr_config_t out = Resolve(&config);
+    EXPECT_EQ(out.n_cpu_workers, 3);
+    EXPECT_EQ(out.policy, TSR_SCHED_EAGER);
+    EXPECT_EQ(out.log_level, TSR_LOG_WARN);
+    EXPECT_EQ(out.trace_path, nullptr);
+
+    tsr_test::Runtime rt = tsr_test::StartRuntime(config);
+    ASSERT_TRUE(rt);
+    tsr_runtime_stats_t stats = Stats(rt.get());
+    EXPECT_EQ(stats.n_cpu_workers, 3u);
+    EXPECT_EQ(stats.policy, TSR_SCHED_EAGER);
+}
+
+TEST_F(Config, EnvironmentReachesTheRuntime)
+{
+    ScopedEnv ncpus("TESSERA_NCPUS", "3");
+    ScopedEnv sched("TESSERA_SCHED", "eager");
+    tsr_config_t config = TSR_CONFIG_INIT;
+    config.n_cpu_workers = 1;
+    config.policy = TSR_SCHED_WS;
+    tsr_test::Runtime rt = tsr_test::StartRuntime(config);
+    ASSERT_TRUE(rt);
+    tsr_runtime_stats_t stats = Stats(rt.get());
+    EXPECT_EQ(stats.n_cpu_workers, 3u);
+    EXPECT_EQ(stats.policy, TSR_SCHED_EAGER);
+}
+
+TEST_F(Config, DefaultRuntimeUsesEveryUsableCore)
+{
+    tsr_config_t config = TSR_CONFIG_INIT;
+    config.flags = TSR_CONFIG_F_NO_ENV;
+    tsr_test::Runtime rt = tsr_test::StartRuntime(config);
+    ASSERT_TRUE(rt);
+    tsr_runtime_stats_t stats = Stats(rt.get());
+    EXPECT_EQ(stats.n_cpu_workers, UsableCores());
+    EXPECT_EQ(stats.policy, TSR_SCHED_WS);
+
+    tsr_runtime_t *rt_null = nullptr;
+    ASSERT_EQ(tsr_init(nullptr, &rt_null), TSR_OK) << tsr_last_error();
+    EXPECT_EQ(Stats(rt_null).n_cpu_workers, UsableCores());
+    tsr_shutdown(rt_null);
+}
+
+TEST_F(Config, BadStructValuesAreRejected)
+{
+    tsr_config_t negative = tsr_test::TestConfig(-1, TSR_SCHED_WS);
+    ExpectResolveRejects(&negative, {});
+    ExpectInitRejects(&negative, {});
+
+    tsr_config_t policy = tsr_test::TestConfig(1, static_cast<tsr_sched_policy_t>(99));
+    ExpectResolveRejects(&policy, {});
+    ExpectInitRejects(&policy, {});
+
+    tsr_config_t level = tsr_test::TestConfig(1, TSR_SCHED_WS);
+    level.log_level = static_cast<tsr_log_level_t>(99);
+    ExpectResolveRejects(&level, {});
+    ExpectInitRejects(&level, {});
+
+    /* The environment does not rescue a bad struct value. */
+    ScopedEnv ncpus("TESSERA_NCPUS", "2");
+    tsr_config_t with_env = TSR_CONFIG_INIT;
+    with_env.policy = static_cast<tsr_sched_policy_t>(-5);
+    ExpectResolveRejects(&with_env, {});
+}
+
+TEST_F(Config, NullOutputsAreRejected)
+{
+    tsr_config_t config = tsr_test::TestConfig(1, TSR_SCHED_WS);
+    std::string message = tsr_test::LastErrorOnFreshThread([&] {
+        EXPECT_EQ(tsr_config_resolve(&config, nullptr), TSR_EINVAL);
+        EXPECT_EQ(tsr_init(&config, nullptr), TSR_EINVAL);
+    });
+    EXPECT_NE(message, "");
+}
+
+}  // namespace
