@@ -135,6 +135,12 @@ std::optional<std::vector<uint64_t>> ReadWords(tsr_data_t *data)
     return words;
 }
 
+uint64_t Word0(tsr_data_t *data)
+{
+    std::optional<std::vector<uint64_t>> words = ReadWords(data);
+    return words && !words->empty() ? (*words)[0] : ~0ull;
+}
+
 tsr_codelet_t MakeCodelet(const char *name, tsr_kernel_fn cpu,
                           std::initializer_list<tsr_access_t> modes)
 {
@@ -239,16 +245,6 @@ void ReleaseAll(std::vector<Future> &futures)
     futures.clear();
 }
 
-std::vector<tsr_future_t *> RawFutures(const std::vector<Future> &futures)
-{
-    std::vector<tsr_future_t *> raw;
-    raw.reserve(futures.size());
-    for (const Future &f : futures) {
-        raw.push_back(f.get());
-    }
-    return raw;
-}
-
 tsr_runtime_stats_t Stats(tsr_runtime_t *rt)
 {
     tsr_runtime_stats_t stats = TSR_RUNTIME_STATS_INIT;
@@ -295,6 +291,13 @@ void FlushReadyTasks(tsr_runtime_t *rt)
     if (probe) {
         EXPECT_EQ(tsr_future_wait(probe.get()), TSR_OK);
     }
+}
+
+void FlushThenOpen(Gate &gate, tsr_runtime_t *rt)
+{
+    gate.WaitEntered();
+    FlushReadyTasks(rt);
+    gate.Open();
 }
 
 void OrderLog::Add(int64_t value)
@@ -373,6 +376,24 @@ tsr_status_t FailKernel(tsr_task_ctx_t *ctx, const tsr_buffer_t *, const void *a
     return a.status;
 }
 
+tsr_status_t TreeKernel(tsr_task_ctx_t *ctx, const tsr_buffer_t *, const void *arg)
+{
+    TreeArg a = ArgAs<TreeArg>(arg);
+    a.count->fetch_add(1, std::memory_order_relaxed);
+    if (a.depth == 0) {
+        return TSR_OK;
+    }
+    TreeArg child = {a.depth - 1, a.count};
+    for (int i = 0; i < 2; i++) {
+        tsr_status_t st = Task(&kTreeCodelet).Arg(child).Submit(tsr_task_ctx_runtime(ctx));
+        if (st != TSR_OK) {
+            tsr_task_ctx_fail(ctx, "submit: %s", tsr_status_str(st));
+            return st;
+        }
+    }
+    return TSR_OK;
+}
+
 }  // namespace
 
 const tsr_codelet_t kEmptyCodelet = MakeCodelet("empty", EmptyKernel, {});
@@ -380,6 +401,7 @@ const tsr_codelet_t kCountCodelet = MakeCodelet("count", CountKernel, {});
 const tsr_codelet_t kGateCodelet = MakeDynamicCodelet("gate", GateKernel);
 const tsr_codelet_t kWordCodelet = MakeDynamicCodelet("word", WordKernel);
 const tsr_codelet_t kFailCodelet = MakeDynamicCodelet("fail", FailKernel);
+const tsr_codelet_t kTreeCodelet = MakeCodelet("tree", TreeKernel, {});
 
 namespace {
 
@@ -431,6 +453,14 @@ uint64_t CombineRef(const std::vector<uint64_t> &in, uint64_t k)
         acc = acc * 31 + v;
     }
     return acc;
+}
+
+uint64_t AffineRef(uint64_t x, const std::vector<uint64_t> &ks)
+{
+    for (uint64_t k : ks) {
+        x = x * 31 + k;
+    }
+    return x;
 }
 
 FailArg MakeFailArg(tsr_status_t status, const char *message, Gate *gate)

@@ -63,6 +63,13 @@ std::vector<RtParam> MultiWorkerRtParams();
 std::vector<RtParam> SingleWorkerRtParams();
 std::string RtParamName(const testing::TestParamInfo<RtParam> &info);
 
+/** Base of the tests parameterised by RtParam (derive a named suite from it). */
+class RtParamTest : public testing::TestWithParam<RtParam> {
+protected:
+    /** Starts a runtime of the parameter's shape. */
+    Runtime Start() const { return StartRuntime(GetParam().n_workers, GetParam().policy); }
+};
+
 /* ---- Data ----------------------------------------------------------------- */
 
 Data Register(tsr_runtime_t *rt, void *ptr, size_t n_bytes);
@@ -71,12 +78,24 @@ Data RegisterVector(tsr_runtime_t *rt, std::vector<T> &values)
 {
     return Register(rt, values.data(), values.size() * sizeof(T));
 }
+/** One handle for each vector of `vectors`, in order. */
+template <class T>
+std::vector<Data> RegisterVectors(tsr_runtime_t *rt, std::vector<std::vector<T>> &vectors)
+{
+    std::vector<Data> handles;
+    for (std::vector<T> &values : vectors) {
+        handles.push_back(RegisterVector(rt, values));
+    }
+    return handles;
+}
 Data CreateData(tsr_runtime_t *rt);
 
 /** Copy of the contents of `data` taken under tsr_data_acquire(R); an empty
  *  optional (and a test failure) when the acquire fails. */
 std::optional<std::vector<uint8_t>> ReadBytes(tsr_data_t *data);
 std::optional<std::vector<uint64_t>> ReadWords(tsr_data_t *data);
+/** Word 0 of `data` (through ReadWords); ~0 when it cannot be read or is empty. */
+uint64_t Word0(tsr_data_t *data);
 
 /* ---- Codelets and tasks --------------------------------------------------- */
 
@@ -128,7 +147,21 @@ private:
 
 /** Release every future of `futures` now (before the runtime goes). */
 void ReleaseAll(std::vector<Future> &futures);
-std::vector<tsr_future_t *> RawFutures(const std::vector<Future> &futures);
+/** The pointers `owners` hold, in order (for the calls that take arrays). */
+template <class T, class Deleter>
+std::vector<T *> RawPointers(const std::vector<std::unique_ptr<T, Deleter>> &owners)
+{
+    std::vector<T *> raw;
+    raw.reserve(owners.size());
+    for (const std::unique_ptr<T, Deleter> &owner : owners) {
+        raw.push_back(owner.get());
+    }
+    return raw;
+}
+inline std::vector<tsr_future_t *> RawFutures(const std::vector<Future> &futures)
+{
+    return RawPointers(futures);
+}
 
 tsr_runtime_stats_t Stats(tsr_runtime_t *rt);
 
@@ -173,6 +206,10 @@ private:
  *  instead of by luck. With one worker it returns at once (the worker may be
  *  the one held). Call it after Gate::WaitEntered(). */
 void FlushReadyTasks(tsr_runtime_t *rt);
+
+/** How ordering tests let go of the task they hold: wait until it has entered
+ *  `gate`, FlushReadyTasks(rt), then open the gate. */
+void FlushThenOpen(Gate &gate, tsr_runtime_t *rt);
 
 /** Records the order in which tasks ran. Thread-safe. */
 class OrderLog {
@@ -221,6 +258,8 @@ Task CombineTask(const std::vector<tsr_data_t *> &in, tsr_data_t *out, uint64_t 
                  Gate *gate = nullptr, OrderLog *log = nullptr, int64_t tag = 0);
 /** The value kCombine computes. */
 uint64_t CombineRef(const std::vector<uint64_t> &in, uint64_t k);
+/** The value of x after kAffine tasks with each k of `ks`, in order. */
+uint64_t AffineRef(uint64_t x, const std::vector<uint64_t> &ks);
 
 /** Argument of kFailCodelet: the status to return and a message for
  *  tsr_task_ctx_fail (none when empty). An optional gate is waited on first. */
@@ -231,6 +270,19 @@ struct FailArg {
 };
 extern const tsr_codelet_t kFailCodelet; /* dynamic buffers */
 FailArg MakeFailArg(tsr_status_t status, const char *message, Gate *gate = nullptr);
+
+/** Argument of kTreeCodelet: a task of depth d increments *count, then (for
+ *  d > 0) submits two tasks of depth d - 1 from inside itself. */
+struct TreeArg {
+    uint32_t depth;
+    std::atomic<uint64_t> *count;
+};
+extern const tsr_codelet_t kTreeCodelet; /* no buffers */
+/** Number of tasks a tree of `depth` runs: 2^(depth + 1) - 1. */
+inline uint64_t TreeSize(uint32_t depth)
+{
+    return (2ull << depth) - 1;
+}
 
 /* ---- Randomness, scale, environment ---------------------------------------- */
 
@@ -283,9 +335,25 @@ private:
 template <class Fn>
 std::string LastErrorOnFreshThread(Fn fn);
 
+/** Run fn(0) ... fn(n_threads - 1), each on a thread of its own, and join them. */
+template <class Fn>
+void RunOnThreads(int n_threads, Fn fn);
+
 }  // namespace tsr_test
 
 #include <thread>
+
+template <class Fn>
+void tsr_test::RunOnThreads(int n_threads, Fn fn)
+{
+    std::vector<std::thread> threads;
+    for (int t = 0; t < n_threads; t++) {
+        threads.emplace_back(fn, t);
+    }
+    for (std::thread &thread : threads) {
+        thread.join();
+    }
+}
 
 template <class Fn>
 std::string tsr_test::LastErrorOnFreshThread(Fn fn)

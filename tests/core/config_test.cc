@@ -26,6 +26,17 @@ protected:
     {
     }
 
+    /* Require a non-empty message that mentions every string of `needles`. */
+    static void ExpectMessageNames(const std::string &message,
+                                   std::initializer_list<const char *> needles)
+    {
+        EXPECT_NE(message, "");
+        for (const char *needle : needles) {
+            EXPECT_NE(message.find(needle), std::string::npos)
+                << "message '" << message << "' does not name " << needle;
+        }
+    }
+
     /* Resolve `config` and require TSR_EINVAL, an untouched output and a message
      * that mentions every string of `needles`. */
     static void ExpectResolveRejects(const tsr_config_t *config,
@@ -37,11 +48,7 @@ protected:
         std::string message = tsr_test::LastErrorOnFreshThread(
             [&] { EXPECT_EQ(tsr_config_resolve(config, &out), TSR_EINVAL); });
         EXPECT_EQ(std::memcmp(&out, &untouched, sizeof(out)), 0) << "output written on error";
-        EXPECT_NE(message, "");
-        for (const char *needle : needles) {
-            EXPECT_NE(message.find(needle), std::string::npos)
-                << "message '" << message << "' does not name " << needle;
-        }
+        ExpectMessageNames(message, needles);
     }
 
     /* tsr_init must fail the same way and leave *rt_out alone. */
@@ -56,11 +63,31 @@ protected:
         if (rt != sentinel) {
             tsr_shutdown(rt);
         }
-        EXPECT_NE(message, "");
-        for (const char *needle : needles) {
-            EXPECT_NE(message.find(needle), std::string::npos)
-                << "message '" << message << "' does not name " << needle;
+        ExpectMessageNames(message, needles);
+    }
+
+    /* Each of `values` in environment variable `var` makes resolve and init
+     * fail, naming the variable (and, for resolve, the value). */
+    static void ExpectEnvValuesRejected(const char *var, std::initializer_list<const char *> values)
+    {
+        tsr_config_t config = TSR_CONFIG_INIT;
+        for (const char *value : values) {
+            SCOPED_TRACE(value);
+            ScopedEnv env(var, value);
+            ExpectResolveRejects(&config, {var, value});
+            ExpectInitRejects(&config, {var});
         }
+    }
+
+    /* A runtime started with `config` has `n_workers` workers and `policy`. */
+    static void ExpectRuntimeShape(const tsr_config_t &config, uint32_t n_workers,
+                                   tsr_sched_policy_t policy)
+    {
+        tsr_test::Runtime rt = tsr_test::StartRuntime(config);
+        ASSERT_TRUE(rt);
+        tsr_runtime_stats_t stats = Stats(rt.get());
+        EXPECT_EQ(stats.n_cpu_workers, n_workers);
+        EXPECT_EQ(stats.policy, policy);
     }
 
     static tsr_config_t Resolve(const tsr_config_t *config)
@@ -155,35 +182,17 @@ TEST_F(Config, LogLevelFromEnvironment)
 
 TEST_F(Config, BadNcpusIsRejected)
 {
-    tsr_config_t config = TSR_CONFIG_INIT;
-    for (const char *value : {"0", "-3", "abc", "2x", "1025"}) {
-        SCOPED_TRACE(value);
-        ScopedEnv env("TESSERA_NCPUS", value);
-        ExpectResolveRejects(&config, {"TESSERA_NCPUS", value});
-        ExpectInitRejects(&config, {"TESSERA_NCPUS"});
-    }
+    ExpectEnvValuesRejected("TESSERA_NCPUS", {"0", "-3", "abc", "2x", "1025"});
 }
 
 TEST_F(Config, BadSchedIsRejected)
 {
-    tsr_config_t config = TSR_CONFIG_INIT;
-    for (const char *value : {"fifo", "dmda2", "eagerly"}) {
-        SCOPED_TRACE(value);
-        ScopedEnv env("TESSERA_SCHED", value);
-        ExpectResolveRejects(&config, {"TESSERA_SCHED", value});
-        ExpectInitRejects(&config, {"TESSERA_SCHED"});
-    }
+    ExpectEnvValuesRejected("TESSERA_SCHED", {"fifo", "dmda2", "eagerly"});
 }
 
 TEST_F(Config, BadLogLevelIsRejected)
 {
-    tsr_config_t config = TSR_CONFIG_INIT;
-    for (const char *value : {"loud", "7", "warning!"}) {
-        SCOPED_TRACE(value);
-        ScopedEnv env("TESSERA_LOG_LEVEL", value);
-        ExpectResolveRejects(&config, {"TESSERA_LOG_LEVEL", value});
-        ExpectInitRejects(&config, {"TESSERA_LOG_LEVEL"});
-    }
+    ExpectEnvValuesRejected("TESSERA_LOG_LEVEL", {"loud", "7", "warning!"});
 }
 
 TEST_F(Config, NoEnvFlagIgnoresEnvironment)
@@ -199,11 +208,7 @@ TEST_F(Config, NoEnvFlagIgnoresEnvironment)
     EXPECT_EQ(out.log_level, TSR_LOG_WARN);
     EXPECT_EQ(out.trace_path, nullptr);
 
-    tsr_test::Runtime rt = tsr_test::StartRuntime(config);
-    ASSERT_TRUE(rt);
-    tsr_runtime_stats_t stats = Stats(rt.get());
-    EXPECT_EQ(stats.n_cpu_workers, 3u);
-    EXPECT_EQ(stats.policy, TSR_SCHED_EAGER);
+    ExpectRuntimeShape(config, 3, TSR_SCHED_EAGER);
 }
 
 TEST_F(Config, EnvironmentReachesTheRuntime)
@@ -213,11 +218,7 @@ TEST_F(Config, EnvironmentReachesTheRuntime)
     tsr_config_t config = TSR_CONFIG_INIT;
     config.n_cpu_workers = 1;
     config.policy = TSR_SCHED_WS;
-    tsr_test::Runtime rt = tsr_test::StartRuntime(config);
-    ASSERT_TRUE(rt);
-    tsr_runtime_stats_t stats = Stats(rt.get());
-    EXPECT_EQ(stats.n_cpu_workers, 3u);
-    EXPECT_EQ(stats.policy, TSR_SCHED_EAGER);
+    ExpectRuntimeShape(config, 3, TSR_SCHED_EAGER);
 }
 
 TEST_F(Config, DefaultRuntimeUsesEveryUsableCore)

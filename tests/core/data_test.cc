@@ -18,25 +18,16 @@ using tsr_test::Data;
 using tsr_test::Future;
 using tsr_test::Gate;
 using tsr_test::GateOpener;
-using tsr_test::RtParam;
 using tsr_test::Runtime;
 using tsr_test::SetTask;
 using tsr_test::Task;
+using tsr_test::Word0;
 
-class DataP : public testing::TestWithParam<RtParam> {
-protected:
-    Runtime Start() { return tsr_test::StartRuntime(GetParam().n_workers, GetParam().policy); }
-};
+class DataP : public tsr_test::RtParamTest {};
 
 Runtime StartDefault()
 {
     return tsr_test::StartRuntime(2, TSR_SCHED_WS);
-}
-
-uint64_t Word0(tsr_data_t *data)
-{
-    std::optional<std::vector<uint64_t>> words = tsr_test::ReadWords(data);
-    return words && !words->empty() ? (*words)[0] : ~0ull;
 }
 
 TEST(Data, RegisterAcquireReleaseUnregister)
@@ -260,24 +251,18 @@ TEST_P(DataP, RegisterAndUnregisterFromManyThreads)
     Runtime rt = Start();
     ASSERT_TRUE(rt);
     const int n_threads = 4, per_thread = 200;
-    std::vector<std::thread> threads;
-    for (int t = 0; t < n_threads; t++) {
-        threads.emplace_back([&, t] {
-            for (int i = 0; i < per_thread; i++) {
-                std::vector<uint64_t> x(1, static_cast<uint64_t>(i));
-                Data hx = tsr_test::RegisterVector(rt.get(), x);
-                if (!hx) {
-                    return;
-                }
-                EXPECT_EQ(AffineTask(hx.get(), static_cast<uint64_t>(t)).Submit(rt.get()), TSR_OK);
-                hx.reset();
-                EXPECT_EQ(x[0], static_cast<uint64_t>(i) * 31 + static_cast<uint64_t>(t));
+    tsr_test::RunOnThreads(n_threads, [&](int t) {
+        for (int i = 0; i < per_thread; i++) {
+            std::vector<uint64_t> x(1, static_cast<uint64_t>(i));
+            Data hx = tsr_test::RegisterVector(rt.get(), x);
+            if (!hx) {
+                return;
             }
-        });
-    }
-    for (std::thread &t : threads) {
-        t.join();
-    }
+            EXPECT_EQ(AffineTask(hx.get(), static_cast<uint64_t>(t)).Submit(rt.get()), TSR_OK);
+            hx.reset();
+            EXPECT_EQ(x[0], static_cast<uint64_t>(i) * 31 + static_cast<uint64_t>(t));
+        }
+    });
 }
 
 /* ---- Dynamic-size outputs ---------------------------------------------------- */

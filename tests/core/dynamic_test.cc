@@ -3,7 +3,6 @@
 #include <atomic>
 #include <random>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "common/test_util.h"
@@ -12,14 +11,12 @@ namespace {
 
 using tsr_test::Data;
 using tsr_test::Future;
-using tsr_test::RtParam;
+using tsr_test::kTreeCodelet;
 using tsr_test::Runtime;
 using tsr_test::Task;
+using tsr_test::TreeArg;
 
-class Dynamic : public testing::TestWithParam<RtParam> {
-protected:
-    Runtime Start() { return tsr_test::StartRuntime(GetParam().n_workers, GetParam().policy); }
-};
+class Dynamic : public tsr_test::RtParamTest {};
 
 struct FibArg {
     uint32_t n;
@@ -96,37 +93,11 @@ TEST_P(Dynamic, RecursiveFibWaitsInsideTasks)
     EXPECT_EQ(stats.n_completed, stats.n_submitted);
 }
 
-struct TreeArg {
-    uint32_t depth;
-    std::atomic<uint64_t> *count;
-};
-
-tsr_status_t TreeKernel(tsr_task_ctx_t *ctx, const tsr_buffer_t *, const void *arg);
-const tsr_codelet_t kTreeCodelet = tsr_test::MakeCodelet("tree", TreeKernel, {});
-
-tsr_status_t TreeKernel(tsr_task_ctx_t *ctx, const tsr_buffer_t *, const void *arg)
-{
-    TreeArg a = tsr_test::ArgAs<TreeArg>(arg);
-    a.count->fetch_add(1, std::memory_order_relaxed);
-    if (a.depth == 0) {
-        return TSR_OK;
-    }
-    TreeArg child = {a.depth - 1, a.count};
-    for (int i = 0; i < 2; i++) {
-        tsr_status_t st = Task(&kTreeCodelet).Arg(child).Submit(tsr_task_ctx_runtime(ctx));
-        if (st != TSR_OK) {
-            tsr_task_ctx_fail(ctx, "submit: %s", tsr_status_str(st));
-            return st;
-        }
-    }
-    return TSR_OK;
-}
-
 /* wait_all counts tasks submitted by tasks, even those submitted after it began. */
 TEST_P(Dynamic, TreeOfTasksCompletesUnderWaitAll)
 {
     const uint32_t depth = tsr_test::TestScale() < 1 ? 10 : 13;
-    const uint64_t n_nodes = (2ull << depth) - 1;
+    const uint64_t n_nodes = tsr_test::TreeSize(depth);
     std::atomic<uint64_t> count{0};
     Runtime rt = Start();
     ASSERT_TRUE(rt);
@@ -203,12 +174,10 @@ TEST_P(Dynamic, TasksSubmittedFromTaskKeepDataOrder)
     SCOPED_TRACE(tsr_test::SeedTrace(seed));
     std::mt19937_64 rng(seed);
     std::vector<uint64_t> ks(500), x(1, rng());
-    uint64_t expected = x[0];
     for (uint64_t &k : ks) {
         k = rng();
-        expected = expected * 31 + k;
     }
-    expected = expected * 31 + 5;
+    const uint64_t expected = tsr_test::AffineRef(x[0], ks) * 31 + 5;
     Runtime rt = Start();
     ASSERT_TRUE(rt);
     Data hx = tsr_test::RegisterVector(rt.get(), x);
@@ -248,22 +217,16 @@ TEST_P(Dynamic, WaitAllInsideTaskIsBusy)
 TEST_P(Dynamic, ConcurrentSubmittersInsideAndOutside)
 {
     const uint32_t depth = 9;
-    const uint64_t n_nodes = (2ull << depth) - 1;
+    const uint64_t n_nodes = tsr_test::TreeSize(depth);
     const int n_threads = 3;
     std::atomic<uint64_t> count{0};
     Runtime rt = Start();
     ASSERT_TRUE(rt);
-    std::vector<std::thread> threads;
-    for (int t = 0; t < n_threads; t++) {
-        threads.emplace_back([&] {
-            for (int i = 0; i < 4; i++) {
-                EXPECT_EQ(Task(&kTreeCodelet).Arg(TreeArg{depth, &count}).Submit(rt.get()), TSR_OK);
-            }
-        });
-    }
-    for (std::thread &t : threads) {
-        t.join();
-    }
+    tsr_test::RunOnThreads(n_threads, [&](int) {
+        for (int i = 0; i < 4; i++) {
+            EXPECT_EQ(Task(&kTreeCodelet).Arg(TreeArg{depth, &count}).Submit(rt.get()), TSR_OK);
+        }
+    });
     ASSERT_EQ(tsr_wait_all(rt.get()), TSR_OK);
     EXPECT_EQ(count.load(), n_threads * 4 * n_nodes);
 }

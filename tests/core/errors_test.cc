@@ -3,7 +3,6 @@
  * an overwrite clears them, and long chains of cancelled tasks. */
 #include <atomic>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "common/test_util.h"
@@ -15,6 +14,7 @@ using tsr_test::CombineRef;
 using tsr_test::CombineTask;
 using tsr_test::Data;
 using tsr_test::FailArg;
+using tsr_test::FlushThenOpen;
 using tsr_test::Future;
 using tsr_test::Gate;
 using tsr_test::GateOpener;
@@ -23,14 +23,10 @@ using tsr_test::RtParam;
 using tsr_test::Runtime;
 using tsr_test::SetTask;
 using tsr_test::Task;
+using tsr_test::Word0;
 
 const char kRootName[] = "root_failer";
 const char kRootMessage[] = "boom 42";
-
-class ErrorsP : public testing::TestWithParam<RtParam> {
-protected:
-    Runtime Start() { return tsr_test::StartRuntime(GetParam().n_workers, GetParam().policy); }
-};
 
 /* A failing task writing `handles`, named kRootName. */
 Task FailTask(std::initializer_list<tsr_data_t *> handles, Gate *gate = nullptr,
@@ -42,12 +38,6 @@ Task FailTask(std::initializer_list<tsr_data_t *> handles, Gate *gate = nullptr,
     }
     task.Arg(MakeFailArg(status, kRootMessage, gate)).Name(kRootName);
     return task;
-}
-
-uint64_t Word0(tsr_data_t *data)
-{
-    std::optional<std::vector<uint64_t>> words = tsr_test::ReadWords(data);
-    return words && !words->empty() ? (*words)[0] : ~0ull;
 }
 
 bool Contains(const std::string &haystack, const std::string &needle)
@@ -64,33 +54,6 @@ void ExpectCancelledByRoot(tsr_future_t *f, const char *what)
     std::string message = tsr_future_message(f);
     EXPECT_TRUE(Contains(message, kRootName)) << "message '" << message << "'";
     EXPECT_TRUE(Contains(message, kRootMessage)) << "message '" << message << "'";
-}
-
-TEST_P(ErrorsP, FailingTaskReportsStatusAndMessage)
-{
-    std::vector<uint64_t> x(1, 0);
-    Runtime rt = Start();
-    ASSERT_TRUE(rt);
-    Data hx = tsr_test::RegisterVector(rt.get(), x);
-    Future f = FailTask({hx.get()}).Run(rt.get());
-    ASSERT_TRUE(f);
-    EXPECT_EQ(tsr_future_wait(f.get()), TSR_ETASK);
-    EXPECT_TRUE(Contains(tsr_future_message(f.get()), kRootMessage)) << tsr_future_message(f.get());
-    tsr_runtime_stats_t stats = tsr_test::Stats(rt.get());
-    EXPECT_EQ(stats.n_failed, 1u);
-    EXPECT_EQ(stats.n_cancelled, 0u);
-}
-
-TEST_P(ErrorsP, ImplementationStatusIsKept)
-{
-    Runtime rt = Start();
-    ASSERT_TRUE(rt);
-    for (tsr_status_t st : {TSR_ETASK, TSR_ENOMEM, TSR_EBACKEND, TSR_EINVAL, TSR_ENOTSUP}) {
-        Future f = Task(&tsr_test::kFailCodelet).Arg(MakeFailArg(st, "")).Run(rt.get());
-        ASSERT_TRUE(f);
-        EXPECT_EQ(tsr_future_wait(f.get()), st);
-        EXPECT_NE(tsr_future_message(f.get()), nullptr);
-    }
 }
 
 /* `fail_first`: the root has failed before its dependents are submitted;
@@ -116,11 +79,11 @@ void RunCancellationScenario(Runtime &rt, bool fail_first)
     Future unrelated = AffineTask(hu.get(), 4).Run(rt.get());
     Future overwrite = SetTask(hx.get(), 5).Run(rt.get());
     Future reader_after = CombineTask({hx.get()}, hw.get(), 6).Run(rt.get());
-    if (!fail_first) {
-        gate.WaitEntered();
-        tsr_test::FlushReadyTasks(rt.get());
+    if (fail_first) {
+        gate.Open();
+    } else {
+        FlushThenOpen(gate, rt.get());
     }
-    gate.Open();
 
     EXPECT_EQ(tsr_future_wait(root.get()), TSR_ETASK);
     EXPECT_TRUE(Contains(tsr_future_message(root.get()), kRootMessage));
@@ -151,24 +114,56 @@ void RunCancellationScenario(Runtime &rt, bool fail_first)
     EXPECT_EQ(z[0], 0u);
 }
 
-TEST_P(ErrorsP, DependentsOfAFailedTaskAreCancelled)
+class ErrorsP : public tsr_test::RtParamTest {
+protected:
+    /* RunCancellationScenario on a fresh runtime, then its counters: the root
+     * failed and its four dependents were cancelled. */
+    void ExpectCancellationScenario(bool fail_first)
+    {
+        Runtime rt = Start();
+        ASSERT_TRUE(rt);
+        RunCancellationScenario(rt, fail_first);
+        tsr_runtime_stats_t stats = tsr_test::Stats(rt.get());
+        EXPECT_EQ(stats.n_failed, 1u);
+        EXPECT_EQ(stats.n_cancelled, 4u);
+    }
+};
+
+TEST_P(ErrorsP, FailingTaskReportsStatusAndMessage)
+{
+    std::vector<uint64_t> x(1, 0);
+    Runtime rt = Start();
+    ASSERT_TRUE(rt);
+    Data hx = tsr_test::RegisterVector(rt.get(), x);
+    Future f = FailTask({hx.get()}).Run(rt.get());
+    ASSERT_TRUE(f);
+    EXPECT_EQ(tsr_future_wait(f.get()), TSR_ETASK);
+    EXPECT_TRUE(Contains(tsr_future_message(f.get()), kRootMessage)) << tsr_future_message(f.get());
+    tsr_runtime_stats_t stats = tsr_test::Stats(rt.get());
+    EXPECT_EQ(stats.n_failed, 1u);
+    EXPECT_EQ(stats.n_cancelled, 0u);
+}
+
+TEST_P(ErrorsP, ImplementationStatusIsKept)
 {
     Runtime rt = Start();
     ASSERT_TRUE(rt);
-    RunCancellationScenario(rt, false);
-    tsr_runtime_stats_t stats = tsr_test::Stats(rt.get());
-    EXPECT_EQ(stats.n_failed, 1u);
-    EXPECT_EQ(stats.n_cancelled, 4u);
+    for (tsr_status_t st : {TSR_ETASK, TSR_ENOMEM, TSR_EBACKEND, TSR_EINVAL, TSR_ENOTSUP}) {
+        Future f = Task(&tsr_test::kFailCodelet).Arg(MakeFailArg(st, "")).Run(rt.get());
+        ASSERT_TRUE(f);
+        EXPECT_EQ(tsr_future_wait(f.get()), st);
+        EXPECT_NE(tsr_future_message(f.get()), nullptr);
+    }
+}
+
+TEST_P(ErrorsP, DependentsOfAFailedTaskAreCancelled)
+{
+    ExpectCancellationScenario(false);
 }
 
 TEST_P(ErrorsP, TasksSubmittedAfterTheFailureAreCancelled)
 {
-    Runtime rt = Start();
-    ASSERT_TRUE(rt);
-    RunCancellationScenario(rt, true);
-    tsr_runtime_stats_t stats = tsr_test::Stats(rt.get());
-    EXPECT_EQ(stats.n_failed, 1u);
-    EXPECT_EQ(stats.n_cancelled, 4u);
+    ExpectCancellationScenario(true);
 }
 
 TEST_P(ErrorsP, AcquireOfPoisonedHandleIsCancelled)
@@ -210,9 +205,7 @@ TEST_P(ErrorsP, ExplicitDepOnFailedFutureCancels)
     Future child = Task(&tsr_test::kCountCodelet).Arg(&count).After(root.get()).Run(rt.get());
     Future grandchild = Task(&tsr_test::kCountCodelet).Arg(&count).After(child.get()).Run(rt.get());
     Future independent = Task(&tsr_test::kCountCodelet).Arg(&count).Run(rt.get());
-    gate.WaitEntered();
-    tsr_test::FlushReadyTasks(rt.get());
-    gate.Open();
+    FlushThenOpen(gate, rt.get());
     ExpectCancelledByRoot(child.get(), "explicit dependent");
     ExpectCancelledByRoot(grandchild.get(), "dependent of the dependent");
     EXPECT_EQ(tsr_future_wait(independent.get()), TSR_OK);
@@ -234,10 +227,7 @@ TEST_P(ErrorsP, CancellationCountsEachTaskOnce)
     ASSERT_TRUE(rt);
     Data hx = tsr_test::RegisterVector(rt.get(), x);
     Data hout = tsr_test::RegisterVector(rt.get(), out);
-    std::vector<Data> hmids;
-    for (auto &m : mids) {
-        hmids.push_back(tsr_test::RegisterVector(rt.get(), m));
-    }
+    std::vector<Data> hmids = tsr_test::RegisterVectors(rt.get(), mids);
     GateOpener opener(gate);
     ASSERT_EQ(FailTask({hx.get()}, &gate).Submit(rt.get()), TSR_OK);
     for (size_t i = 0; i < n; i++) {
@@ -247,9 +237,7 @@ TEST_P(ErrorsP, CancellationCountsEachTaskOnce)
         ASSERT_EQ(CombineTask({hmids[i].get(), hmids[i + 1].get()}, hout.get(), i).Submit(rt.get()),
                   TSR_OK);
     }
-    gate.WaitEntered();
-    tsr_test::FlushReadyTasks(rt.get());
-    gate.Open();
+    FlushThenOpen(gate, rt.get());
     ASSERT_EQ(tsr_wait_all(rt.get()), TSR_OK);
     tsr_runtime_stats_t stats = tsr_test::Stats(rt.get());
     EXPECT_EQ(stats.n_failed, 1u);
@@ -262,7 +250,7 @@ INSTANTIATE_TEST_SUITE_P(Policies, ErrorsP, testing::ValuesIn(tsr_test::AllRtPar
 
 /* 100000 read-write tasks behind a failure are cancelled, without recursion deep
  * enough to overflow a stack, whether they were queued before it failed or not. */
-class ErrorsLongChain : public testing::TestWithParam<RtParam> {};
+class ErrorsLongChain : public tsr_test::RtParamTest {};
 
 TEST_P(ErrorsLongChain, LongChainIsCancelledWithoutStackOverflow)
 {
@@ -271,7 +259,7 @@ TEST_P(ErrorsLongChain, LongChainIsCancelledWithoutStackOverflow)
         SCOPED_TRACE(fail_first ? "failed before the chain" : "failed after the chain");
         std::vector<uint64_t> x(1, 0), y(1, 0);
         Gate gate;
-        Runtime rt = tsr_test::StartRuntime(GetParam().n_workers, GetParam().policy);
+        Runtime rt = Start();
         ASSERT_TRUE(rt);
         Data hx = tsr_test::RegisterVector(rt.get(), x);
         Data hy = tsr_test::RegisterVector(rt.get(), y);
@@ -285,11 +273,11 @@ TEST_P(ErrorsLongChain, LongChainIsCancelledWithoutStackOverflow)
             ASSERT_EQ(AffineTask(hx.get(), i).Submit(rt.get()), TSR_OK);
         }
         Future last = CombineTask({hx.get()}, hy.get(), 0).Run(rt.get());
-        if (!fail_first) {
-            gate.WaitEntered();
-            tsr_test::FlushReadyTasks(rt.get());
+        if (fail_first) {
+            gate.Open();
+        } else {
+            FlushThenOpen(gate, rt.get());
         }
-        gate.Open();
         ExpectCancelledByRoot(last.get(), "end of the chain");
         ASSERT_EQ(tsr_wait_all(rt.get()), TSR_OK);
         tsr_runtime_stats_t stats = tsr_test::Stats(rt.get());
@@ -358,20 +346,14 @@ TEST(Errors, RuntimeKeepsRunningAfterManyFailures)
     Runtime rt = tsr_test::StartRuntime(2, TSR_SCHED_WS);
     ASSERT_TRUE(rt);
     std::atomic<uint64_t> count{0};
-    std::vector<std::thread> threads;
-    for (int t = 0; t < 3; t++) {
-        threads.emplace_back([&] {
-            for (int i = 0; i < 300; i++) {
-                EXPECT_EQ(
-                    Task(&tsr_test::kFailCodelet).Arg(MakeFailArg(TSR_ETASK, "x")).Submit(rt.get()),
-                    TSR_OK);
-                EXPECT_EQ(Task(&tsr_test::kCountCodelet).Arg(&count).Submit(rt.get()), TSR_OK);
-            }
-        });
-    }
-    for (std::thread &t : threads) {
-        t.join();
-    }
+    tsr_test::RunOnThreads(3, [&](int) {
+        for (int i = 0; i < 300; i++) {
+            EXPECT_EQ(
+                Task(&tsr_test::kFailCodelet).Arg(MakeFailArg(TSR_ETASK, "x")).Submit(rt.get()),
+                TSR_OK);
+            EXPECT_EQ(Task(&tsr_test::kCountCodelet).Arg(&count).Submit(rt.get()), TSR_OK);
+        }
+    });
     ASSERT_EQ(tsr_wait_all(rt.get()), TSR_OK);
     EXPECT_EQ(count.load(), 900u);
     tsr_runtime_stats_t stats = tsr_test::Stats(rt.get());

@@ -11,14 +11,10 @@ namespace {
 using tsr_test::Future;
 using tsr_test::Gate;
 using tsr_test::GateOpener;
-using tsr_test::RtParam;
 using tsr_test::Runtime;
 using tsr_test::Task;
 
-class FutureP : public testing::TestWithParam<RtParam> {
-protected:
-    Runtime Start() { return tsr_test::StartRuntime(GetParam().n_workers, GetParam().policy); }
-};
+class FutureP : public tsr_test::RtParamTest {};
 
 TEST_P(FutureP, WaitReturnsStatusOfTheTask)
 {
@@ -127,25 +123,19 @@ TEST_P(FutureP, TaskIdsAreUniqueAcrossThreads)
     ASSERT_TRUE(rt);
     const int n_threads = 4, per_thread = 500;
     std::vector<std::vector<uint64_t>> ids(n_threads);
-    std::vector<std::thread> threads;
-    for (int t = 0; t < n_threads; t++) {
-        threads.emplace_back([&, t] {
-            uint64_t last = 0;
-            for (int i = 0; i < per_thread; i++) {
-                Future f = Task(&tsr_test::kEmptyCodelet).Run(rt.get());
-                if (!f) {
-                    return;
-                }
-                uint64_t id = tsr_future_task_id(f.get());
-                EXPECT_TRUE(i == 0 || id > last) << "ids of one thread must increase";
-                last = id;
-                ids[t].push_back(id);
+    tsr_test::RunOnThreads(n_threads, [&](int t) {
+        uint64_t last = 0;
+        for (int i = 0; i < per_thread; i++) {
+            Future f = Task(&tsr_test::kEmptyCodelet).Run(rt.get());
+            if (!f) {
+                return;
             }
-        });
-    }
-    for (std::thread &t : threads) {
-        t.join();
-    }
+            uint64_t id = tsr_future_task_id(f.get());
+            EXPECT_TRUE(i == 0 || id > last) << "ids of one thread must increase";
+            last = id;
+            ids[t].push_back(id);
+        }
+    });
     std::vector<uint64_t> all;
     for (const auto &v : ids) {
         all.insert(all.end(), v.begin(), v.end());

@@ -14,7 +14,6 @@
 #include <atomic>
 #include <mutex>
 #include <random>
-#include <thread>
 #include <vector>
 
 #include "common/test_util.h"
@@ -23,7 +22,6 @@ namespace {
 
 using tsr_test::Data;
 using tsr_test::Mix64;
-using tsr_test::RtParam;
 using tsr_test::Runtime;
 using tsr_test::Task;
 
@@ -120,12 +118,12 @@ Spec RandomSpec(std::mt19937_64 &rng, Pick pick)
     return s;
 }
 
-class Oracle : public testing::TestWithParam<RtParam> {
+class Oracle : public tsr_test::RtParamTest {
 protected:
     void SetUp() override
     {
         seed_ = tsr_test::TestSeed();
-        rt_ = tsr_test::StartRuntime(GetParam().n_workers, GetParam().policy);
+        rt_ = Start();
         ASSERT_TRUE(rt_);
         std::mt19937_64 rng(seed_ ^ 0x5eed);
         for (size_t h = 0; h < kHandles; h++) {
@@ -154,6 +152,18 @@ protected:
         desc.arg_size = sizeof(s.arg);
         desc.priority = s.priority;
         return tsr_task_submit(rt_.get(), &desc, nullptr);
+    }
+
+    /* SubmitSpec, then Replay; false (and a test failure) if the submit fails. */
+    bool SubmitAndReplay(const Spec &s)
+    {
+        tsr_status_t st = SubmitSpec(s);
+        if (st != TSR_OK) {
+            ADD_FAILURE() << "submit: " << tsr_status_str(st) << " " << tsr_last_error();
+            return false;
+        }
+        Replay(s);
+        return true;
     }
 
     void Replay(const Spec &s)
@@ -223,34 +233,25 @@ TEST_P(Oracle, SerialisedSubmitMatchesGlobalReplay)
     std::mutex submit_mu;
     std::atomic<bool> ok{true};
     uint64_t n_submitted = 0;
-    std::vector<std::thread> threads;
-    for (int t = 0; t < kThreads; t++) {
-        threads.emplace_back([&, t] {
-            std::mt19937_64 rng(seed_ + static_cast<uint64_t>(t));
-            auto pick = [](std::mt19937_64 &r, bool *) {
-                return static_cast<uint32_t>(r() % kHandles);
-            };
-            for (size_t i = 0; i < TasksPerThread() && ok; i++) {
-                Spec s = RandomSpec(rng, pick);
-                uint64_t salt = rng();
-                std::lock_guard<std::mutex> lock(submit_mu);
-                s.arg.tag = n_submitted++;
-                tsr_status_t st = SubmitSpec(s);
-                if (st != TSR_OK) {
-                    ADD_FAILURE() << "submit: " << tsr_status_str(st) << " " << tsr_last_error();
-                    ok = false;
-                    return;
-                }
-                Replay(s);
-                if (salt % 256 == 0 && !CheckpointAndTouch(s.handles[0], salt >> 8)) {
-                    ok = false;
-                }
+    tsr_test::RunOnThreads(kThreads, [&](int t) {
+        std::mt19937_64 rng(seed_ + static_cast<uint64_t>(t));
+        auto pick = [](std::mt19937_64 &r, bool *) {
+            return static_cast<uint32_t>(r() % kHandles);
+        };
+        for (size_t i = 0; i < TasksPerThread() && ok; i++) {
+            Spec s = RandomSpec(rng, pick);
+            uint64_t salt = rng();
+            std::lock_guard<std::mutex> lock(submit_mu);
+            s.arg.tag = n_submitted++;
+            if (!SubmitAndReplay(s)) {
+                ok = false;
+                return;
             }
-        });
-    }
-    for (std::thread &t : threads) {
-        t.join();
-    }
+            if (salt % 256 == 0 && !CheckpointAndTouch(s.handles[0], salt >> 8)) {
+                ok = false;
+            }
+        }
+    });
     ASSERT_TRUE(ok);
     ExpectFinalStateMatches();
 }
@@ -260,39 +261,30 @@ TEST_P(Oracle, DisjointOwnersMatchPerThreadReplay)
     SCOPED_TRACE(tsr_test::SeedTrace(seed_));
     static_assert(kOwned + kShared == kHandles, "handle split");
     std::atomic<bool> ok{true};
-    std::vector<std::thread> threads;
-    for (int t = 0; t < kThreads; t++) {
-        threads.emplace_back([&, t] {
-            std::mt19937_64 rng(seed_ + 1000 + static_cast<uint64_t>(t));
-            auto pick = [t](std::mt19937_64 &r, bool *read_only) {
-                if (r() % 4 == 0) {
-                    *read_only = true;
-                    return static_cast<uint32_t>(kOwned + r() % kShared);
-                }
-                /* Owned: h % kThreads == t. */
-                return static_cast<uint32_t>((r() % (kOwned / kThreads)) * kThreads + t);
-            };
-            for (size_t i = 0; i < TasksPerThread() && ok; i++) {
-                Spec s = RandomSpec(rng, pick);
-                s.arg.tag = (static_cast<uint64_t>(t) << 32) | i;
-                tsr_status_t st = SubmitSpec(s);
-                if (st != TSR_OK) {
-                    ADD_FAILURE() << "submit: " << tsr_status_str(st) << " " << tsr_last_error();
-                    ok = false;
-                    return;
-                }
-                Replay(s);
-                uint64_t salt = rng();
-                uint32_t h = s.handles[0];
-                if (salt % 256 == 0 && h < kOwned && !CheckpointAndTouch(h, salt >> 8)) {
-                    ok = false;
-                }
+    tsr_test::RunOnThreads(kThreads, [&](int t) {
+        std::mt19937_64 rng(seed_ + 1000 + static_cast<uint64_t>(t));
+        auto pick = [t](std::mt19937_64 &r, bool *read_only) {
+            if (r() % 4 == 0) {
+                *read_only = true;
+                return static_cast<uint32_t>(kOwned + r() % kShared);
             }
-        });
-    }
-    for (std::thread &t : threads) {
-        t.join();
-    }
+            /* Owned: h % kThreads == t. */
+            return static_cast<uint32_t>((r() % (kOwned / kThreads)) * kThreads + t);
+        };
+        for (size_t i = 0; i < TasksPerThread() && ok; i++) {
+            Spec s = RandomSpec(rng, pick);
+            s.arg.tag = (static_cast<uint64_t>(t) << 32) | i;
+            if (!SubmitAndReplay(s)) {
+                ok = false;
+                return;
+            }
+            uint64_t salt = rng();
+            uint32_t h = s.handles[0];
+            if (salt % 256 == 0 && h < kOwned && !CheckpointAndTouch(h, salt >> 8)) {
+                ok = false;
+            }
+        }
+    });
     ASSERT_TRUE(ok);
     ExpectFinalStateMatches();
 }

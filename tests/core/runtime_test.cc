@@ -12,16 +12,12 @@ namespace {
 using tsr_test::Future;
 using tsr_test::Gate;
 using tsr_test::GateOpener;
-using tsr_test::RtParam;
 using tsr_test::Runtime;
 using tsr_test::StartRuntime;
 using tsr_test::Stats;
 using tsr_test::Task;
 
-class RuntimeP : public testing::TestWithParam<RtParam> {
-protected:
-    Runtime Start() { return StartRuntime(GetParam().n_workers, GetParam().policy); }
-};
+class RuntimeP : public tsr_test::RtParamTest {};
 
 TEST_P(RuntimeP, ReportsItsShape)
 {
@@ -164,19 +160,12 @@ TEST(Runtime, SeveralRuntimesRunSideBySide)
         rts.push_back(StartRuntime(2, i % 2 == 0 ? TSR_SCHED_WS : TSR_SCHED_EAGER));
         ASSERT_TRUE(rts.back());
     }
-    std::vector<std::thread> threads;
-    for (int i = 0; i < kRuntimes; i++) {
-        threads.emplace_back([&, i] {
-            for (int j = 0; j < 3000; j++) {
-                EXPECT_EQ(Task(&tsr_test::kCountCodelet).Arg(&counts[i]).Submit(rts[i].get()),
-                          TSR_OK);
-            }
-            EXPECT_EQ(tsr_wait_all(rts[i].get()), TSR_OK);
-        });
-    }
-    for (std::thread &t : threads) {
-        t.join();
-    }
+    tsr_test::RunOnThreads(kRuntimes, [&](int i) {
+        for (int j = 0; j < 3000; j++) {
+            EXPECT_EQ(Task(&tsr_test::kCountCodelet).Arg(&counts[i]).Submit(rts[i].get()), TSR_OK);
+        }
+        EXPECT_EQ(tsr_wait_all(rts[i].get()), TSR_OK);
+    });
     for (int i = 0; i < kRuntimes; i++) {
         EXPECT_EQ(counts[i].load(), 3000u);
         EXPECT_EQ(Stats(rts[i].get()).n_submitted, 3000u);

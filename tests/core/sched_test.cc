@@ -16,7 +16,6 @@ using tsr_test::Future;
 using tsr_test::Gate;
 using tsr_test::GateOpener;
 using tsr_test::OrderLog;
-using tsr_test::RtParam;
 using tsr_test::Runtime;
 using tsr_test::Task;
 
@@ -56,10 +55,7 @@ void ExpectDescending(const std::vector<int64_t> &order, size_t n)
     EXPECT_EQ(order, sorted) << "tasks did not run in priority order";
 }
 
-class SchedSingle : public testing::TestWithParam<RtParam> {
-protected:
-    Runtime Start() { return tsr_test::StartRuntime(GetParam().n_workers, GetParam().policy); }
-};
+class SchedSingle : public tsr_test::RtParamTest {};
 
 /* The only worker is held at a gate while tasks of random priorities queue up;
  * once it is free it must take them highest first. */
@@ -155,10 +151,7 @@ TEST_P(SchedSingle, TasksSubmittedFromATaskRunByPriority)
 INSTANTIATE_TEST_SUITE_P(Policies, SchedSingle, testing::ValuesIn(tsr_test::SingleWorkerRtParams()),
                          tsr_test::RtParamName);
 
-class Sched : public testing::TestWithParam<RtParam> {
-protected:
-    Runtime Start() { return tsr_test::StartRuntime(GetParam().n_workers, GetParam().policy); }
-};
+class Sched : public tsr_test::RtParamTest {};
 
 void ExpectCountersConsistent(tsr_runtime_t *rt, uint64_t n_expected)
 {
@@ -194,20 +187,14 @@ TEST_P(Sched, CountingTasksFromSeveralThreads)
     std::atomic<uint64_t> count{0};
     Runtime rt = Start();
     ASSERT_TRUE(rt);
-    std::vector<std::thread> threads;
-    for (int t = 0; t < n_threads; t++) {
-        threads.emplace_back([&] {
-            for (uint64_t i = 0; i < per_thread; i++) {
-                if (Task(&tsr_test::kCountCodelet).Arg(&count).Submit(rt.get()) != TSR_OK) {
-                    ADD_FAILURE() << "submit failed";
-                    return;
-                }
+    tsr_test::RunOnThreads(n_threads, [&](int) {
+        for (uint64_t i = 0; i < per_thread; i++) {
+            if (Task(&tsr_test::kCountCodelet).Arg(&count).Submit(rt.get()) != TSR_OK) {
+                ADD_FAILURE() << "submit failed";
+                return;
             }
-        });
-    }
-    for (std::thread &t : threads) {
-        t.join();
-    }
+        }
+    });
     ASSERT_EQ(tsr_wait_all(rt.get()), TSR_OK);
     EXPECT_EQ(count.load(), per_thread * n_threads);
     ExpectCountersConsistent(rt.get(), per_thread * n_threads);
@@ -242,26 +229,20 @@ TEST_P(Sched, ConcurrentPingPong)
     std::atomic<uint64_t> count{0};
     Runtime rt = Start();
     ASSERT_TRUE(rt);
-    std::vector<std::thread> threads;
-    for (int t = 0; t < n_threads; t++) {
-        threads.emplace_back([&, t] {
-            for (uint64_t i = 0; i < n; i++) {
-                Future f = Task(&tsr_test::kCountCodelet).Arg(&count).Run(rt.get());
-                if (!f) {
-                    return;
-                }
-                tsr_status_t st =
-                    t == 0 && i % 8 == 0 ? tsr_wait_all(rt.get()) : tsr_future_wait(f.get());
-                if (st != TSR_OK) {
-                    ADD_FAILURE() << tsr_status_str(st);
-                    return;
-                }
+    tsr_test::RunOnThreads(n_threads, [&](int t) {
+        for (uint64_t i = 0; i < n; i++) {
+            Future f = Task(&tsr_test::kCountCodelet).Arg(&count).Run(rt.get());
+            if (!f) {
+                return;
             }
-        });
-    }
-    for (std::thread &t : threads) {
-        t.join();
-    }
+            tsr_status_t st =
+                t == 0 && i % 8 == 0 ? tsr_wait_all(rt.get()) : tsr_future_wait(f.get());
+            if (st != TSR_OK) {
+                ADD_FAILURE() << tsr_status_str(st);
+                return;
+            }
+        }
+    });
     EXPECT_EQ(count.load(), n * n_threads);
     ASSERT_EQ(tsr_wait_all(rt.get()), TSR_OK);
     ExpectCountersConsistent(rt.get(), n * n_threads);
@@ -335,14 +316,14 @@ tsr_status_t HoldKernel(tsr_task_ctx_t *ctx, const tsr_buffer_t *, const void *a
 
 /* A worker that submitted tasks and then stays busy: idle workers must pick its
  * tasks up (stealing, under ws). */
-class SchedMulti : public testing::TestWithParam<RtParam> {};
+class SchedMulti : public tsr_test::RtParamTest {};
 
 TEST_P(SchedMulti, IdleWorkersTakeTasksOfABusyWorker)
 {
     static const tsr_codelet_t hold = tsr_test::MakeCodelet("hold", HoldKernel, {});
     const uint64_t n_children = 1000;
     std::atomic<uint64_t> count{0};
-    Runtime rt = tsr_test::StartRuntime(GetParam().n_workers, GetParam().policy);
+    Runtime rt = Start();
     ASSERT_TRUE(rt);
     Future f = Task(&hold).Arg(HoldArg{&count, n_children}).Run(rt.get());
     ASSERT_TRUE(f);

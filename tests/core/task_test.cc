@@ -17,25 +17,17 @@ using tsr_test::AffineTask;
 using tsr_test::CombineRef;
 using tsr_test::CombineTask;
 using tsr_test::Data;
+using tsr_test::FlushThenOpen;
 using tsr_test::Future;
 using tsr_test::Gate;
 using tsr_test::GateOpener;
 using tsr_test::OrderLog;
-using tsr_test::RtParam;
 using tsr_test::Runtime;
 using tsr_test::SetTask;
 using tsr_test::Task;
+using tsr_test::Word0;
 
-class TaskP : public testing::TestWithParam<RtParam> {
-protected:
-    Runtime Start() { return tsr_test::StartRuntime(GetParam().n_workers, GetParam().policy); }
-};
-
-uint64_t Word0(tsr_data_t *data)
-{
-    std::optional<std::vector<uint64_t>> words = tsr_test::ReadWords(data);
-    return words && !words->empty() ? (*words)[0] : ~0ull;
-}
+class TaskP : public tsr_test::RtParamTest {};
 
 TEST_P(TaskP, ReadAfterWriteOrders)
 {
@@ -46,19 +38,14 @@ TEST_P(TaskP, ReadAfterWriteOrders)
     Runtime rt = Start();
     ASSERT_TRUE(rt);
     Data hx = tsr_test::RegisterVector(rt.get(), x);
-    std::vector<Data> hys;
-    for (auto &y : ys) {
-        hys.push_back(tsr_test::RegisterVector(rt.get(), y));
-    }
+    std::vector<Data> hys = tsr_test::RegisterVectors(rt.get(), ys);
     GateOpener opener(gate);
     ASSERT_EQ(SetTask(hx.get(), 41, &gate, &log, 0).Submit(rt.get()), TSR_OK);
     for (size_t i = 0; i < hys.size(); i++) {
         ASSERT_EQ(CombineTask({hx.get()}, hys[i].get(), i, nullptr, &log, 1).Submit(rt.get()),
                   TSR_OK);
     }
-    gate.WaitEntered();
-    tsr_test::FlushReadyTasks(rt.get());
-    gate.Open();
+    FlushThenOpen(gate, rt.get());
     ASSERT_EQ(tsr_wait_all(rt.get()), TSR_OK);
     for (size_t i = 0; i < hys.size(); i++) {
         EXPECT_EQ(Word0(hys[i].get()), CombineRef({41}, i)) << "reader " << i;
@@ -82,9 +69,7 @@ TEST_P(TaskP, WriteAfterReadOrders)
     ASSERT_EQ(CombineTask({hx.get()}, hy.get(), 3, &gate).Submit(rt.get()), TSR_OK);
     ASSERT_EQ(SetTask(hx.get(), 99).Submit(rt.get()), TSR_OK);
     ASSERT_EQ(CombineTask({hx.get()}, hz.get(), 4).Submit(rt.get()), TSR_OK);
-    gate.WaitEntered();
-    tsr_test::FlushReadyTasks(rt.get());
-    gate.Open();
+    FlushThenOpen(gate, rt.get());
     ASSERT_EQ(tsr_wait_all(rt.get()), TSR_OK);
     EXPECT_EQ(Word0(hy.get()), CombineRef({7}, 3)) << "the writer ran before the reader";
     EXPECT_EQ(Word0(hx.get()), 99u);
@@ -104,9 +89,7 @@ TEST_P(TaskP, WriteAfterWriteOrders)
     ASSERT_EQ(SetTask(hx.get(), 1, &gate, &log, 1).Submit(rt.get()), TSR_OK);
     ASSERT_EQ(SetTask(hx.get(), 2, nullptr, &log, 2).Submit(rt.get()), TSR_OK);
     ASSERT_EQ(CombineTask({hx.get()}, hy.get(), 0).Submit(rt.get()), TSR_OK);
-    gate.WaitEntered();
-    tsr_test::FlushReadyTasks(rt.get());
-    gate.Open();
+    FlushThenOpen(gate, rt.get());
     ASSERT_EQ(tsr_wait_all(rt.get()), TSR_OK);
     EXPECT_EQ(Word0(hx.get()), 2u) << "the first write landed last";
     EXPECT_EQ(Word0(hy.get()), CombineRef({2}, 0));
@@ -125,10 +108,7 @@ TEST_P(TaskP, WriterWaitsForEveryEarlierReader)
     ASSERT_TRUE(rt);
     Data hx = tsr_test::RegisterVector(rt.get(), x);
     Data hz = tsr_test::RegisterVector(rt.get(), z);
-    std::vector<Data> hys;
-    for (auto &y : ys) {
-        hys.push_back(tsr_test::RegisterVector(rt.get(), y));
-    }
+    std::vector<Data> hys = tsr_test::RegisterVectors(rt.get(), ys);
     GateOpener opener(gate);
     ASSERT_EQ(SetTask(hx.get(), 5).Submit(rt.get()), TSR_OK);
     for (size_t i = 0; i < n_readers; i++) {
@@ -138,9 +118,7 @@ TEST_P(TaskP, WriterWaitsForEveryEarlierReader)
     }
     ASSERT_EQ(AffineTask(hx.get(), 11).Submit(rt.get()), TSR_OK);
     ASSERT_EQ(CombineTask({hx.get()}, hz.get(), 1).Submit(rt.get()), TSR_OK);
-    gate.WaitEntered();
-    tsr_test::FlushReadyTasks(rt.get());
-    gate.Open();
+    FlushThenOpen(gate, rt.get());
     ASSERT_EQ(tsr_wait_all(rt.get()), TSR_OK);
     for (size_t i = 0; i < n_readers; i++) {
         EXPECT_EQ(Word0(hys[i].get()), CombineRef({5}, i)) << "reader " << i;
@@ -156,11 +134,10 @@ TEST_P(TaskP, ReadWriteChainIsSequential)
     std::mt19937_64 rng(seed);
     const size_t n = tsr_test::Scaled(3000, 10);
     std::vector<uint64_t> x(1, rng()), ks(n);
-    uint64_t expected = x[0];
     for (uint64_t &k : ks) {
         k = rng();
-        expected = expected * 31 + k;
     }
+    const uint64_t expected = tsr_test::AffineRef(x[0], ks);
     Gate gate;
     Runtime rt = Start();
     ASSERT_TRUE(rt);
@@ -173,9 +150,7 @@ TEST_P(TaskP, ReadWriteChainIsSequential)
         ASSERT_EQ(AffineTask(hx.get(), ks[i]).Priority(static_cast<int32_t>(i)).Submit(rt.get()),
                   TSR_OK);
     }
-    gate.WaitEntered();
-    tsr_test::FlushReadyTasks(rt.get());
-    gate.Open();
+    FlushThenOpen(gate, rt.get());
     ASSERT_EQ(tsr_wait_all(rt.get()), TSR_OK);
     EXPECT_EQ(Word0(hx.get()), expected);
 }
@@ -188,12 +163,8 @@ TEST_P(TaskP, JoinWaitsForEveryInput)
     Gate gate;
     Runtime rt = Start();
     ASSERT_TRUE(rt);
-    std::vector<Data> hins;
-    std::vector<tsr_data_t *> raw;
-    for (auto &in : ins) {
-        hins.push_back(tsr_test::RegisterVector(rt.get(), in));
-        raw.push_back(hins.back().get());
-    }
+    std::vector<Data> hins = tsr_test::RegisterVectors(rt.get(), ins);
+    std::vector<tsr_data_t *> raw = tsr_test::RawPointers(hins);
     Data hout = tsr_test::RegisterVector(rt.get(), out);
     GateOpener opener(gate);
     for (size_t i = 0; i < n_in; i++) {
@@ -203,9 +174,7 @@ TEST_P(TaskP, JoinWaitsForEveryInput)
     }
     Future join = CombineTask(raw, hout.get(), 17).Run(rt.get());
     ASSERT_TRUE(join);
-    gate.WaitEntered();
-    tsr_test::FlushReadyTasks(rt.get());
-    gate.Open();
+    FlushThenOpen(gate, rt.get());
     ASSERT_EQ(tsr_future_wait(join.get()), TSR_OK);
     EXPECT_EQ(Word0(hout.get()), CombineRef(expect_in, 17));
 }
@@ -259,9 +228,7 @@ TEST_P(TaskP, HandleListedTwiceCountsOnceWithUnionOfModes)
                       .Submit(rt.get()),
                   TSR_OK);
     }
-    gate.WaitEntered();
-    tsr_test::FlushReadyTasks(rt.get());
-    gate.Open();
+    FlushThenOpen(gate, rt.get());
     ASSERT_EQ(tsr_wait_all(rt.get()), TSR_OK);
     const uint64_t after_twice = CombineRef({5, 5}, 3);
     EXPECT_EQ(Word0(hy.get()), CombineRef({after_twice}, 9));
@@ -308,9 +275,7 @@ TEST_P(TaskP, ExplicitDepsOrderTasksWithoutData)
     Future fourth =
         Task(&kLogCodelet).Arg(LogArg{&log, 4, nullptr}).After(third.get()).Run(rt.get());
     ASSERT_TRUE(third && fourth);
-    gate.WaitEntered();
-    tsr_test::FlushReadyTasks(rt.get());
-    gate.Open();
+    FlushThenOpen(gate, rt.get());
     ASSERT_EQ(tsr_future_wait(fourth.get()), TSR_OK);
     std::vector<int64_t> order = log.Values();
     ASSERT_EQ(order.size(), 4u);
@@ -338,9 +303,7 @@ TEST_P(TaskP, ExplicitDepsCombineWithDataDeps)
     Future w = AffineTask(hx.get(), 2, nullptr, &log, 2).After(side.get()).Run(rt.get());
     Future r = AffineTask(hx.get(), 4, nullptr, &log, 3).Run(rt.get());
     ASSERT_TRUE(w && r);
-    gate.WaitEntered();
-    tsr_test::FlushReadyTasks(rt.get());
-    gate.Open();
+    FlushThenOpen(gate, rt.get());
     ASSERT_EQ(tsr_future_wait(r.get()), TSR_OK);
     EXPECT_EQ(log.Values(), (std::vector<int64_t>{1, 2, 3}));
     EXPECT_EQ(Word0(hx.get()), (3u * 31 + 2) * 31 + 4);
@@ -447,9 +410,7 @@ TEST(Task, FixedCodeletModesApplyWithoutDescModes)
     ASSERT_EQ(SetTask(ha.get(), 21, &gate).Submit(rt.get()), TSR_OK);
     ASSERT_EQ(Task(&codelet).Use(ha.get()).Use(hb.get()).Submit(rt.get()), TSR_OK);
     ASSERT_EQ(Task(&codelet).Use(hb.get()).Use(hc.get()).Submit(rt.get()), TSR_OK);
-    gate.WaitEntered();
-    tsr_test::FlushReadyTasks(rt.get());
-    gate.Open();
+    FlushThenOpen(gate, rt.get());
     ASSERT_EQ(tsr_wait_all(rt.get()), TSR_OK);
     EXPECT_EQ(Word0(hb.get()), 42u);
     EXPECT_EQ(Word0(hc.get()), 84u);

@@ -127,10 +127,7 @@ TEST_P(Trace, HasOneSpanPerTaskOnTheWorkers)
         config.trace_path = file.path().c_str();
         Runtime rt = tsr_test::StartRuntime(config);
         ASSERT_TRUE(rt);
-        std::vector<tsr_test::Data> hs;
-        for (auto &x : xs) {
-            hs.push_back(tsr_test::RegisterVector(rt.get(), x));
-        }
+        std::vector<tsr_test::Data> hs = tsr_test::RegisterVectors(rt.get(), xs);
         GateOpener opener(gate);
         /* One task per worker, all running at once: spans on every tid. */
         for (uint32_t w = 0; w < n_workers; w++) {
