@@ -1,6 +1,7 @@
 /* Configuration: the struct, then TESSERA_* environment overrides (the only place
  * they are read), then defaults made explicit. Invalid values are errors. */
 #include <errno.h>
+#include <stdint.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,50 @@ static tsr_status_t parse_log_level(const char *text, tsr_log_level_t *out)
                      "TESSERA_LOG_LEVEL='%s' is not one of none, error, warn, info, debug", text);
 }
 
+#define MAX_SIM_DEVICES 8
+
+/* "123", "64KiB", "256MiB", "2GiB". */
+static int parse_size(const char *text, uint64_t *out)
+{
+    static const char *const units[] = {"", "B", "KiB", "MiB", "GiB", "TiB"};
+    static const unsigned shifts[] = {0, 0, 10, 20, 30, 40};
+    char *end = NULL;
+    unsigned long long v;
+
+    errno = 0;
+    v = strtoull(text, &end, 10);
+    if (end == text || errno != 0 || text[0] == '-') {
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcmp(end, units[i]) == 0 && v <= (UINT64_MAX >> shifts[i])) {
+            *out = (uint64_t)v << shifts[i];
+            return *out > 0;
+        }
+    }
+    return 0;
+}
+
+/* "N" or "N:mem=SIZE". */
+static tsr_status_t parse_sim_devices(const char *text, tsr_config_t *cfg)
+{
+    char *end = NULL;
+    long n;
+
+    errno = 0;
+    n = strtol(text, &end, 10);
+    if (end == text || errno != 0 || n < 0 || n > MAX_SIM_DEVICES ||
+        (*end != '\0' && (strncmp(end, ":mem=", 5) != 0 ||
+                           !parse_size(end + 5, &cfg->sim_mem_bytes)))) {
+        return tsr__fail(TSR_EINVAL,
+                         "TESSERA_SIM_DEVICES='%s' is not N or N:mem=SIZE (N in 0..%d, SIZE "
+                         "like 268435456, 256MiB or 1GiB)",
+                         text, MAX_SIM_DEVICES);
+    }
+    cfg->n_sim_devices = (uint32_t)n;
+    return TSR_OK;
+}
+
 static tsr_status_t check_struct(const tsr_config_t *cfg)
 {
     if (cfg->n_cpu_workers < 0 || cfg->n_cpu_workers > MAX_CPU_WORKERS) {
@@ -79,6 +124,10 @@ static tsr_status_t check_struct(const tsr_config_t *cfg)
     if (cfg->log_level < TSR_LOG_DEFAULT || cfg->log_level > TSR_LOG_DEBUG) {
         return tsr__fail(TSR_EINVAL, "config.log_level=%d is not a tsr_log_level_t",
                          (int)cfg->log_level);
+    }
+    if (cfg->n_sim_devices > MAX_SIM_DEVICES) {
+        return tsr__fail(TSR_EINVAL, "config.n_sim_devices=%u is outside 0..%d",
+                         (unsigned)cfg->n_sim_devices, MAX_SIM_DEVICES);
     }
     if ((cfg->flags & ~TSR_CONFIG_F_NO_ENV) != 0) {
         return tsr__fail(TSR_EINVAL, "config.flags=0x%x has unknown bits", (unsigned)cfg->flags);
@@ -101,6 +150,9 @@ static tsr_status_t apply_env(tsr_config_t *cfg)
     }
     if ((v = getenv("TESSERA_LOG_LEVEL")) != NULL) {
         TSR_TRY(parse_log_level(v, &cfg->log_level));
+    }
+    if ((v = getenv("TESSERA_SIM_DEVICES")) != NULL) {
+        TSR_TRY(parse_sim_devices(v, cfg));
     }
     return TSR_OK;
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/coherence.h"
 #include "core/data_impl.h"
 #include "core/error.h"
 #include "core/runtime_impl.h"
@@ -24,8 +25,11 @@ static tsr_status_t data_new(tsr_runtime_t *rt, void *ptr, size_t n_bytes, uint3
     d->magic = TSR_DATA_MAGIC;
     d->flags = flags;
     d->rt = rt;
-    d->ptr = ptr;
+    d->rep[0].ptr = ptr;
+    d->rep[0].n_bytes = n_bytes;
+    d->rep[0].state = ptr != NULL ? REP_MODIFIED : REP_INVALID;
     d->n_bytes = n_bytes;
+    pthread_mutex_init(&d->coh_mutex, NULL);
     atomic_init(&d->poison, NULL);
     pthread_mutex_lock(&rt->data_mutex);
     d->next = rt->data_list;
@@ -128,6 +132,7 @@ tsr_status_t tsr_data_acquire(tsr_data_t *data, tsr_access_t mode, void **ptr_ou
                               size_t *n_bytes_out)
 {
     struct tsr_future *t;
+    tsr_buffer_t host;
 
     if (!valid(data) || (mode != TSR_R && mode != TSR_W && mode != TSR_RW)) {
         return tsr__fail(TSR_EINVAL, "tsr_data_acquire: invalid handle or mode");
@@ -141,12 +146,23 @@ tsr_status_t tsr_data_acquire(tsr_data_t *data, tsr_access_t mode, void **ptr_ou
         return tsr__fail(TSR_EBUSY, "tsr_data_acquire: the handle is already acquired");
     }
     TSR_TRY(acquire_task(data, (uint32_t)mode, &t));
+    if (data->rt->n_devices > 1) {
+        tsr_status_t st = tsr__coh_fetch(data, 0, (uint32_t)mode, NULL, &host);
+
+        if (st != TSR_OK) {
+            acquire_end(t, TSR_OK);
+            return st;
+        }
+    } else {
+        host.ptr = data->rep[0].ptr;
+        host.n_bytes = data->n_bytes;
+    }
     data->acquire = t;
     if (ptr_out != NULL) {
-        *ptr_out = data->ptr;
+        *ptr_out = host.ptr;
     }
     if (n_bytes_out != NULL) {
-        *n_bytes_out = data->n_bytes;
+        *n_bytes_out = host.n_bytes;
     }
     return TSR_OK;
 }
@@ -160,6 +176,9 @@ tsr_status_t tsr_data_release(tsr_data_t *data)
     }
     t = data->acquire;
     data->acquire = NULL;
+    if ((t->bufs[0].mode & TSR_W) && data->rt->n_devices > 1) {
+        tsr__coh_written(data, 0);
+    }
     acquire_end(t, TSR_OK);
     return TSR_OK;
 }
@@ -179,9 +198,17 @@ void tsr__data_free(struct tsr_data *d)
         d->next->prev = d->prev;
     }
     pthread_mutex_unlock(&rt->data_mutex);
-    if (d->flags & TSR_DATA_F_OWNED) {
-        free(d->ptr);
+    if (rt->n_devices > 1 && !(d->flags & TSR_DATA_F_DYNAMIC)) {
+        /* The user's buffer gets the latest contents before the handle goes. */
+        tsr_buffer_t host;
+
+        if (tsr__coh_fetch(d, 0, TSR_R, NULL, &host) != TSR_OK) {
+            tsr__log(rt, TSR_LOG_ERROR, "unregister: latest contents not copied back: %s",
+                     tsr_last_error());
+        }
     }
+    tsr__coh_free_all(d);
+    pthread_mutex_destroy(&d->coh_mutex);
     tsr__cause_release(atomic_load_explicit(&d->poison, memory_order_relaxed));
     free(d->readers);
     d->magic = 0;

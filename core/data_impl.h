@@ -2,17 +2,29 @@
 #ifndef TSR_CORE_DATA_IMPL_H
 #define TSR_CORE_DATA_IMPL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <tessera/data.h>
 
+#include "core/runtime_impl.h"
 #include "core/sync.h"
 #include "core/task_impl.h"
 
 #define TSR_DATA_MAGIC 0x74737264u /* "tsrd" */
-#define TSR_DATA_F_OWNED 0x1u      /* the runtime allocated ptr (dynamic-size output) */
+#define TSR_DATA_F_OWNED 0x1u      /* the runtime allocated the host replica */
 #define TSR_DATA_F_DYNAMIC 0x2u    /* created by tsr_data_create */
+
+enum replica_state { REP_INVALID = 0, REP_SHARED = 1, REP_MODIFIED = 2 };
+
+/* The copy of a handle on one memory node. At most one replica is MODIFIED, and
+ * then every other is INVALID. */
+struct replica {
+    void *ptr;
+    size_t n_bytes; /* allocated size */
+    uint32_t state;
+};
 
 /* A logical buffer. The lock guards last_writer, readers and changes of poison;
  * handles are locked in address order when a task holds several. */
@@ -28,8 +40,12 @@ struct tsr_data {
     /* Failure of the last writer, if it failed or was cancelled; NULL when the
      * contents are valid. Changed only under lock, read lock-free on success. */
     _Atomic(struct tsr_cause *) poison;
-    void *ptr;
-    size_t n_bytes;
+    size_t n_bytes; /* logical size */
+    /* Replicas per memory node; rep[0] is host memory (the user's buffer for a
+     * registered handle). Guarded by coh_mutex when the runtime has accelerators;
+     * with the CPU alone only rep[0] exists and tasks ordering is enough. */
+    pthread_mutex_t coh_mutex;
+    struct replica rep[TSR_MAX_NODES];
     struct tsr_future *acquire; /* the held acquire, NULL when none */
     struct tsr_data *prev;      /* runtime's list of live handles */
     struct tsr_data *next;

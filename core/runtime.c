@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/backends.h"
+#include "core/device.h"
 #include "core/data_impl.h"
 #include "core/error.h"
 #include "core/runtime_impl.h"
@@ -23,24 +23,6 @@ static _Atomic uint64_t next_runtime_uid = 1;
 const char *tsr_version(void)
 {
     return TSR_VERSION_STRING;
-}
-
-static tsr_status_t setup_devices(tsr_runtime_t *rt)
-{
-    size_t n_backends;
-    const struct tsr__device_ops *const *backends = tsr__backends(&n_backends);
-
-    for (size_t i = 0; i < n_backends; i++) {
-        rt->kind_ops[backends[i]->kind] = backends[i];
-    }
-    rt->n_workers = rt->kind_ops[TSR_DEVICE_CPU]->n_workers(&rt->cfg);
-    rt->workers = aligned_alloc(TSR_CACHE_LINE, rt->n_workers * sizeof(*rt->workers));
-    if (rt->workers == NULL) {
-        return tsr__fail(TSR_ENOMEM, "tsr_init: out of memory for %u workers",
-                         (unsigned)rt->n_workers);
-    }
-    memset(rt->workers, 0, rt->n_workers * sizeof(*rt->workers));
-    return TSR_OK;
 }
 
 static tsr_status_t setup(tsr_runtime_t *rt, const tsr_config_t *resolved)
@@ -63,7 +45,7 @@ static tsr_status_t setup(tsr_runtime_t *rt, const tsr_config_t *resolved)
     if (rt->oom_cause == NULL) {
         return tsr__fail(TSR_ENOMEM, "tsr_init: out of memory");
     }
-    TSR_TRY(setup_devices(rt));
+    TSR_TRY(tsr__devices_setup(rt));
     rt->sched = tsr__sched_lookup(rt->cfg.policy);
     return rt->sched->init(rt, &rt->sched_state);
 }
@@ -80,6 +62,7 @@ static void teardown(tsr_runtime_t *rt)
         tsr__trace_buf_fini(&rt->workers[i].trace);
     }
     free(rt->workers);
+    tsr__devices_fini(rt);
     tsr__task_pool_fini(&rt->pool);
     pthread_mutex_destroy(&rt->data_mutex);
     tsr__cause_release(rt->oom_cause);
@@ -117,8 +100,8 @@ tsr_status_t tsr_init(const tsr_config_t *config, tsr_runtime_t **rt_out)
         teardown(rt);
         return st;
     }
-    tsr__log(rt, TSR_LOG_INFO, "started %u CPU workers, policy %s", (unsigned)rt->n_workers,
-             rt->sched->name);
+    tsr__log(rt, TSR_LOG_INFO, "started %u CPU workers (policy %s) and %u accelerators",
+             (unsigned)rt->n_cpu_workers, rt->sched->name, (unsigned)(rt->n_devices - 1));
     *rt_out = rt;
     return TSR_OK;
 }
@@ -177,6 +160,28 @@ tsr_status_t tsr_wait_all(tsr_runtime_t *rt)
     }
 }
 
+/* A handle still acquired would hold back every task after it, and shutdown would
+ * wait forever: release it, and say so. */
+static void release_forgotten_acquires(tsr_runtime_t *rt)
+{
+    for (;;) {
+        struct tsr_data *held = NULL;
+
+        pthread_mutex_lock(&rt->data_mutex);
+        for (struct tsr_data *d = rt->data_list; d != NULL && held == NULL; d = d->next) {
+            held = d->acquire != NULL ? d : NULL;
+        }
+        pthread_mutex_unlock(&rt->data_mutex);
+        if (held == NULL) {
+            return;
+        }
+        tsr__log(rt, TSR_LOG_WARN,
+                 "tsr_shutdown: a data handle was still acquired; releasing it (call "
+                 "tsr_data_release before shutdown)");
+        tsr_data_release(held);
+    }
+}
+
 void tsr_shutdown(tsr_runtime_t *rt)
 {
     if (rt == NULL) {
@@ -186,6 +191,7 @@ void tsr_shutdown(tsr_runtime_t *rt)
         tsr__log(rt, TSR_LOG_ERROR, "tsr_shutdown: called from inside a task; ignored");
         return;
     }
+    release_forgotten_acquires(rt);
     tsr_wait_all(rt);
     tsr__workers_stop(rt);
     if (rt->trace_path != NULL && tsr__trace_write(rt) != TSR_OK) {
@@ -223,7 +229,7 @@ tsr_status_t tsr_runtime_stats(tsr_runtime_t *rt, tsr_runtime_stats_t *stats_out
     if (rt == NULL || stats_out == NULL) {
         return tsr__fail(TSR_EINVAL, "tsr_runtime_stats: rt and stats_out must be non-NULL");
     }
-    s.n_cpu_workers = rt->n_workers;
+    s.n_cpu_workers = rt->n_cpu_workers;
     s.policy = rt->cfg.policy;
     s.n_submitted = atomic_load(&rt->next_id) - atomic_load(&rt->n_aux);
     s.n_failed = atomic_load(&rt->n_failed);

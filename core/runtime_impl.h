@@ -9,8 +9,10 @@
 #include <tessera/runtime.h>
 #include <tessera/task.h>
 
+#include "core/sched.h"
 #include "core/sync.h"
 #include "core/task_pool.h"
+#include "devices/device_ops.h"
 
 struct tsr__worker;
 struct tsr__sched_ops;
@@ -18,16 +20,38 @@ struct tsr__device_ops;
 struct tsr_data;
 struct tsr_cause;
 
+/* Memory nodes: 0 is host memory, device d > 0 owns node d (one node per device). */
+#define TSR_MAX_NODES 16
+
+/* A device: the CPU (device 0, fed by the scheduling policy) or an accelerator
+ * with its own memory node, queue and workers. */
+struct tsr__device {
+    uint32_t index;
+    uint32_t kind_index;
+    uint32_t node;
+    uint32_t first_worker;
+    uint32_t n_workers;
+    const struct tsr__device_ops *ops;
+    struct tsr__dev_mem mem;
+    struct tsr__central queue; /* accelerators only */
+    int has_queue;
+    alignas(TSR_CACHE_LINE) struct tsr__event ev; /* its idle workers sleep here */
+    char name[32];
+};
+
 struct tsr_runtime {
     tsr_config_t cfg; /* resolved; cfg.trace_path points to trace_path */
     char *trace_path;
     uint64_t uid; /* distinguishes runtimes in thread-local caches */
     uint64_t t0_ns;
-    uint32_t n_workers;
+    uint32_t n_workers;     /* all workers: CPU ones first, then the devices' */
+    uint32_t n_cpu_workers; /* workers 0..n_cpu_workers-1 run the CPU policy */
     struct tsr__worker *workers;
+    uint32_t n_devices; /* also the number of memory nodes */
+    struct tsr__device *devices;
+    atomic_uint next_rr; /* round robin among devices of a kind */
     const struct tsr__sched_ops *sched;
     void *sched_state;
-    const struct tsr__device_ops *kind_ops[TSR_DEVICE_KIND_COUNT]; /* NULL: kind absent */
     struct tsr__task_pool pool;
 
     /* Every task (acquires too) takes its id here; wait_all compares it with the
@@ -46,9 +70,19 @@ struct tsr_runtime {
     atomic_uint n_spinning;                            /* workers looking for work */
     alignas(TSR_CACHE_LINE) struct tsr__event done_ev; /* tsr_wait_all sleeps here */
 
+    /* Copies between memory nodes [src][dst]. */
+    _Atomic uint64_t n_copies[TSR_MAX_NODES][TSR_MAX_NODES];
+    _Atomic uint64_t n_copy_bytes[TSR_MAX_NODES][TSR_MAX_NODES];
+
     pthread_mutex_t data_mutex; /* guards data_list and cancel_cause creation */
     struct tsr_data *data_list;
 };
+
+/* Name of a memory node: "host" for node 0, else its device's name. */
+static inline const char *tsr__node_name(const tsr_runtime_t *rt, uint32_t node)
+{
+    return node == 0 ? "host" : rt->devices[node].name;
+}
 
 /* Number of tasks completed (acquires included); see tsr_wait_all. */
 uint64_t tsr__runtime_n_done(tsr_runtime_t *rt);

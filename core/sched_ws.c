@@ -42,12 +42,12 @@ static tsr_status_t ws_init(tsr_runtime_t *rt, void **state_out)
         return tsr__fail(TSR_ENOMEM, "tsr_init: no memory for the ws scheduler");
     }
     s->rt = rt;
-    s->deques = calloc(rt->n_workers, sizeof(*s->deques));
+    s->deques = calloc(rt->n_cpu_workers, sizeof(*s->deques));
     if (s->deques == NULL) {
         ws_fini(s);
         return tsr__fail(TSR_ENOMEM, "tsr_init: no memory for the ws deques");
     }
-    for (; s->n_deques < rt->n_workers; s->n_deques++) {
+    for (; s->n_deques < rt->n_cpu_workers; s->n_deques++) {
         if (tsr__ws_deque_init(&s->deques[s->n_deques], DEQUE_CAPACITY) != 0) {
             ws_fini(s);
             return tsr__fail(TSR_ENOMEM, "tsr_init: no memory for the ws deques");

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "core/data_impl.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "core/runtime_impl.h"
 #include "core/task_impl.h"
@@ -12,23 +13,16 @@ static tsr_status_t check_codelet(tsr_runtime_t *rt, const tsr_task_desc_t *desc
 {
     const tsr_codelet_t *cl = desc->codelet;
     int has_impl = 0;
-    int runnable = 0;
 
     if (cl == NULL) {
         return tsr__fail(TSR_EINVAL, "tsr_task_submit: desc->codelet is NULL");
     }
+    (void)rt;
     for (int k = 0; k < TSR_DEVICE_KIND_COUNT; k++) {
         has_impl |= cl->impl[k] != NULL;
-        runnable |= cl->impl[k] != NULL && rt->kind_ops[k] != NULL;
     }
     if (!has_impl) {
         return tsr__fail(TSR_EINVAL, "tsr_task_submit: codelet '%s' has no implementation",
-                         cl->name ? cl->name : "?");
-    }
-    if (!runnable) {
-        return tsr__fail(TSR_ENODEV,
-                         "tsr_task_submit: no device of this runtime can run codelet '%s' "
-                         "(it has no CPU implementation and no GPU is in use)",
                          cl->name ? cl->name : "?");
     }
     if (cl->n_buffers != TSR_NBUFFERS_DYNAMIC &&
@@ -203,8 +197,10 @@ tsr_status_t tsr_task_submit(tsr_runtime_t *rt, const tsr_task_desc_t *desc,
     struct tsr_future *t;
     void *heap_arg;
     uint32_t n_acc;
+    uint32_t device;
 
     TSR_TRY(check_desc(rt, desc));
+    TSR_TRY(tsr__device_choose(rt, desc, &device));
     TSR_TRY(copy_large_arg(desc, &heap_arg));
     t = tsr__task_new(rt, future_out != NULL ? 2u : 1u);
     if (t == NULL) {
@@ -212,6 +208,7 @@ tsr_status_t tsr_task_submit(tsr_runtime_t *rt, const tsr_task_desc_t *desc,
         return tsr__fail(TSR_ENOMEM, "tsr_task_submit: out of memory for a task");
     }
     set_arg(t, desc, heap_arg);
+    t->device = device;
     fill_task(t, desc, acc);
     add_explicit_deps(t, desc);
     n_acc = tsr__deps_normalise(acc, desc->n_handles);

@@ -5,13 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/coherence.h"
 #include "core/data_impl.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "core/runtime_impl.h"
-#include "core/sched.h"
 #include "core/task_impl.h"
 #include "core/worker.h"
-#include "devices/device_ops.h"
 
 struct tsr_task_ctx {
     tsr_runtime_t *rt;
@@ -128,7 +128,7 @@ static void make_ready(struct tsr_future *t)
         return;
     }
     atomic_store_explicit(&t->state, TASK_READY, memory_order_relaxed);
-    rt->sched->push(rt->sched_state, tsr__worker_self(rt), t);
+    tsr__device_push(rt, tsr__worker_self(rt), t);
 }
 
 void tsr__task_dep_done(struct tsr_future *t)
@@ -218,7 +218,7 @@ void tsr__task_complete(struct tsr_future *t, tsr_status_t status, const char *m
     atomic_store_explicit(&t->state, TASK_DONE, memory_order_seq_cst);
     if (atomic_load_explicit(&t->n_waiters, memory_order_seq_cst) != 0) {
         tsr__futex_wake(&t->state, 1 << 30);
-        tsr__event_wake(&t->rt->work_ev, 1 << 30); /* workers helping while they wait */
+        tsr__workers_wake_all(t->rt); /* workers helping while they wait */
     }
     release_successors(t, cause);
 }
@@ -236,20 +236,54 @@ static struct tsr_cause *cancel_cause_of(struct tsr_future *t)
     return cause;
 }
 
+/* The buffers of t as seen on w's device: with accelerators present, each handle
+ * is first made valid on the device's memory node. */
+static tsr_status_t prepare_buffers(struct tsr__worker *w, struct tsr_future *t,
+                                   tsr_buffer_t *bufs)
+{
+    if (t->rt->n_devices == 1) {
+        for (uint32_t i = 0; i < t->n_bufs; i++) {
+            bufs[i].ptr = t->bufs[i].data->rep[0].ptr;
+            bufs[i].n_bytes = t->bufs[i].data->n_bytes;
+        }
+        return TSR_OK;
+    }
+    for (uint32_t i = 0; i < t->n_bufs; i++) {
+        TSR_TRY(tsr__coh_fetch(t->bufs[i].data, w->dev->node, t->bufs[i].mode, w, &bufs[i]));
+    }
+    return TSR_OK;
+}
+
+static void mark_written(struct tsr__worker *w, struct tsr_future *t)
+{
+    if (t->rt->n_devices == 1) {
+        return;
+    }
+    for (uint32_t i = 0; i < t->n_bufs; i++) {
+        if (t->bufs[i].mode & TSR_W) {
+            tsr__coh_written(t->bufs[i].data, w->dev->node);
+        }
+    }
+}
+
 static void run_impl(struct tsr__worker *w, struct tsr_future *t)
 {
     tsr_runtime_t *rt = t->rt;
+    tsr_device_kind_t kind = w->dev->ops->kind;
     tsr_buffer_t bufs[TSR_MAX_BUFFERS];
-    struct tsr_task_ctx ctx = {rt, t, w, TSR_DEVICE_CPU, NULL, 0, {0}};
+    struct tsr_task_ctx ctx = {rt, t, w, kind, NULL, 0, {0}};
     uint64_t t0 = rt->trace_path != NULL ? tsr__now_ns() : 0;
     tsr_status_t st;
 
-    for (uint32_t i = 0; i < t->n_bufs; i++) {
-        bufs[i].ptr = t->bufs[i].data->ptr;
-        bufs[i].n_bytes = t->bufs[i].data->n_bytes;
-    }
     atomic_store_explicit(&t->state, TASK_RUNNING, memory_order_relaxed);
-    st = rt->kind_ops[TSR_DEVICE_CPU]->execute(t->cl->impl[TSR_DEVICE_CPU], &ctx, bufs, t->arg);
+    st = prepare_buffers(w, t, bufs);
+    if (st != TSR_OK) {
+        snprintf(ctx.msg, sizeof(ctx.msg), "%s", tsr_last_error());
+        ctx.has_msg = 1;
+    } else {
+        st = w->dev->ops->execute(tsr__device_impl(t->cl, kind), &ctx, bufs, t->arg);
+        mark_written(w, t);
+    }
     if (st > 0) {
         snprintf(ctx.msg, sizeof(ctx.msg), "implementation returned %s, which is not a result",
                  tsr_status_str(st));
@@ -291,6 +325,11 @@ tsr_device_kind_t tsr_task_ctx_device_kind(const tsr_task_ctx_t *ctx)
     return ctx != NULL ? ctx->kind : TSR_DEVICE_CPU;
 }
 
+uint32_t tsr_task_ctx_device(const tsr_task_ctx_t *ctx)
+{
+    return ctx != NULL ? ctx->worker->dev->index : 0;
+}
+
 void *tsr_task_ctx_stream(const tsr_task_ctx_t *ctx)
 {
     return ctx != NULL ? ctx->stream : NULL;
@@ -324,18 +363,13 @@ tsr_status_t tsr_task_ctx_alloc(tsr_task_ctx_t *ctx, uint32_t index, size_t n_by
                          "output written by this task",
                          (unsigned)index);
     }
-    if (n_bytes == 0) {
-        free(d->ptr);
-        p = NULL;
-    } else {
-        p = realloc(d->ptr, n_bytes);
-        if (p == NULL) {
-            return tsr__fail(TSR_ENOMEM, "tsr_task_ctx_alloc: cannot allocate %zu bytes", n_bytes);
-        }
+    if (tsr__coh_resize(d, ctx->worker->dev->node, n_bytes, &p) != TSR_OK) {
+        char detail[384];
+
+        snprintf(detail, sizeof(detail), "%s", tsr_last_error());
+        return tsr__fail(TSR_ENOMEM, "tsr_task_ctx_alloc: cannot allocate %zu bytes: %s",
+                         n_bytes, detail);
     }
-    d->ptr = p;
-    d->n_bytes = n_bytes;
-    d->flags |= TSR_DATA_F_OWNED;
     *ptr_out = p;
     return TSR_OK;
 }

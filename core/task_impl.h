@@ -69,6 +69,7 @@ struct tsr_future {
     uint32_t flags;
     uint32_t n_bufs;
     uint32_t cancel_epoch;
+    uint32_t device; /* index of the device that runs it */
     struct tsr_future *next; /* free lists, overflow queues */
     alignas(16) unsigned char arg_inline[TSR_TASK_ARG_INLINE];
     struct task_buf bufs[TSR_MAX_BUFFERS];

@@ -11,27 +11,48 @@
 #include "core/runtime_impl.h"
 #include "core/worker.h"
 
-void tsr__trace_span(struct tsr__trace_buf *buf, uint64_t t0_ns, uint64_t t1_ns, uint64_t task_id,
-                     const char *name, int32_t status)
+static struct trace_event *append(struct tsr__trace_buf *buf)
 {
-    struct trace_event *ev;
-
     if (buf->n_events == buf->cap_events) {
         size_t cap = buf->cap_events ? 2 * buf->cap_events : 1024;
         struct trace_event *events = realloc(buf->events, cap * sizeof(*events));
 
         if (events == NULL) {
-            return;
+            return NULL;
         }
         buf->events = events;
         buf->cap_events = cap;
     }
-    ev = &buf->events[buf->n_events++];
-    ev->t0_ns = t0_ns;
-    ev->t1_ns = t1_ns;
-    ev->task_id = task_id;
-    ev->name = name;
-    ev->status = status;
+    return memset(&buf->events[buf->n_events++], 0, sizeof(struct trace_event));
+}
+
+void tsr__trace_span(struct tsr__trace_buf *buf, uint64_t t0_ns, uint64_t t1_ns, uint64_t task_id,
+                     const char *name, int32_t status)
+{
+    struct trace_event *ev = append(buf);
+
+    if (ev != NULL) {
+        ev->t0_ns = t0_ns;
+        ev->t1_ns = t1_ns;
+        ev->value = task_id;
+        ev->name = name;
+        ev->status = status;
+    }
+}
+
+void tsr__trace_copy(struct tsr__trace_buf *buf, uint64_t t0_ns, uint64_t t1_ns, uint32_t src_node,
+                     uint32_t dst_node, uint64_t n_bytes)
+{
+    struct trace_event *ev = append(buf);
+
+    if (ev != NULL) {
+        ev->t0_ns = t0_ns;
+        ev->t1_ns = t1_ns;
+        ev->value = n_bytes;
+        ev->src_node = (uint16_t)src_node;
+        ev->dst_node = (uint16_t)dst_node;
+        ev->is_copy = 1;
+    }
 }
 
 void tsr__trace_buf_fini(struct tsr__trace_buf *buf)
@@ -61,23 +82,37 @@ static void write_json_string(FILE *f, const char *s)
     fputc('"', f);
 }
 
+static void write_event(FILE *f, const tsr_runtime_t *rt, const struct tsr__worker *w,
+                        const struct trace_event *ev)
+{
+    double ts_us = (double)(ev->t0_ns - rt->t0_ns) / 1e3;
+    double dur_us = (double)(ev->t1_ns - ev->t0_ns) / 1e3;
+
+    if (ev->is_copy) {
+        fprintf(f,
+                ",\n{\"name\":\"copy %s->%s\",\"cat\":\"copy\",\"ph\":\"X\",\"pid\":1,"
+                "\"tid\":%u,\"ts\":%.3f,\"dur\":%.3f,\"args\":{\"bytes\":%llu}}",
+                tsr__node_name(rt, ev->src_node), tsr__node_name(rt, ev->dst_node),
+                (unsigned)w->index, ts_us, dur_us, (unsigned long long)ev->value);
+        return;
+    }
+    fputs(",\n{\"name\":", f);
+    write_json_string(f, ev->name);
+    fprintf(f,
+            ",\"cat\":\"task\",\"ph\":\"X\",\"pid\":1,\"tid\":%u,\"ts\":%.3f,\"dur\":%.3f,"
+            "\"args\":{\"id\":%llu,\"status\":\"%s\"}}",
+            (unsigned)w->index, ts_us, dur_us, (unsigned long long)ev->value,
+            tsr_status_str((tsr_status_t)ev->status));
+}
+
 static void write_worker(FILE *f, const tsr_runtime_t *rt, const struct tsr__worker *w)
 {
     fprintf(f,
             ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":%u,"
-            "\"args\":{\"name\":\"cpu worker %u\"}}",
-            (unsigned)w->index, (unsigned)w->index);
+            "\"args\":{\"name\":\"%s worker %u\"}}",
+            (unsigned)w->index, w->dev->name, (unsigned)(w->index - w->dev->first_worker));
     for (size_t i = 0; i < w->trace.n_events; i++) {
-        const struct trace_event *ev = &w->trace.events[i];
-
-        fputs(",\n{\"name\":", f);
-        write_json_string(f, ev->name);
-        fprintf(f,
-                ",\"cat\":\"task\",\"ph\":\"X\",\"pid\":1,\"tid\":%u,\"ts\":%.3f,\"dur\":%.3f,"
-                "\"args\":{\"id\":%llu,\"status\":\"%s\"}}",
-                (unsigned)w->index, (double)(ev->t0_ns - rt->t0_ns) / 1e3,
-                (double)(ev->t1_ns - ev->t0_ns) / 1e3, (unsigned long long)ev->task_id,
-                tsr_status_str((tsr_status_t)ev->status));
+        write_event(f, rt, w, &w->trace.events[i]);
     }
 }
 

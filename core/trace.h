@@ -9,9 +9,12 @@
 struct trace_event {
     uint64_t t0_ns;
     uint64_t t1_ns;
-    uint64_t task_id;
+    uint64_t value; /* task id, or bytes of a copy */
     const char *name;
     int32_t status;
+    uint16_t src_node; /* copies only */
+    uint16_t dst_node;
+    uint32_t is_copy;
 };
 
 struct tsr__trace_buf {
@@ -23,6 +26,9 @@ struct tsr__trace_buf {
 /* Append a span; drops it (and says so once at shutdown) when out of memory. */
 void tsr__trace_span(struct tsr__trace_buf *buf, uint64_t t0_ns, uint64_t t1_ns, uint64_t task_id,
                      const char *name, int32_t status);
+/* Append a copy between memory nodes. */
+void tsr__trace_copy(struct tsr__trace_buf *buf, uint64_t t0_ns, uint64_t t1_ns, uint32_t src_node,
+                     uint32_t dst_node, uint64_t n_bytes);
 void tsr__trace_buf_fini(struct tsr__trace_buf *buf);
 /* Write the spans of every worker of rt to rt's trace path. */
 tsr_status_t tsr__trace_write(tsr_runtime_t *rt);

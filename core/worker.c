@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/runtime_impl.h"
+#include "core/device.h"
 #include "core/sched.h"
 #include "core/task_impl.h"
 
@@ -34,9 +35,39 @@ void tsr__workers_notify(tsr_runtime_t *rt)
     }
 }
 
+/* CPU workers take work from the scheduling policy; an accelerator's workers
+ * from its device queue. */
 static struct tsr_future *pop(struct tsr__worker *w)
 {
+    if (w->dev->has_queue) {
+        return tsr__central_pop(&w->dev->queue);
+    }
     return w->rt->sched->pop(w->rt->sched_state, w);
+}
+
+static struct tsr__event *idle_event(struct tsr__worker *w)
+{
+    return w->dev->has_queue ? &w->dev->ev : &w->rt->work_ev;
+}
+
+/* Pass a wake-up on to another idle worker of w's device. */
+static void notify_peers(struct tsr__worker *w)
+{
+    if (w->dev->has_queue) {
+        tsr__event_notify(&w->dev->ev, 1);
+    } else {
+        tsr__workers_notify(w->rt);
+    }
+}
+
+void tsr__workers_wake_all(tsr_runtime_t *rt)
+{
+    tsr__event_wake(&rt->work_ev, 1 << 30);
+    for (uint32_t d = 0; d < rt->n_devices; d++) {
+        if (rt->devices[d].has_queue) {
+            tsr__event_wake(&rt->devices[d].ev, 1 << 30);
+        }
+    }
 }
 
 /* Look for work for a while before sleeping; only one worker spins at a time. */
@@ -46,7 +77,8 @@ static struct tsr_future *spin_for_work(struct tsr__worker *w)
     struct tsr_future *t = NULL;
     unsigned expected = 0;
 
-    if (!atomic_compare_exchange_strong_explicit(&rt->n_spinning, &expected, 1,
+    if (w->dev->has_queue ||
+        !atomic_compare_exchange_strong_explicit(&rt->n_spinning, &expected, 1,
                                                  memory_order_seq_cst, memory_order_relaxed)) {
         return NULL;
     }
@@ -70,16 +102,16 @@ static struct tsr_future *spin_for_work(struct tsr__worker *w)
  * (*stop set when the runtime is stopping). */
 static struct tsr_future *sleep_for_work(struct tsr__worker *w, int *stop)
 {
-    tsr_runtime_t *rt = w->rt;
-    uint32_t key = tsr__event_prepare(&rt->work_ev);
+    struct tsr__event *ev = idle_event(w);
+    uint32_t key = tsr__event_prepare(ev);
     struct tsr_future *t = pop(w);
 
-    if (t != NULL || atomic_load_explicit(&rt->is_stopping, memory_order_acquire)) {
-        tsr__event_cancel(&rt->work_ev);
+    if (t != NULL || atomic_load_explicit(&w->rt->is_stopping, memory_order_acquire)) {
+        tsr__event_cancel(ev);
         *stop = t == NULL;
         return t;
     }
-    tsr__event_commit(&rt->work_ev, key);
+    tsr__event_commit(ev, key);
     return NULL;
 }
 
@@ -107,7 +139,7 @@ static void *worker_main(void *arg)
             /* Pushers skip the wake-up while a worker spins, and one wake-up wakes one
              * worker: a woken worker that finds work passes the wake-up on, so
              * every queued task finds a worker. */
-            tsr__workers_notify(w->rt);
+            notify_peers(w);
             was_asleep = 0;
         }
         tsr__task_execute(w, t);
@@ -118,7 +150,7 @@ static void *worker_main(void *arg)
 
 void tsr__worker_help_until(struct tsr__worker *w, struct tsr_future *t)
 {
-    tsr_runtime_t *rt = w->rt;
+    struct tsr__event *ev = idle_event(w);
     int was_asleep = 0;
 
     atomic_fetch_add_explicit(&t->n_waiters, 1, memory_order_seq_cst);
@@ -128,22 +160,22 @@ void tsr__worker_help_until(struct tsr__worker *w, struct tsr_future *t)
 
         if (other != NULL) {
             if (was_asleep) {
-                tsr__workers_notify(rt); /* pass the wake-up on, as worker_main does */
+                notify_peers(w); /* pass the wake-up on, as worker_main does */
                 was_asleep = 0;
             }
             tsr__task_execute(w, other);
             continue;
         }
         /* Sleep until new work or t's completion (which wakes work_ev too). */
-        key = tsr__event_prepare(&rt->work_ev);
+        key = tsr__event_prepare(ev);
         other = pop(w);
         if (other != NULL) {
-            tsr__event_cancel(&rt->work_ev);
+            tsr__event_cancel(ev);
             tsr__task_execute(w, other);
         } else if (atomic_load_explicit(&t->state, memory_order_seq_cst) == TASK_DONE) {
-            tsr__event_cancel(&rt->work_ev);
+            tsr__event_cancel(ev);
         } else {
-            tsr__event_commit(&rt->work_ev, key);
+            tsr__event_commit(ev, key);
             was_asleep = 1;
         }
     }
@@ -156,7 +188,7 @@ tsr_status_t tsr__workers_start(tsr_runtime_t *rt)
         struct tsr__worker *w = &rt->workers[i];
         int err;
 
-        w->rt = rt;
+        w->rt = rt; /* w->dev was set by tsr__devices_setup */
         w->index = i;
         w->rng = 0x9e3779b9u * (i + 1);
         err = pthread_create(&w->thread, NULL, worker_main, w);
@@ -173,7 +205,7 @@ tsr_status_t tsr__workers_start(tsr_runtime_t *rt)
 void tsr__workers_stop(tsr_runtime_t *rt)
 {
     atomic_store_explicit(&rt->is_stopping, 1, memory_order_release);
-    tsr__event_wake(&rt->work_ev, 1 << 30);
+    tsr__workers_wake_all(rt);
     for (uint32_t i = 0; i < rt->n_workers; i++) {
         if (rt->workers[i].is_started) {
             pthread_join(rt->workers[i].thread, NULL);

@@ -14,9 +14,11 @@
 #include "core/trace.h"
 
 struct tsr_future;
+struct tsr__device;
 
 struct tsr__worker {
     tsr_runtime_t *rt;
+    struct tsr__device *dev; /* the device this worker feeds */
     uint32_t index;
     uint32_t rng;
     pthread_t thread;
@@ -35,6 +37,9 @@ struct tsr__worker *tsr__worker_self(const tsr_runtime_t *rt);
 /* New ready work was queued: wake a sleeping worker unless one is already looking
  * for work (it will find it). */
 void tsr__workers_notify(tsr_runtime_t *rt);
+
+/* Wake every sleeping worker (shutdown, or a task others wait for finished). */
+void tsr__workers_wake_all(tsr_runtime_t *rt);
 
 tsr_status_t tsr__workers_start(tsr_runtime_t *rt);
 /* Ask the workers to exit once idle and join them. */

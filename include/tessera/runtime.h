@@ -37,6 +37,8 @@ typedef enum {
  *    TESSERA_SCHED      eager | ws
  *    TESSERA_TRACE      path of a Chrome/Perfetto trace written at shutdown
  *    TESSERA_LOG_LEVEL  none | error | warn | info | debug
+ *    TESSERA_SIM_DEVICES  simulated accelerators: "N" or "N:mem=SIZE" (SIZE in bytes
+ *                       or with KiB/MiB/GiB; default 256MiB each), N in 0..8
  *  An invalid value in the struct or the environment makes tsr_init fail with
  *  TSR_EINVAL and a message naming it; there is no silent fallback. */
 typedef struct {
@@ -45,9 +47,11 @@ typedef struct {
     const char *trace_path;    /* NULL: no trace; borrowed only during tsr_init */
     tsr_log_level_t log_level; /* TSR_LOG_DEFAULT: warn */
     uint32_t flags;            /* TSR_CONFIG_F_*; 0 */
+    uint32_t n_sim_devices;    /* simulated accelerators (0..8); 0: none */
+    uint64_t sim_mem_bytes;    /* memory of each one; 0: 256 MiB */
 } tsr_config_t;
 /* clang-format off */
-#define TSR_CONFIG_INIT {0, TSR_SCHED_DEFAULT, NULL, TSR_LOG_DEFAULT, 0}
+#define TSR_CONFIG_INIT {0, TSR_SCHED_DEFAULT, NULL, TSR_LOG_DEFAULT, 0, 0, 0}
 /* clang-format on */
 
 /** Ignore every TESSERA_* environment variable (tests and embedding hosts). */
@@ -73,8 +77,9 @@ TSR_API tsr_status_t tsr_init(const tsr_config_t *config, tsr_runtime_t **rt_out
  *  tsr_runtime_cancel), write the trace if one was asked for, stop the workers
  *  and free everything the runtime owns: data handles still registered are
  *  unregistered, futures not yet released are freed (using them afterwards is
- *  undefined). Must not be called from a task or while the calling thread holds
- *  an acquired handle. NULL: no-op. */
+ *  undefined). A handle still acquired is released first (with a warning), since
+ *  the tasks after it could never run otherwise. Must not be called from a task.
+ *  NULL: no-op. */
 TSR_API void tsr_shutdown(tsr_runtime_t *rt);
 
 /** Cancel every task submitted before this call that has not started yet: it
@@ -107,6 +112,34 @@ typedef struct {
 /** Fill `*stats_out` with a snapshot of the counters of `rt` (each counter is
  *  exact, the set is not one atomic snapshot while tasks run). Thread-safe. */
 TSR_API tsr_status_t tsr_runtime_stats(tsr_runtime_t *rt, tsr_runtime_stats_t *stats_out);
+
+/** A device of a runtime: device 0 is the CPU (all CPU workers); accelerators follow. */
+typedef struct {
+    uint32_t kind;        /* tsr_device_kind_t */
+    uint32_t kind_index;  /* index among devices of its kind */
+    uint32_t mem_node;    /* memory node its tasks read and write (0: host memory) */
+    uint32_t n_workers;   /* worker threads feeding it */
+    uint64_t mem_bytes;   /* capacity of its memory node; 0 for host memory */
+    char name[32];        /* "cpu", "sim0", ... */
+} tsr_device_info_t;
+
+/** Number of devices of `rt` (at least 1: the CPU). */
+TSR_API uint32_t tsr_runtime_n_devices(tsr_runtime_t *rt);
+
+/** Describe device `index` of `rt`. Errors: TSR_EINVAL (NULL or index out of range). */
+TSR_API tsr_status_t tsr_runtime_device_info(tsr_runtime_t *rt, uint32_t index,
+                                             tsr_device_info_t *info_out);
+
+/** Copies between memory nodes: count and bytes since start-up. */
+typedef struct {
+    uint64_t n_copies;
+    uint64_t n_bytes;
+} tsr_copy_stats_t;
+
+/** Copies made from memory node `src_node` to `dst_node` (node 0 is host memory,
+ *  device d uses node tsr_device_info_t.mem_node). Errors: TSR_EINVAL. Thread-safe. */
+TSR_API tsr_status_t tsr_runtime_copy_stats(tsr_runtime_t *rt, uint32_t src_node,
+                                            uint32_t dst_node, tsr_copy_stats_t *stats_out);
 
 /** Name of a policy ("eager", "ws"); "default" for TSR_SCHED_DEFAULT. */
 TSR_API const char *tsr_sched_policy_name(tsr_sched_policy_t policy);

@@ -27,8 +27,16 @@ extern "C" {
 typedef enum {
     TSR_DEVICE_CPU = 0,
     TSR_DEVICE_CUDA = 1,
-    TSR_DEVICE_KIND_COUNT = 2,
+    TSR_DEVICE_SIM = 2, /* simulated accelerator; falls back to the CPU implementation */
+    TSR_DEVICE_KIND_COUNT = 3,
 } tsr_device_kind_t;
+
+/** Where a task may run (tsr_task_desc_t.pin). */
+typedef enum {
+    TSR_PIN_NONE = 0,   /* the scheduler chooses among devices that can run it */
+    TSR_PIN_KIND = 1,   /* any device of kind pin_value (a tsr_device_kind_t) */
+    TSR_PIN_DEVICE = 2, /* the device of index pin_value (see tsr_runtime_device_info) */
+} tsr_pin_t;
 
 typedef struct tsr_task_ctx tsr_task_ctx_t;
 typedef struct tsr_future tsr_future_t;
@@ -74,9 +82,11 @@ typedef struct {
     tsr_future_t *const *deps;    /* explicit dependencies, borrowed */
     uint32_t n_deps;
     const char *name; /* NULL: codelet->name; must outlive the task */
+    tsr_pin_t pin;      /* TSR_PIN_NONE: anywhere it has an implementation */
+    uint32_t pin_value; /* device kind or device index, per pin */
 } tsr_task_desc_t;
 /* clang-format off */
-#define TSR_TASK_DESC_INIT {NULL, NULL, NULL, 0, NULL, 0, 0, NULL, 0, NULL}
+#define TSR_TASK_DESC_INIT {NULL, NULL, NULL, 0, NULL, 0, 0, NULL, 0, NULL, TSR_PIN_NONE, 0}
 /* clang-format on */
 
 /** Submit a task to `rt`. Dependencies on earlier tasks are inferred from the
@@ -88,17 +98,21 @@ typedef struct {
  *  If `future_out` is non-NULL, on TSR_OK `*future_out` is a new future owned by
  *  the caller (tsr_future_release). Thread-safe; may be called from inside a task.
  *  Errors: TSR_EINVAL (bad descriptor, a handle of another runtime, unregistered
- *  handle), TSR_ENODEV (no present device has an implementation), TSR_ENOMEM.
+ *  handle, pin to a device index that does not exist), TSR_ENODEV (no present device
+ *  allowed by `pin` has an implementation), TSR_ENOMEM.
  *  On error nothing was submitted. */
 TSR_API tsr_status_t tsr_task_submit(tsr_runtime_t *rt, const tsr_task_desc_t *desc,
                                      tsr_future_t **future_out);
 
 /** Runtime a running task belongs to (to submit more tasks from inside it). */
 TSR_API tsr_runtime_t *tsr_task_ctx_runtime(const tsr_task_ctx_t *ctx);
-/** Index of the worker running the task (0-based, < n_cpu_workers for CPU). */
+/** Index of the worker running the task: 0-based, CPU workers first, then one per
+ *  accelerator device. */
 TSR_API uint32_t tsr_task_ctx_worker(const tsr_task_ctx_t *ctx);
 /** Device kind the implementation runs on. */
 TSR_API tsr_device_kind_t tsr_task_ctx_device_kind(const tsr_task_ctx_t *ctx);
+/** Index of the device the task runs on (see tsr_runtime_device_info). */
+TSR_API uint32_t tsr_task_ctx_device(const tsr_task_ctx_t *ctx);
 /** Stream to launch on (a cudaStream_t for CUDA implementations, NULL on CPU). */
 TSR_API void *tsr_task_ctx_stream(const tsr_task_ctx_t *ctx);
 

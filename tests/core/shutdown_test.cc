@@ -15,40 +15,11 @@ using tsr_test::Data;
 using tsr_test::Future;
 using tsr_test::Gate;
 using tsr_test::GateOpener;
-using tsr_test::RtParam;
 using tsr_test::Runtime;
 using tsr_test::Task;
+using tsr_test::TreeArg;
 
-class Shutdown : public testing::TestWithParam<RtParam> {
-protected:
-    Runtime Start() { return tsr_test::StartRuntime(GetParam().n_workers, GetParam().policy); }
-};
-
-struct TreeArg {
-    uint32_t depth;
-    std::atomic<uint64_t> *count;
-};
-
-tsr_status_t TreeKernel(tsr_task_ctx_t *ctx, const tsr_buffer_t *, const void *arg);
-const tsr_codelet_t kTreeCodelet = tsr_test::MakeCodelet("tree", TreeKernel, {});
-
-tsr_status_t TreeKernel(tsr_task_ctx_t *ctx, const tsr_buffer_t *, const void *arg)
-{
-    TreeArg a = tsr_test::ArgAs<TreeArg>(arg);
-    a.count->fetch_add(1);
-    if (a.depth == 0) {
-        return TSR_OK;
-    }
-    for (int i = 0; i < 2; i++) {
-        tsr_status_t st = Task(&kTreeCodelet)
-                              .Arg(TreeArg{a.depth - 1, a.count})
-                              .Submit(tsr_task_ctx_runtime(ctx));
-        if (st != TSR_OK) {
-            return st;
-        }
-    }
-    return TSR_OK;
-}
+class Shutdown : public tsr_test::RtParamTest {};
 
 /* Shutdown without waiting: every task submitted (and every task those submit)
  * runs, and registered buffers hold their final contents. */
@@ -67,7 +38,8 @@ TEST_P(Shutdown, DrainsPendingWork)
     }
     Runtime rt = Start();
     ASSERT_TRUE(rt);
-    ASSERT_EQ(Task(&kTreeCodelet).Arg(TreeArg{depth, &tree_count}).Submit(rt.get()), TSR_OK);
+    ASSERT_EQ(Task(&tsr_test::kTreeCodelet).Arg(TreeArg{depth, &tree_count}).Submit(rt.get()),
+              TSR_OK);
     std::vector<tsr_data_t *> hs;
     for (auto &x : xs) {
         tsr_data_t *h = nullptr;
@@ -86,7 +58,7 @@ TEST_P(Shutdown, DrainsPendingWork)
     }
     rt.reset();
     EXPECT_EQ(count.load(), n - (n + 3) / 4);
-    EXPECT_EQ(tree_count.load(), (2ull << depth) - 1);
+    EXPECT_EQ(tree_count.load(), tsr_test::TreeSize(depth));
     for (size_t i = 0; i < xs.size(); i++) {
         EXPECT_EQ(xs[i][0], expected[i]) << "handle " << i;
     }
@@ -210,19 +182,16 @@ TEST(ShutdownCancel, CancelsEveryTaskNotStarted)
 
 /* Cancel while several workers are busy: every future ends OK or ECANCELED, and
  * in each read-write chain no task after a cancelled one succeeded. */
-class ShutdownCancelMulti : public testing::TestWithParam<RtParam> {};
+class ShutdownCancelMulti : public tsr_test::RtParamTest {};
 
 TEST_P(ShutdownCancelMulti, CancelMidFlightKeepsChainsConsistent)
 {
     const size_t n_chains = 8;
     const size_t n = tsr_test::Scaled(8000, 400);
     std::vector<std::vector<uint64_t>> xs(n_chains, std::vector<uint64_t>(1, 0));
-    Runtime rt = tsr_test::StartRuntime(GetParam().n_workers, GetParam().policy);
+    Runtime rt = Start();
     ASSERT_TRUE(rt);
-    std::vector<Data> hs;
-    for (auto &x : xs) {
-        hs.push_back(tsr_test::RegisterVector(rt.get(), x));
-    }
+    std::vector<Data> hs = tsr_test::RegisterVectors(rt.get(), xs);
     std::vector<Future> futures;
     for (size_t i = 0; i < n; i++) {
         futures.push_back(AffineTask(hs[i % n_chains].get(), i).Run(rt.get()));
@@ -252,6 +221,15 @@ TEST_P(ShutdownCancelMulti, CancelMidFlightKeepsChainsConsistent)
 INSTANTIATE_TEST_SUITE_P(Policies, ShutdownCancelMulti,
                          testing::ValuesIn(tsr_test::MultiWorkerRtParams()), tsr_test::RtParamName);
 
+/* A task held at `gate`, then `n` counting tasks. */
+void SubmitGateThenCounts(tsr_runtime_t *rt, Gate &gate, std::atomic<uint64_t> &count, int n)
+{
+    ASSERT_EQ(Task(&tsr_test::kGateCodelet).Arg(&gate).Submit(rt), TSR_OK);
+    for (int i = 0; i < n; i++) {
+        ASSERT_EQ(Task(&tsr_test::kCountCodelet).Arg(&count).Submit(rt), TSR_OK);
+    }
+}
+
 /* Cancel, then shut down at once while the held task is released: no hang. */
 TEST(ShutdownCancel, CancelThenShutdownDoesNotHang)
 {
@@ -260,10 +238,7 @@ TEST(ShutdownCancel, CancelThenShutdownDoesNotHang)
     Runtime rt = tsr_test::StartRuntime(2, TSR_SCHED_WS);
     ASSERT_TRUE(rt);
     GateOpener opener(gate);
-    ASSERT_EQ(Task(&tsr_test::kGateCodelet).Arg(&gate).Submit(rt.get()), TSR_OK);
-    for (int i = 0; i < 5000; i++) {
-        ASSERT_EQ(Task(&tsr_test::kCountCodelet).Arg(&count).Submit(rt.get()), TSR_OK);
-    }
+    ASSERT_NO_FATAL_FAILURE(SubmitGateThenCounts(rt.get(), gate, count, 5000));
     ASSERT_EQ(tsr_runtime_cancel(rt.get()), TSR_OK);
     gate.Open();
     rt.reset();
@@ -278,10 +253,7 @@ TEST(ShutdownCancel, CancelledAndRunTasksAddUp)
     Runtime rt = tsr_test::StartRuntime(2, TSR_SCHED_WS);
     ASSERT_TRUE(rt);
     GateOpener opener(gate);
-    ASSERT_EQ(Task(&tsr_test::kGateCodelet).Arg(&gate).Submit(rt.get()), TSR_OK);
-    for (int i = 0; i < 5000; i++) {
-        ASSERT_EQ(Task(&tsr_test::kCountCodelet).Arg(&count).Submit(rt.get()), TSR_OK);
-    }
+    ASSERT_NO_FATAL_FAILURE(SubmitGateThenCounts(rt.get(), gate, count, 5000));
     gate.WaitEntered();
     ASSERT_EQ(tsr_runtime_cancel(rt.get()), TSR_OK);
     gate.Open();
@@ -289,6 +261,41 @@ TEST(ShutdownCancel, CancelledAndRunTasksAddUp)
     uint64_t n_cancelled = tsr_test::Stats(rt.get()).n_cancelled;
     rt.reset();
     EXPECT_EQ(count.load() + n_cancelled, 5000u);
+}
+
+tsr_status_t IncrementKernel(tsr_task_ctx_t *, const tsr_buffer_t *bufs, const void *)
+{
+    *static_cast<uint64_t *>(bufs[0].ptr) += 1;
+    return TSR_OK;
+}
+
+// Regression: shutdown used to wait forever for the tasks queued behind a handle
+// the caller forgot to release.
+TEST(Shutdown, ReleasesAForgottenAcquire)
+{
+    tsr_config_t cfg = TSR_CONFIG_INIT;
+    cfg.flags = TSR_CONFIG_F_NO_ENV;
+    cfg.n_cpu_workers = 2;
+    cfg.log_level = TSR_LOG_NONE;
+    tsr_runtime_t *rt = nullptr;
+    ASSERT_EQ(tsr_init(&cfg, &rt), TSR_OK);
+    uint64_t x = 41;
+    tsr_data_t *h = nullptr;
+    ASSERT_EQ(tsr_data_register(rt, &x, sizeof(x), &h), TSR_OK);
+    void *p = nullptr;
+    ASSERT_EQ(tsr_data_acquire(h, TSR_RW, &p, nullptr), TSR_OK);
+    tsr_codelet_t cl = {};
+    cl.name = "increment";
+    cl.impl[TSR_DEVICE_CPU] = IncrementKernel;
+    cl.n_buffers = 1;
+    cl.modes[0] = TSR_RW;
+    tsr_task_desc_t d = TSR_TASK_DESC_INIT;
+    d.codelet = &cl;
+    d.handles = &h;
+    d.n_handles = 1;
+    ASSERT_EQ(tsr_task_submit(rt, &d, nullptr), TSR_OK);
+    tsr_shutdown(rt);  // must release the acquire, run the task and return
+    EXPECT_EQ(x, 42u);
 }
 
 }  // namespace

@@ -1,0 +1,225 @@
+/* Coherence: a write leaves one MODIFIED replica; a read on a node with a stale
+ * replica copies from a valid one (the modified one, else host memory, else any
+ * shared one) and leaves both SHARED. Tasks that conflict on a handle are already
+ * ordered by their dependencies, so the mutex only has to order readers on
+ * different nodes fetching at once. */
+#include "core/coherence.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/data_impl.h"
+#include "core/error.h"
+#include "core/runtime_impl.h"
+#include "core/trace.h"
+#include "core/worker.h"
+
+static tsr_status_t node_alloc(struct tsr_data *d, uint32_t node, size_t n_bytes, void **ptr_out)
+{
+    struct tsr__device *dev = &d->rt->devices[node];
+    void *p;
+
+    if (node == 0) {
+        p = malloc(n_bytes > 0 ? n_bytes : 1);
+        if (p == NULL) {
+            return tsr__fail(TSR_ENOMEM, "out of host memory for %zu bytes", n_bytes);
+        }
+        d->flags |= TSR_DATA_F_OWNED;
+        *ptr_out = p;
+        return TSR_OK;
+    }
+    if (dev->ops->mem_alloc(&dev->mem, n_bytes, ptr_out) != TSR_OK) {
+        return tsr__fail(TSR_ENOMEM,
+                         "device %s is out of memory: %zu bytes needed, %llu of %llu in use",
+                         dev->name, n_bytes, (unsigned long long)atomic_load(&dev->mem.used),
+                         (unsigned long long)dev->mem.capacity);
+    }
+    return TSR_OK;
+}
+
+static void node_free(struct tsr_data *d, uint32_t node)
+{
+    struct replica *r = &d->rep[node];
+
+    if (r->ptr != NULL) {
+        if (node != 0) {
+            struct tsr__device *dev = &d->rt->devices[node];
+            dev->ops->mem_free(&dev->mem, r->ptr, r->n_bytes);
+        } else if (d->flags & TSR_DATA_F_OWNED) {
+            free(r->ptr);
+        }
+    }
+    if (node != 0 || (d->flags & TSR_DATA_F_OWNED)) {
+        r->ptr = NULL;
+        r->n_bytes = 0;
+    }
+    r->state = REP_INVALID;
+}
+
+/* A replica of the current size on node, allocated if missing or stale-sized. */
+static tsr_status_t ensure_alloc(struct tsr_data *d, uint32_t node)
+{
+    struct replica *r = &d->rep[node];
+
+    if (r->ptr != NULL && r->n_bytes == d->n_bytes) {
+        return TSR_OK;
+    }
+    if (r->ptr != NULL) {
+        node_free(d, node);
+    }
+    TSR_TRY(node_alloc(d, node, d->n_bytes, &r->ptr));
+    r->n_bytes = d->n_bytes;
+    r->state = REP_INVALID;
+    return TSR_OK;
+}
+
+static tsr_status_t raw_copy(struct tsr_data *d, uint32_t src, uint32_t dst)
+{
+    struct tsr__device *devs = d->rt->devices;
+    size_t n = d->n_bytes;
+
+    if (src == 0) {
+        return devs[dst].ops->copy_to_device(d->rep[dst].ptr, d->rep[0].ptr, n);
+    }
+    if (dst == 0) {
+        return devs[src].ops->copy_to_host(d->rep[0].ptr, d->rep[src].ptr, n);
+    }
+    return devs[dst].ops->copy_peer(d->rep[dst].ptr, d->rep[src].ptr, n);
+}
+
+static tsr_status_t copy_replica(struct tsr_data *d, uint32_t src, uint32_t dst,
+                                 struct tsr__worker *w)
+{
+    tsr_runtime_t *rt = d->rt;
+    uint64_t t0 = w != NULL && rt->trace_path != NULL ? tsr__now_ns() : 0;
+    tsr_status_t st;
+
+    if (src != 0 && dst != 0 && rt->devices[src].ops != rt->devices[dst].ops) {
+        /* Different backends: stage through host memory. */
+        TSR_TRY(ensure_alloc(d, 0));
+        TSR_TRY(copy_replica(d, src, 0, w));
+        d->rep[0].state = REP_SHARED;
+        src = 0;
+    }
+    st = raw_copy(d, src, dst);
+    if (st != TSR_OK) {
+        return tsr__fail(TSR_EBACKEND, "copy of %zu bytes from %s to %s failed", d->n_bytes,
+                         tsr__node_name(rt, src), tsr__node_name(rt, dst));
+    }
+    atomic_fetch_add_explicit(&rt->n_copies[src][dst], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&rt->n_copy_bytes[src][dst], d->n_bytes, memory_order_relaxed);
+    if (t0 != 0) {
+        tsr__trace_copy(&w->trace, t0, tsr__now_ns(), src, dst, d->n_bytes);
+    }
+    return TSR_OK;
+}
+
+static int find_valid(const struct tsr_data *d)
+{
+    int shared = -1;
+
+    for (uint32_t i = 0; i < d->rt->n_devices; i++) {
+        if (d->rep[i].state == REP_MODIFIED) {
+            return (int)i;
+        }
+        if (d->rep[i].state == REP_SHARED && shared < 0) {
+            shared = (int)i;
+        }
+    }
+    return shared;
+}
+
+static tsr_status_t fetch_locked(struct tsr_data *d, uint32_t node, uint32_t mode,
+                                 struct tsr__worker *w)
+{
+    int src;
+
+    TSR_TRY(ensure_alloc(d, node));
+    if (!(mode & TSR_R) || d->rep[node].state != REP_INVALID) {
+        return TSR_OK;
+    }
+    src = find_valid(d);
+    if (src < 0) {
+        return TSR_OK; /* never written: any contents will do */
+    }
+    TSR_TRY(copy_replica(d, (uint32_t)src, node, w));
+    d->rep[src].state = REP_SHARED;
+    d->rep[node].state = REP_SHARED;
+    return TSR_OK;
+}
+
+tsr_status_t tsr__coh_fetch(struct tsr_data *d, uint32_t node, uint32_t mode,
+                            struct tsr__worker *w, tsr_buffer_t *buf_out)
+{
+    tsr_status_t st = TSR_OK;
+
+    pthread_mutex_lock(&d->coh_mutex);
+    if (d->n_bytes > 0) {
+        st = fetch_locked(d, node, mode, w);
+    }
+    buf_out->ptr = d->n_bytes > 0 ? d->rep[node].ptr : NULL;
+    buf_out->n_bytes = d->n_bytes;
+    pthread_mutex_unlock(&d->coh_mutex);
+    return st;
+}
+
+void tsr__coh_written(struct tsr_data *d, uint32_t node)
+{
+    pthread_mutex_lock(&d->coh_mutex);
+    for (uint32_t i = 0; i < d->rt->n_devices; i++) {
+        d->rep[i].state = REP_INVALID;
+    }
+    if (d->n_bytes > 0) {
+        d->rep[node].state = REP_MODIFIED;
+    }
+    pthread_mutex_unlock(&d->coh_mutex);
+}
+
+static tsr_status_t resize_locked(struct tsr_data *d, uint32_t node, size_t n_bytes)
+{
+    struct replica old = d->rep[node];
+    void *p = NULL;
+
+    if (n_bytes > 0) {
+        TSR_TRY(node_alloc(d, node, n_bytes, &p));
+        if (old.ptr != NULL && old.state != REP_INVALID) {
+            size_t n_keep = old.n_bytes < n_bytes ? old.n_bytes : n_bytes;
+
+            if (node == 0) {
+                memcpy(p, old.ptr, n_keep);
+            } else {
+                d->rt->devices[node].ops->copy_peer(p, old.ptr, n_keep);
+            }
+        }
+    }
+    for (uint32_t i = 0; i < d->rt->n_devices; i++) {
+        node_free(d, i);
+    }
+    d->rep[node].ptr = p;
+    d->rep[node].n_bytes = n_bytes;
+    d->rep[node].state = n_bytes > 0 ? REP_MODIFIED : REP_INVALID;
+    d->n_bytes = n_bytes;
+    return TSR_OK;
+}
+
+tsr_status_t tsr__coh_resize(struct tsr_data *d, uint32_t node, size_t n_bytes, void **ptr_out)
+{
+    tsr_status_t st;
+
+    pthread_mutex_lock(&d->coh_mutex);
+    st = resize_locked(d, node, n_bytes);
+    if (st == TSR_OK) {
+        *ptr_out = d->rep[node].ptr;
+    }
+    pthread_mutex_unlock(&d->coh_mutex);
+    return st;
+}
+
+void tsr__coh_free_all(struct tsr_data *d)
+{
+    pthread_mutex_lock(&d->coh_mutex);
+    for (uint32_t i = 0; i < d->rt->n_devices; i++) {
+        node_free(d, i);
+    }
+    pthread_mutex_unlock(&d->coh_mutex);
+}

@@ -1,0 +1,211 @@
+/* Devices: device 0 is the CPU, fed by the scheduling policy; each accelerator
+ * (sim now, CUDA with its backend) has its own memory node, queue and workers.
+ * A task without a pin runs on the CPU when it has a CPU implementation, else on
+ * an accelerator that can run it, in turn; the cost-model policy (dmda) will make
+ * this choice from predicted finish times. */
+#include "core/device.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/backends.h"
+#include "core/error.h"
+#include "core/runtime_impl.h"
+#include "core/task_impl.h"
+#include "core/worker.h"
+
+tsr_kernel_fn tsr__device_impl(const tsr_codelet_t *cl, tsr_device_kind_t kind)
+{
+    if (cl->impl[kind] == NULL && kind == TSR_DEVICE_SIM) {
+        return cl->impl[TSR_DEVICE_CPU];
+    }
+    return cl->impl[kind];
+}
+
+int tsr__device_can_run(const tsr_runtime_t *rt, uint32_t dev, const tsr_codelet_t *cl)
+{
+    return tsr__device_impl(cl, rt->devices[dev].ops->kind) != NULL;
+}
+
+static tsr_status_t init_device(tsr_runtime_t *rt, const struct tsr__device_ops *ops,
+                                uint32_t kind_index, uint32_t *first_worker)
+{
+    struct tsr__device *dev = &rt->devices[rt->n_devices];
+
+    dev->index = rt->n_devices;
+    dev->kind_index = kind_index;
+    dev->node = rt->n_devices;
+    dev->ops = ops;
+    dev->first_worker = *first_worker;
+    dev->n_workers = ops->n_workers(&rt->cfg);
+    dev->mem.capacity = ops->mem_capacity(&rt->cfg);
+    atomic_init(&dev->mem.used, 0);
+    snprintf(dev->name, sizeof(dev->name), ops->kind == TSR_DEVICE_CPU ? "%s" : "%s%u",
+             ops->name, (unsigned)kind_index);
+    if (ops->kind != TSR_DEVICE_CPU) {
+        TSR_TRY(tsr__central_init(&dev->queue));
+        dev->has_queue = 1;
+    }
+    *first_worker += dev->n_workers;
+    rt->n_devices++;
+    return TSR_OK;
+}
+
+static tsr_status_t alloc_workers(tsr_runtime_t *rt, uint32_t n_workers)
+{
+    rt->n_workers = n_workers;
+    rt->n_cpu_workers = rt->devices[0].n_workers;
+    rt->workers = aligned_alloc(TSR_CACHE_LINE, n_workers * sizeof(*rt->workers));
+    if (rt->workers == NULL) {
+        return tsr__fail(TSR_ENOMEM, "tsr_init: out of memory for %u workers",
+                         (unsigned)n_workers);
+    }
+    memset(rt->workers, 0, n_workers * sizeof(*rt->workers));
+    for (uint32_t d = 0; d < rt->n_devices; d++) {
+        for (uint32_t i = 0; i < rt->devices[d].n_workers; i++) {
+            rt->workers[rt->devices[d].first_worker + i].dev = &rt->devices[d];
+        }
+    }
+    return TSR_OK;
+}
+
+tsr_status_t tsr__devices_setup(tsr_runtime_t *rt)
+{
+    size_t n_backends;
+    const struct tsr__device_ops *const *backends = tsr__backends(&n_backends);
+    uint32_t n_workers = 0;
+
+    rt->devices = calloc(TSR_MAX_NODES, sizeof(*rt->devices));
+    if (rt->devices == NULL) {
+        return tsr__fail(TSR_ENOMEM, "tsr_init: out of memory");
+    }
+    for (size_t b = 0; b < n_backends; b++) {
+        uint32_t n = backends[b]->n_devices(&rt->cfg);
+
+        for (uint32_t i = 0; i < n; i++) {
+            if (rt->n_devices == TSR_MAX_NODES) {
+                return tsr__fail(TSR_EINVAL, "tsr_init: more than %d devices",
+                                 TSR_MAX_NODES);
+            }
+            TSR_TRY(init_device(rt, backends[b], i, &n_workers));
+        }
+    }
+    return alloc_workers(rt, n_workers);
+}
+
+void tsr__devices_fini(tsr_runtime_t *rt)
+{
+    for (uint32_t d = 0; rt->devices != NULL && d < rt->n_devices; d++) {
+        if (rt->devices[d].has_queue) {
+            tsr__central_fini(&rt->devices[d].queue);
+        }
+    }
+    free(rt->devices);
+}
+
+/* Device of kind `kind` that can run cl, taking turns; -1 if none. */
+static int pick_of_kind(tsr_runtime_t *rt, uint32_t kind, const tsr_codelet_t *cl)
+{
+    uint32_t start = atomic_fetch_add_explicit(&rt->next_rr, 1, memory_order_relaxed);
+
+    for (uint32_t i = 0; i < rt->n_devices; i++) {
+        uint32_t d = (start + i) % rt->n_devices;
+
+        if ((kind == UINT32_MAX || rt->devices[d].ops->kind == kind) &&
+            tsr__device_can_run(rt, d, cl)) {
+            return (int)d;
+        }
+    }
+    return -1;
+}
+
+tsr_status_t tsr__device_choose(tsr_runtime_t *rt, const tsr_task_desc_t *desc,
+                                uint32_t *dev_out)
+{
+    const tsr_codelet_t *cl = desc->codelet;
+    int d;
+
+    switch (desc->pin) {
+    case TSR_PIN_NONE:
+        d = tsr__device_can_run(rt, 0, cl) ? 0 : pick_of_kind(rt, UINT32_MAX, cl);
+        break;
+    case TSR_PIN_KIND:
+        if (desc->pin_value >= TSR_DEVICE_KIND_COUNT) {
+            return tsr__fail(TSR_EINVAL, "tsr_task_submit: pin_value %u is not a device kind",
+                             (unsigned)desc->pin_value);
+        }
+        d = pick_of_kind(rt, desc->pin_value, cl);
+        break;
+    case TSR_PIN_DEVICE:
+        if (desc->pin_value >= rt->n_devices) {
+            return tsr__fail(TSR_EINVAL, "tsr_task_submit: no device %u (the runtime has %u)",
+                             (unsigned)desc->pin_value, (unsigned)rt->n_devices);
+        }
+        d = tsr__device_can_run(rt, desc->pin_value, cl) ? (int)desc->pin_value : -1;
+        break;
+    default:
+        return tsr__fail(TSR_EINVAL, "tsr_task_submit: pin %d is not a tsr_pin_t",
+                         (int)desc->pin);
+    }
+    if (d < 0) {
+        return tsr__fail(TSR_ENODEV,
+                         "tsr_task_submit: no device of this runtime allowed by the pin can "
+                         "run codelet '%s' (no implementation for its kind)",
+                         cl->name ? cl->name : "?");
+    }
+    *dev_out = (uint32_t)d;
+    return TSR_OK;
+}
+
+void tsr__device_push(tsr_runtime_t *rt, struct tsr__worker *self, struct tsr_future *t)
+{
+    struct tsr__device *dev = &rt->devices[t->device];
+
+    if (t->device == 0) {
+        /* The CPU policy sees only CPU workers as "self". */
+        int is_cpu_self = self != NULL && self->index < rt->n_cpu_workers;
+
+        rt->sched->push(rt->sched_state, is_cpu_self ? self : NULL, t);
+        return;
+    }
+    tsr__central_push(&dev->queue, t, 0);
+    tsr__event_notify(&dev->ev, 1);
+}
+
+uint32_t tsr_runtime_n_devices(tsr_runtime_t *rt)
+{
+    return rt != NULL ? rt->n_devices : 0;
+}
+
+tsr_status_t tsr_runtime_device_info(tsr_runtime_t *rt, uint32_t index,
+                                     tsr_device_info_t *info_out)
+{
+    const struct tsr__device *dev;
+
+    if (rt == NULL || info_out == NULL || index >= rt->n_devices) {
+        return tsr__fail(TSR_EINVAL, "tsr_runtime_device_info: NULL argument or no device %u",
+                         (unsigned)index);
+    }
+    dev = &rt->devices[index];
+    memset(info_out, 0, sizeof(*info_out));
+    info_out->kind = dev->ops->kind;
+    info_out->kind_index = dev->kind_index;
+    info_out->mem_node = dev->node;
+    info_out->n_workers = dev->n_workers;
+    info_out->mem_bytes = dev->mem.capacity;
+    snprintf(info_out->name, sizeof(info_out->name), "%s", dev->name);
+    return TSR_OK;
+}
+
+tsr_status_t tsr_runtime_copy_stats(tsr_runtime_t *rt, uint32_t src_node, uint32_t dst_node,
+                                    tsr_copy_stats_t *stats_out)
+{
+    if (rt == NULL || stats_out == NULL || src_node >= rt->n_devices ||
+        dst_node >= rt->n_devices) {
+        return tsr__fail(TSR_EINVAL, "tsr_runtime_copy_stats: NULL argument or no such node");
+    }
+    stats_out->n_copies = atomic_load(&rt->n_copies[src_node][dst_node]);
+    stats_out->n_bytes = atomic_load(&rt->n_copy_bytes[src_node][dst_node]);
+    return TSR_OK;
+}

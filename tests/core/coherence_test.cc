@@ -1,0 +1,513 @@
+// Memory nodes and replica coherence, exercised on simulated accelerators: tasks
+// pinned to random devices must see exactly what a sequential run sees, and data
+// must move only when it has to.
+#include <gtest/gtest.h>
+#include <tessera.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+constexpr int kWords = 16;
+
+struct RtDeleter {
+    void operator()(tsr_runtime_t *rt) const { tsr_shutdown(rt); }
+};
+using Rt = std::unique_ptr<tsr_runtime_t, RtDeleter>;
+
+Rt StartSim(uint32_t n_sim, uint64_t sim_mem = 0, int32_t n_cpu = 2, const char *trace = nullptr)
+{
+    tsr_config_t cfg = TSR_CONFIG_INIT;
+    cfg.flags = TSR_CONFIG_F_NO_ENV;
+    cfg.n_cpu_workers = n_cpu;
+    cfg.n_sim_devices = n_sim;
+    cfg.sim_mem_bytes = sim_mem;
+    cfg.trace_path = trace;
+    tsr_runtime_t *rt = nullptr;
+    EXPECT_EQ(tsr_init(&cfg, &rt), TSR_OK) << tsr_last_error();
+    return Rt(rt);
+}
+
+// One step of the oracle: buffers the task writes become a mix of their old value
+// (RW only), the words of everything it reads, the task's key and the device it
+// ran on is not mixed in (results must not depend on placement).
+struct StepArg {
+    uint64_t key;
+    uint32_t pinned_device;
+    uint32_t n;
+    uint32_t modes[4];
+};
+
+uint64_t Mix(uint64_t h, uint64_t v)
+{
+    h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    return h * 0xff51afd7ed558ccdull;
+}
+
+uint64_t ReadHash(const StepArg &a, const std::vector<const uint64_t *> &in)
+{
+    uint64_t h = a.key;
+    for (uint32_t i = 0; i < a.n; i++) {
+        if (a.modes[i] & TSR_R) {
+            for (int w = 0; w < kWords; w++) {
+                h = Mix(h, in[i][w]);
+            }
+        }
+    }
+    return h;
+}
+
+void ApplyStep(const StepArg &a, const std::vector<uint64_t *> &bufs)
+{
+    std::vector<const uint64_t *> in(bufs.begin(), bufs.end());
+    uint64_t h = ReadHash(a, in);
+    for (uint32_t i = 0; i < a.n; i++) {
+        if (!(a.modes[i] & TSR_W)) {
+            continue;
+        }
+        for (int w = 0; w < kWords; w++) {
+            uint64_t old = (a.modes[i] & TSR_R) ? bufs[i][w] : 0;
+            bufs[i][w] = old * 31 + Mix(h, (uint64_t)w + i);
+        }
+    }
+}
+
+std::atomic<uint64_t> g_misplaced{0};
+
+tsr_status_t StepKernel(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, const void *arg)
+{
+    StepArg a;
+    std::memcpy(&a, arg, sizeof(a));
+    if (a.pinned_device != UINT32_MAX && tsr_task_ctx_device(ctx) != a.pinned_device) {
+        g_misplaced++;
+    }
+    std::vector<uint64_t *> p;
+    for (uint32_t i = 0; i < a.n; i++) {
+        if (bufs[i].n_bytes != kWords * sizeof(uint64_t)) {
+            tsr_task_ctx_fail(ctx, "buffer %u has %zu bytes", i, bufs[i].n_bytes);
+            return TSR_ETASK;
+        }
+        p.push_back(static_cast<uint64_t *>(bufs[i].ptr));
+    }
+    ApplyStep(a, p);
+    return TSR_OK;
+}
+
+tsr_codelet_t StepCodelet()
+{
+    tsr_codelet_t cl = {};
+    cl.name = "step";
+    cl.impl[TSR_DEVICE_CPU] = StepKernel;
+    cl.n_buffers = TSR_NBUFFERS_DYNAMIC;
+    return cl;
+}
+
+const tsr_codelet_t kStep = StepCodelet();
+
+tsr_status_t Submit(tsr_runtime_t *rt, const StepArg &a, tsr_data_t *const *handles,
+                    uint32_t device)
+{
+    tsr_access_t modes[4];
+    for (uint32_t i = 0; i < a.n; i++) {
+        modes[i] = static_cast<tsr_access_t>(a.modes[i]);
+    }
+    tsr_task_desc_t d = TSR_TASK_DESC_INIT;
+    d.codelet = &kStep;
+    d.handles = handles;
+    d.modes = modes;
+    d.n_handles = a.n;
+    d.arg = &a;
+    d.arg_size = sizeof(a);
+    if (device != UINT32_MAX) {
+        d.pin = TSR_PIN_DEVICE;
+        d.pin_value = device;
+    }
+    return tsr_task_submit(rt, &d, nullptr);
+}
+
+uint64_t Copies(tsr_runtime_t *rt, uint32_t src, uint32_t dst)
+{
+    tsr_copy_stats_t s;
+    EXPECT_EQ(tsr_runtime_copy_stats(rt, src, dst, &s), TSR_OK);
+    return s.n_copies;
+}
+
+TEST(Coherence, DevicesAreListed)
+{
+    Rt rt = StartSim(2, 64ull << 20);
+    ASSERT_TRUE(rt);
+    ASSERT_EQ(tsr_runtime_n_devices(rt.get()), 3u);
+    tsr_device_info_t info;
+    ASSERT_EQ(tsr_runtime_device_info(rt.get(), 0, &info), TSR_OK);
+    EXPECT_EQ(info.kind, (uint32_t)TSR_DEVICE_CPU);
+    EXPECT_EQ(info.mem_node, 0u);
+    EXPECT_EQ(info.n_workers, 2u);
+    for (uint32_t d = 1; d < 3; d++) {
+        ASSERT_EQ(tsr_runtime_device_info(rt.get(), d, &info), TSR_OK);
+        EXPECT_EQ(info.kind, (uint32_t)TSR_DEVICE_SIM);
+        EXPECT_EQ(info.kind_index, d - 1);
+        EXPECT_EQ(info.mem_node, d);
+        EXPECT_EQ(info.mem_bytes, 64ull << 20);
+        EXPECT_EQ(std::string(info.name), "sim" + std::to_string(d - 1));
+    }
+    EXPECT_EQ(tsr_runtime_device_info(rt.get(), 3, &info), TSR_EINVAL);
+    tsr_runtime_stats_t st;
+    ASSERT_EQ(tsr_runtime_stats(rt.get(), &st), TSR_OK);
+    EXPECT_EQ(st.n_cpu_workers, 2u);
+}
+
+TEST(Coherence, SimDevicesFromEnvironment)
+{
+    struct Case {
+        const char *text;
+        tsr_status_t st;
+        uint32_t n;
+        uint64_t mem;
+    };
+    const Case cases[] = {{"2", TSR_OK, 2, 0},
+                          {"3:mem=64MiB", TSR_OK, 3, 64ull << 20},
+                          {"1:mem=4096", TSR_OK, 1, 4096},
+                          {"0", TSR_OK, 0, 0},
+                          {"9", TSR_EINVAL, 0, 0},
+                          {"-1", TSR_EINVAL, 0, 0},
+                          {"2:mem=", TSR_EINVAL, 0, 0},
+                          {"2:mem=12XB", TSR_EINVAL, 0, 0},
+                          {"2:size=1", TSR_EINVAL, 0, 0},
+                          {"two", TSR_EINVAL, 0, 0}};
+    for (const Case &c : cases) {
+        setenv("TESSERA_SIM_DEVICES", c.text, 1);
+        tsr_config_t out = TSR_CONFIG_INIT;
+        tsr_status_t st = tsr_config_resolve(nullptr, &out);
+        EXPECT_EQ(st, c.st) << c.text;
+        if (st == TSR_OK) {
+            EXPECT_EQ(out.n_sim_devices, c.n) << c.text;
+            EXPECT_EQ(out.sim_mem_bytes, c.mem) << c.text;
+        } else {
+            EXPECT_NE(std::string(tsr_last_error()).find("TESSERA_SIM_DEVICES"), std::string::npos);
+        }
+    }
+    unsetenv("TESSERA_SIM_DEVICES");
+}
+
+// Random DAG, each task pinned to a random device (CPU or one of the sims), compared
+// with a sequential replay on plain memory.
+void RunOracle(uint32_t n_sim, int n_tasks, int n_handles, uint32_t seed)
+{
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    Rt rt = StartSim(n_sim);
+    ASSERT_TRUE(rt);
+    std::mt19937 rng(seed);
+    std::vector<std::vector<uint64_t>> data(n_handles, std::vector<uint64_t>(kWords));
+    for (auto &v : data) {
+        for (auto &w : v) {
+            w = rng();
+        }
+    }
+    std::vector<std::vector<uint64_t>> ref = data;
+    std::vector<tsr_data_t *> h(n_handles);
+    for (int i = 0; i < n_handles; i++) {
+        ASSERT_EQ(tsr_data_register(rt.get(), data[i].data(), kWords * 8, &h[i]), TSR_OK);
+    }
+    g_misplaced = 0;
+    for (int t = 0; t < n_tasks; t++) {
+        StepArg a = {};
+        a.key = ((uint64_t)seed << 32) | (uint64_t)t;
+        a.n = 1 + rng() % 3;
+        a.pinned_device = rng() % (n_sim + 1);
+        tsr_data_t *hs[4];
+        std::vector<uint64_t *> refs;
+        for (uint32_t i = 0; i < a.n; i++) {
+            int k = rng() % n_handles;
+            hs[i] = h[k];
+            refs.push_back(ref[k].data());
+            a.modes[i] = 1 + rng() % 3;
+        }
+        // A handle listed twice must be one buffer: keep the replay honest by
+        // giving duplicates the same mode set the runtime merges them into.
+        for (uint32_t i = 0; i < a.n; i++) {
+            for (uint32_t j = 0; j < a.n; j++) {
+                if (hs[i] == hs[j]) {
+                    a.modes[i] |= a.modes[j];
+                }
+            }
+        }
+        ASSERT_EQ(Submit(rt.get(), a, hs, a.pinned_device), TSR_OK) << tsr_last_error();
+        ApplyStep(a, refs);
+        if (t % 997 == 996) {  // a host checkpoint in the middle of the run
+            int k = rng() % n_handles;
+            void *p = nullptr;
+            ASSERT_EQ(tsr_data_acquire(h[k], TSR_R, &p, nullptr), TSR_OK);
+            EXPECT_EQ(std::memcmp(p, ref[k].data(), kWords * 8), 0) << "handle " << k;
+            ASSERT_EQ(tsr_data_release(h[k]), TSR_OK);
+        }
+    }
+    ASSERT_EQ(tsr_wait_all(rt.get()), TSR_OK);
+    tsr_runtime_stats_t st;
+    ASSERT_EQ(tsr_runtime_stats(rt.get(), &st), TSR_OK);
+    EXPECT_EQ(st.n_failed, 0u);
+    EXPECT_EQ(g_misplaced.load(), 0u);
+    uint64_t n_moved = 0;
+    for (uint32_t s = 0; s <= n_sim; s++) {
+        for (uint32_t d = 0; d <= n_sim; d++) {
+            n_moved += Copies(rt.get(), s, d);
+        }
+    }
+    EXPECT_GT(n_moved, 0u);  // the data really travelled between nodes
+    for (int i = 0; i < n_handles; i++) {
+        tsr_data_unregister(h[i]);  // brings the latest contents back to data[i]
+        EXPECT_EQ(data[i], ref[i]) << "handle " << i;
+    }
+}
+
+TEST(Coherence, RandomDagOnCpuAndTwoSimsMatchesReplay)
+{
+    uint32_t seed = std::random_device{}();
+    RunOracle(2, 4000, 64, seed);
+}
+
+TEST(Coherence, RandomDagOnCpuAndThreeSimsMatchesReplay)
+{
+    uint32_t seed = std::random_device{}();
+    RunOracle(3, 3000, 100, seed);
+}
+
+TEST(Coherence, ChainOnOneDeviceCopiesItsInputOnce)
+{
+    Rt rt = StartSim(1);
+    ASSERT_TRUE(rt);
+    std::vector<uint64_t> x(kWords, 7), ref = x;
+    tsr_data_t *h;
+    ASSERT_EQ(tsr_data_register(rt.get(), x.data(), kWords * 8, &h), TSR_OK);
+    for (int t = 0; t < 200; t++) {
+        StepArg a = {};
+        a.key = (uint64_t)t;
+        a.n = 1;
+        a.modes[0] = TSR_RW;
+        a.pinned_device = 1;
+        ASSERT_EQ(Submit(rt.get(), a, &h, 1), TSR_OK);
+        ApplyStep(a, {ref.data()});
+    }
+    ASSERT_EQ(tsr_wait_all(rt.get()), TSR_OK);
+    EXPECT_EQ(Copies(rt.get(), 0, 1), 1u);
+    EXPECT_EQ(Copies(rt.get(), 1, 0), 0u);  // nothing comes back until asked for
+    void *p = nullptr;
+    ASSERT_EQ(tsr_data_acquire(h, TSR_R, &p, nullptr), TSR_OK);
+    EXPECT_EQ(std::memcmp(p, ref.data(), kWords * 8), 0);
+    ASSERT_EQ(tsr_data_release(h), TSR_OK);
+    EXPECT_EQ(Copies(rt.get(), 1, 0), 1u);
+    // Reading again on the device needs no copy: its replica is still valid.
+    StepArg r = {};
+    r.n = 1;
+    r.modes[0] = TSR_R;
+    r.pinned_device = 1;
+    ASSERT_EQ(Submit(rt.get(), r, &h, 1), TSR_OK);
+    ASSERT_EQ(tsr_wait_all(rt.get()), TSR_OK);
+    EXPECT_EQ(Copies(rt.get(), 0, 1), 1u);
+    tsr_data_unregister(h);
+}
+
+TEST(Coherence, WriteInvalidatesOtherReplicas)
+{
+    Rt rt = StartSim(2);
+    ASSERT_TRUE(rt);
+    std::vector<uint64_t> x(kWords, 1), ref = x;
+    tsr_data_t *h;
+    ASSERT_EQ(tsr_data_register(rt.get(), x.data(), kWords * 8, &h), TSR_OK);
+    auto run = [&](uint32_t device, uint32_t mode, uint64_t key) {
+        StepArg a = {};
+        a.key = key;
+        a.n = 1;
+        a.modes[0] = mode;
+        a.pinned_device = device;
+        ASSERT_EQ(Submit(rt.get(), a, &h, device), TSR_OK);
+        ApplyStep(a, {ref.data()});
+    };
+    run(1, TSR_R, 1);  // host -> sim0
+    run(2, TSR_R, 2);  // host -> sim1 (host still valid)
+    ASSERT_EQ(tsr_wait_all(rt.get()), TSR_OK);
+    EXPECT_EQ(Copies(rt.get(), 0, 1), 1u);
+    EXPECT_EQ(Copies(rt.get(), 0, 2), 1u);
+    run(0, TSR_RW, 3);  // written on the CPU: both sim replicas are stale now
+    run(1, TSR_R, 4);   // host -> sim0 again
+    run(2, TSR_RW, 5);  // host -> sim1 again, then sim1 holds the only valid copy
+    run(1, TSR_R, 6);   // sim1 -> sim0
+    ASSERT_EQ(tsr_wait_all(rt.get()), TSR_OK);
+    EXPECT_EQ(Copies(rt.get(), 0, 1), 2u);
+    EXPECT_EQ(Copies(rt.get(), 0, 2), 2u);
+    EXPECT_EQ(Copies(rt.get(), 2, 1), 1u);
+    tsr_data_unregister(h);
+    EXPECT_EQ(x, ref);  // unregister copied sim1's version back to the user buffer
+}
+
+tsr_status_t FilterKernel(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, const void *arg)
+{
+    uint64_t threshold;
+    std::memcpy(&threshold, arg, sizeof(threshold));
+    const uint64_t *in = static_cast<const uint64_t *>(bufs[0].ptr);
+    size_t n = bufs[0].n_bytes / 8;
+    size_t n_out = 0;
+    for (size_t i = 0; i < n; i++) {
+        n_out += in[i] < threshold;
+    }
+    void *p = nullptr;
+    tsr_status_t st = tsr_task_ctx_alloc(ctx, 1, n_out * 8, &p);
+    if (st != TSR_OK) {
+        return st;
+    }
+    uint64_t *out = static_cast<uint64_t *>(p);
+    for (size_t i = 0, j = 0; i < n; i++) {
+        if (in[i] < threshold) {
+            out[j++] = in[i];
+        }
+    }
+    return TSR_OK;
+}
+
+TEST(Coherence, DynamicOutputMadeOnADeviceReachesTheHost)
+{
+    Rt rt = StartSim(1);
+    ASSERT_TRUE(rt);
+    std::mt19937_64 rng(std::random_device{}());
+    std::vector<uint64_t> in(4096);
+    for (auto &v : in) {
+        v = rng();
+    }
+    uint64_t threshold = rng();
+    std::vector<uint64_t> expect;
+    for (uint64_t v : in) {
+        if (v < threshold) {
+            expect.push_back(v);
+        }
+    }
+    tsr_data_t *h[2];
+    ASSERT_EQ(tsr_data_register(rt.get(), in.data(), in.size() * 8, &h[0]), TSR_OK);
+    ASSERT_EQ(tsr_data_create(rt.get(), &h[1]), TSR_OK);
+    tsr_codelet_t cl = {};
+    cl.name = "filter";
+    cl.impl[TSR_DEVICE_SIM] = FilterKernel;  // a dedicated sim implementation only
+    cl.n_buffers = 2;
+    cl.modes[0] = TSR_R;
+    cl.modes[1] = TSR_W;
+    tsr_task_desc_t d = TSR_TASK_DESC_INIT;
+    d.codelet = &cl;
+    d.handles = h;
+    d.n_handles = 2;
+    d.arg = &threshold;
+    d.arg_size = sizeof(threshold);
+    tsr_future_t *f = nullptr;
+    ASSERT_EQ(tsr_task_submit(rt.get(), &d, &f), TSR_OK);  // no pin: only sim0 can run it
+    ASSERT_EQ(tsr_future_wait(f), TSR_OK) << tsr_future_message(f);
+    tsr_future_release(f);
+    void *p = nullptr;
+    size_t n = 0;
+    ASSERT_EQ(tsr_data_acquire(h[1], TSR_R, &p, &n), TSR_OK);
+    ASSERT_EQ(n, expect.size() * 8);
+    EXPECT_EQ(std::memcmp(p, expect.data(), n), 0);
+    ASSERT_EQ(tsr_data_release(h[1]), TSR_OK);
+    EXPECT_EQ(Copies(rt.get(), 1, 0), 1u);
+    tsr_data_unregister(h[0]);
+    tsr_data_unregister(h[1]);
+}
+
+TEST(Coherence, TaskTooBigForTheDeviceFailsWithENOMEM)
+{
+    Rt rt = StartSim(1, 4096);
+    ASSERT_TRUE(rt);
+    std::vector<uint64_t> big(1024, 3);  // 8 KiB on a 4 KiB device
+    tsr_data_t *h;
+    ASSERT_EQ(tsr_data_register(rt.get(), big.data(), big.size() * 8, &h), TSR_OK);
+    tsr_codelet_t cl = StepCodelet();
+    tsr_access_t mode = TSR_RW;
+    StepArg a = {};
+    a.n = 1;
+    a.modes[0] = TSR_RW;
+    a.pinned_device = UINT32_MAX;
+    tsr_task_desc_t d = TSR_TASK_DESC_INIT;
+    d.codelet = &cl;
+    d.handles = &h;
+    d.modes = &mode;
+    d.n_handles = 1;
+    d.arg = &a;
+    d.arg_size = sizeof(a);
+    d.pin = TSR_PIN_DEVICE;
+    d.pin_value = 1;
+    tsr_future_t *f = nullptr;
+    ASSERT_EQ(tsr_task_submit(rt.get(), &d, &f), TSR_OK);
+    EXPECT_EQ(tsr_future_wait(f), TSR_ENOMEM);
+    EXPECT_NE(std::string(tsr_future_message(f)).find("sim0"), std::string::npos)
+        << tsr_future_message(f);
+    tsr_future_release(f);
+    tsr_data_unregister(h);
+    EXPECT_EQ(big, std::vector<uint64_t>(1024, 3));  // nothing was lost
+}
+
+TEST(Coherence, PinsAreChecked)
+{
+    Rt rt = StartSim(1);
+    ASSERT_TRUE(rt);
+    tsr_codelet_t cl = StepCodelet();
+    StepArg a = {};
+    a.pinned_device = UINT32_MAX;
+    tsr_task_desc_t d = TSR_TASK_DESC_INIT;
+    d.codelet = &cl;
+    d.arg = &a;
+    d.arg_size = sizeof(a);
+    d.pin = TSR_PIN_DEVICE;
+    d.pin_value = 2;
+    EXPECT_EQ(tsr_task_submit(rt.get(), &d, nullptr), TSR_EINVAL);
+    d.pin = TSR_PIN_KIND;
+    d.pin_value = TSR_DEVICE_CUDA;
+    EXPECT_EQ(tsr_task_submit(rt.get(), &d, nullptr), TSR_ENODEV);
+    d.pin_value = 77;
+    EXPECT_EQ(tsr_task_submit(rt.get(), &d, nullptr), TSR_EINVAL);
+    d.pin = static_cast<tsr_pin_t>(9);
+    EXPECT_EQ(tsr_task_submit(rt.get(), &d, nullptr), TSR_EINVAL);
+    d.pin = TSR_PIN_KIND;
+    d.pin_value = TSR_DEVICE_SIM;
+    tsr_future_t *f = nullptr;
+    ASSERT_EQ(tsr_task_submit(rt.get(), &d, &f), TSR_OK);
+    EXPECT_EQ(tsr_future_wait(f), TSR_OK);
+    tsr_future_release(f);
+
+    Rt cpu_only = StartSim(0);
+    tsr_codelet_t sim_only = {};
+    sim_only.name = "sim_only";
+    sim_only.impl[TSR_DEVICE_SIM] = StepKernel;
+    d.codelet = &sim_only;
+    d.pin = TSR_PIN_NONE;
+    EXPECT_EQ(tsr_task_submit(cpu_only.get(), &d, nullptr), TSR_ENODEV);
+}
+
+TEST(Coherence, TraceShowsCopies)
+{
+    std::string path = testing::TempDir() + "tsr_coherence_trace.json";
+    {
+        Rt rt = StartSim(1, 0, 1, path.c_str());
+        ASSERT_TRUE(rt);
+        std::vector<uint64_t> x(kWords, 5);
+        tsr_data_t *h;
+        ASSERT_EQ(tsr_data_register(rt.get(), x.data(), kWords * 8, &h), TSR_OK);
+        StepArg a = {};
+        a.n = 1;
+        a.modes[0] = TSR_RW;
+        a.pinned_device = 1;
+        ASSERT_EQ(Submit(rt.get(), a, &h, 1), TSR_OK);
+        ASSERT_EQ(tsr_wait_all(rt.get()), TSR_OK);
+        tsr_data_unregister(h);
+    }
+    std::ifstream f(path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    EXPECT_NE(ss.str().find("\"name\":\"copy host->sim0\",\"cat\":\"copy\""), std::string::npos);
+    EXPECT_NE(ss.str().find("sim0 worker 0"), std::string::npos);
+    std::remove(path.c_str());
+}
+
+}  // namespace
