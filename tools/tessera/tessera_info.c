@@ -30,6 +30,14 @@ static void print_backends(const tsr_config_t *cfg)
 {
     printf("backends:\n");
     printf("  cpu:   built, %d workers\n", (int)cfg->n_cpu_workers);
+    if (cfg->n_sim_devices > 0) {
+        printf(
+            "  sim:   %u simulated accelerators of %llu MiB each (TESSERA_SIM_DEVICES)\n",
+            (unsigned)cfg->n_sim_devices,
+            (unsigned long long)((cfg->sim_mem_bytes ? cfg->sim_mem_bytes : 256ull << 20) >> 20));
+    } else {
+        printf("  sim:   built, none configured (TESSERA_SIM_DEVICES=N[:mem=SIZE])\n");
+    }
     printf("  CUDA:  %s\n", TSR_HAVE_CUDA ? "built, devices arrive with issue 3" : "not built");
     printf("  UCX:   %s\n", TSR_HAVE_UCX ? "built, transport not used yet" : "not built");
     printf("  NCCL:  %s\n", TSR_HAVE_NCCL ? "built, transport not used yet" : "not built");
