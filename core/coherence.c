@@ -10,6 +10,7 @@
 
 #include "core/data_impl.h"
 #include "core/error.h"
+#include "core/mem_cache.h"
 #include "core/runtime_impl.h"
 #include "core/trace.h"
 #include "core/worker.h"
@@ -28,7 +29,7 @@ static tsr_status_t node_alloc(struct tsr_data *d, uint32_t node, size_t n_bytes
         *ptr_out = p;
         return TSR_OK;
     }
-    if (dev->ops->mem_alloc(&dev->mem, n_bytes, ptr_out) != TSR_OK) {
+    if (tsr__mem_cache_alloc(dev, n_bytes, ptr_out) != TSR_OK) {
         return tsr__fail(TSR_ENOMEM,
                          "device %s is out of memory: %zu bytes needed, %llu of %llu in use",
                          dev->name, n_bytes, (unsigned long long)atomic_load(&dev->mem.used),
@@ -43,8 +44,7 @@ static void node_free(struct tsr_data *d, uint32_t node)
 
     if (r->ptr != NULL) {
         if (node != 0) {
-            struct tsr__device *dev = &d->rt->devices[node];
-            dev->ops->mem_free(&dev->mem, r->ptr, r->n_bytes);
+            tsr__mem_cache_free(&d->rt->devices[node], r->ptr, r->n_bytes);
         } else if (d->flags & TSR_DATA_F_OWNED) {
             free(r->ptr);
         }
@@ -148,8 +148,8 @@ static tsr_status_t fetch_locked(struct tsr_data *d, uint32_t node, uint32_t mod
     return TSR_OK;
 }
 
-tsr_status_t tsr__coh_fetch(struct tsr_data *d, uint32_t node, uint32_t mode,
-                            struct tsr__worker *w, tsr_buffer_t *buf_out)
+tsr_status_t tsr__coh_fetch(struct tsr_data *d, uint32_t node, uint32_t mode, struct tsr__worker *w,
+                            tsr_buffer_t *buf_out)
 {
     tsr_status_t st = TSR_OK;
 

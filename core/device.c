@@ -41,10 +41,11 @@ static tsr_status_t init_device(tsr_runtime_t *rt, const struct tsr__device_ops 
     dev->n_workers = ops->n_workers(&rt->cfg);
     dev->mem.capacity = ops->mem_capacity(&rt->cfg);
     atomic_init(&dev->mem.used, 0);
-    snprintf(dev->name, sizeof(dev->name), ops->kind == TSR_DEVICE_CPU ? "%s" : "%s%u",
-             ops->name, (unsigned)kind_index);
+    snprintf(dev->name, sizeof(dev->name), ops->kind == TSR_DEVICE_CPU ? "%s" : "%s%u", ops->name,
+             (unsigned)kind_index);
     if (ops->kind != TSR_DEVICE_CPU) {
         TSR_TRY(tsr__central_init(&dev->queue));
+        tsr__mem_cache_init(&dev->cache);
         dev->has_queue = 1;
     }
     *first_worker += dev->n_workers;
@@ -58,8 +59,7 @@ static tsr_status_t alloc_workers(tsr_runtime_t *rt, uint32_t n_workers)
     rt->n_cpu_workers = rt->devices[0].n_workers;
     rt->workers = aligned_alloc(TSR_CACHE_LINE, n_workers * sizeof(*rt->workers));
     if (rt->workers == NULL) {
-        return tsr__fail(TSR_ENOMEM, "tsr_init: out of memory for %u workers",
-                         (unsigned)n_workers);
+        return tsr__fail(TSR_ENOMEM, "tsr_init: out of memory for %u workers", (unsigned)n_workers);
     }
     memset(rt->workers, 0, n_workers * sizeof(*rt->workers));
     for (uint32_t d = 0; d < rt->n_devices; d++) {
@@ -85,8 +85,7 @@ tsr_status_t tsr__devices_setup(tsr_runtime_t *rt)
 
         for (uint32_t i = 0; i < n; i++) {
             if (rt->n_devices == TSR_MAX_NODES) {
-                return tsr__fail(TSR_EINVAL, "tsr_init: more than %d devices",
-                                 TSR_MAX_NODES);
+                return tsr__fail(TSR_EINVAL, "tsr_init: more than %d devices", TSR_MAX_NODES);
             }
             TSR_TRY(init_device(rt, backends[b], i, &n_workers));
         }
@@ -99,6 +98,7 @@ void tsr__devices_fini(tsr_runtime_t *rt)
     for (uint32_t d = 0; rt->devices != NULL && d < rt->n_devices; d++) {
         if (rt->devices[d].has_queue) {
             tsr__central_fini(&rt->devices[d].queue);
+            tsr__mem_cache_fini(&rt->devices[d].cache, &rt->devices[d]);
         }
     }
     free(rt->devices);
@@ -120,8 +120,7 @@ static int pick_of_kind(tsr_runtime_t *rt, uint32_t kind, const tsr_codelet_t *c
     return -1;
 }
 
-tsr_status_t tsr__device_choose(tsr_runtime_t *rt, const tsr_task_desc_t *desc,
-                                uint32_t *dev_out)
+tsr_status_t tsr__device_choose(tsr_runtime_t *rt, const tsr_task_desc_t *desc, uint32_t *dev_out)
 {
     const tsr_codelet_t *cl = desc->codelet;
     int d;
@@ -145,8 +144,7 @@ tsr_status_t tsr__device_choose(tsr_runtime_t *rt, const tsr_task_desc_t *desc,
         d = tsr__device_can_run(rt, desc->pin_value, cl) ? (int)desc->pin_value : -1;
         break;
     default:
-        return tsr__fail(TSR_EINVAL, "tsr_task_submit: pin %d is not a tsr_pin_t",
-                         (int)desc->pin);
+        return tsr__fail(TSR_EINVAL, "tsr_task_submit: pin %d is not a tsr_pin_t", (int)desc->pin);
     }
     if (d < 0) {
         return tsr__fail(TSR_ENODEV,
@@ -178,8 +176,7 @@ uint32_t tsr_runtime_n_devices(tsr_runtime_t *rt)
     return rt != NULL ? rt->n_devices : 0;
 }
 
-tsr_status_t tsr_runtime_device_info(tsr_runtime_t *rt, uint32_t index,
-                                     tsr_device_info_t *info_out)
+tsr_status_t tsr_runtime_device_info(tsr_runtime_t *rt, uint32_t index, tsr_device_info_t *info_out)
 {
     const struct tsr__device *dev;
 
@@ -201,11 +198,34 @@ tsr_status_t tsr_runtime_device_info(tsr_runtime_t *rt, uint32_t index,
 tsr_status_t tsr_runtime_copy_stats(tsr_runtime_t *rt, uint32_t src_node, uint32_t dst_node,
                                     tsr_copy_stats_t *stats_out)
 {
-    if (rt == NULL || stats_out == NULL || src_node >= rt->n_devices ||
-        dst_node >= rt->n_devices) {
+    if (rt == NULL || stats_out == NULL || src_node >= rt->n_devices || dst_node >= rt->n_devices) {
         return tsr__fail(TSR_EINVAL, "tsr_runtime_copy_stats: NULL argument or no such node");
     }
     stats_out->n_copies = atomic_load(&rt->n_copies[src_node][dst_node]);
     stats_out->n_bytes = atomic_load(&rt->n_copy_bytes[src_node][dst_node]);
+    return TSR_OK;
+}
+
+tsr_status_t tsr_runtime_mem_stats(tsr_runtime_t *rt, uint32_t node, tsr_mem_stats_t *stats_out)
+{
+    struct tsr__device *dev;
+
+    if (rt == NULL || stats_out == NULL || node >= rt->n_devices) {
+        return tsr__fail(TSR_EINVAL, "tsr_runtime_mem_stats: NULL argument or no node %u",
+                         (unsigned)node);
+    }
+    memset(stats_out, 0, sizeof(*stats_out));
+    dev = &rt->devices[node];
+    if (!dev->has_queue) {
+        return TSR_OK;
+    }
+    stats_out->capacity = dev->mem.capacity;
+    pthread_mutex_lock(&dev->cache.mutex);
+    stats_out->used_bytes = dev->cache.n_used_bytes;
+    stats_out->cached_bytes = dev->cache.n_cached_bytes;
+    stats_out->peak_bytes = dev->cache.n_peak_bytes;
+    stats_out->n_allocs = dev->cache.n_backend_allocs;
+    stats_out->n_reuses = dev->cache.n_reuses;
+    pthread_mutex_unlock(&dev->cache.mutex);
     return TSR_OK;
 }

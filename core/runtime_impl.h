@@ -9,6 +9,7 @@
 #include <tessera/runtime.h>
 #include <tessera/task.h>
 
+#include "core/mem_cache.h"
 #include "core/sched.h"
 #include "core/sync.h"
 #include "core/task_pool.h"
@@ -33,7 +34,8 @@ struct tsr__device {
     uint32_t n_workers;
     const struct tsr__device_ops *ops;
     struct tsr__dev_mem mem;
-    struct tsr__central queue; /* accelerators only */
+    struct tsr__mem_cache cache; /* accelerators only */
+    struct tsr__central queue;   /* accelerators only */
     int has_queue;
     alignas(TSR_CACHE_LINE) struct tsr__event ev; /* its idle workers sleep here */
     char name[32];

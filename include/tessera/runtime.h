@@ -141,6 +141,22 @@ typedef struct {
 TSR_API tsr_status_t tsr_runtime_copy_stats(tsr_runtime_t *rt, uint32_t src_node,
                                             uint32_t dst_node, tsr_copy_stats_t *stats_out);
 
+/** Memory of a device's node, from its caching allocator (bytes). */
+typedef struct {
+    uint64_t capacity;     /* the device's memory; 0 for host memory */
+    uint64_t used_bytes;   /* in replicas now (rounded to allocator blocks) */
+    uint64_t cached_bytes; /* freed, kept for reuse */
+    uint64_t peak_bytes;   /* peak of used + cached */
+    uint64_t n_allocs;     /* blocks obtained from the device backend */
+    uint64_t n_reuses;     /* blocks served from the cache */
+} tsr_mem_stats_t;
+
+/** Memory statistics of memory node `node` (see tsr_device_info_t.mem_node). Host
+ *  memory (node 0) reports zeros until host accounting arrives with memory limits.
+ *  Errors: TSR_EINVAL. Thread-safe. */
+TSR_API tsr_status_t tsr_runtime_mem_stats(tsr_runtime_t *rt, uint32_t node,
+                                           tsr_mem_stats_t *stats_out);
+
 /** Name of a policy ("eager", "ws"); "default" for TSR_SCHED_DEFAULT. */
 TSR_API const char *tsr_sched_policy_name(tsr_sched_policy_t policy);
 

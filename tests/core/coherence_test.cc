@@ -510,4 +510,109 @@ TEST(Coherence, TraceShowsCopies)
     std::remove(path.c_str());
 }
 
+tsr_status_t FillKernel(tsr_task_ctx_t *ctx, const tsr_buffer_t *, const void *arg)
+{
+    uint64_t n;
+    std::memcpy(&n, arg, sizeof(n));
+    void *p = nullptr;
+    tsr_status_t st = tsr_task_ctx_alloc(ctx, 0, n * 8, &p);
+    for (uint64_t i = 0; st == TSR_OK && i < n; i++) {
+        static_cast<uint64_t *>(p)[i] = i * n;
+    }
+    return st;
+}
+
+tsr_mem_stats_t MemStats(tsr_runtime_t *rt, uint32_t node)
+{
+    tsr_mem_stats_t s;
+    EXPECT_EQ(tsr_runtime_mem_stats(rt, node, &s), TSR_OK);
+    return s;
+}
+
+// Outputs made and dropped one after another on a device reuse the same block.
+TEST(MemCache, DeviceBlocksAreReused)
+{
+    Rt rt = StartSim(1, 1 << 20);
+    ASSERT_TRUE(rt);
+    tsr_codelet_t cl = {};
+    cl.name = "fill";
+    cl.impl[TSR_DEVICE_CPU] = FillKernel;
+    cl.n_buffers = 1;
+    cl.modes[0] = TSR_W;
+    for (uint64_t i = 0; i < 50; i++) {
+        uint64_t n = 65 + i;  // 520..912 bytes: different sizes, one 1 KiB class
+        tsr_data_t *h;
+        ASSERT_EQ(tsr_data_create(rt.get(), &h), TSR_OK);
+        tsr_task_desc_t d = TSR_TASK_DESC_INIT;
+        d.codelet = &cl;
+        d.handles = &h;
+        d.n_handles = 1;
+        d.arg = &n;
+        d.arg_size = sizeof(n);
+        d.pin = TSR_PIN_DEVICE;
+        d.pin_value = 1;
+        ASSERT_EQ(tsr_task_submit(rt.get(), &d, nullptr), TSR_OK);
+        void *p = nullptr;
+        size_t n_bytes = 0;
+        ASSERT_EQ(tsr_data_acquire(h, TSR_R, &p, &n_bytes), TSR_OK);
+        ASSERT_EQ(n_bytes, n * 8);
+        EXPECT_EQ(static_cast<uint64_t *>(p)[n - 1], (n - 1) * n);
+        ASSERT_EQ(tsr_data_release(h), TSR_OK);
+        tsr_data_unregister(h);
+    }
+    tsr_mem_stats_t s = MemStats(rt.get(), 1);
+    EXPECT_EQ(s.n_allocs, 1u);
+    EXPECT_EQ(s.n_reuses, 49u);
+    EXPECT_EQ(s.used_bytes, 0u);
+    EXPECT_GT(s.cached_bytes, 0u);
+    EXPECT_EQ(s.capacity, 1u << 20);
+    EXPECT_EQ(MemStats(rt.get(), 0).n_allocs, 0u);
+    tsr_mem_stats_t bad;
+    EXPECT_EQ(tsr_runtime_mem_stats(rt.get(), 2, &bad), TSR_EINVAL);
+}
+
+// A device full of cached blocks of another size still serves a request that
+// fits once the cache is given back.
+TEST(MemCache, FullCacheIsFlushedBeforeGivingUp)
+{
+    Rt rt = StartSim(1, 64 << 10);
+    ASSERT_TRUE(rt);
+    tsr_codelet_t cl = {};
+    cl.name = "fill";
+    cl.impl[TSR_DEVICE_CPU] = FillKernel;
+    cl.n_buffers = 1;
+    cl.modes[0] = TSR_W;
+    auto make = [&](uint64_t n_words) {
+        tsr_data_t *h;
+        EXPECT_EQ(tsr_data_create(rt.get(), &h), TSR_OK);
+        tsr_task_desc_t d = TSR_TASK_DESC_INIT;
+        d.codelet = &cl;
+        d.handles = &h;
+        d.n_handles = 1;
+        d.arg = &n_words;
+        d.arg_size = sizeof(n_words);
+        d.pin = TSR_PIN_DEVICE;
+        d.pin_value = 1;
+        tsr_future_t *f = nullptr;
+        EXPECT_EQ(tsr_task_submit(rt.get(), &d, &f), TSR_OK);
+        tsr_status_t st = tsr_future_wait(f);
+        tsr_future_release(f);
+        return std::make_pair(h, st);
+    };
+    std::vector<tsr_data_t *> small;
+    for (int i = 0; i < 7; i++) {  // 7 x 8 KiB blocks on a 64 KiB device
+        auto r = make(1024);
+        ASSERT_EQ(r.second, TSR_OK);
+        small.push_back(r.first);
+    }
+    for (tsr_data_t *h : small) {
+        tsr_data_unregister(h);  // 56 KiB now cached, not in use
+    }
+    EXPECT_EQ(MemStats(rt.get(), 1).cached_bytes, 7u * 8192);
+    auto big = make(4096);  // 32 KiB: fits only after the cache is flushed
+    EXPECT_EQ(big.second, TSR_OK);
+    EXPECT_EQ(MemStats(rt.get(), 1).cached_bytes, 0u);
+    tsr_data_unregister(big.first);
+}
+
 }  // namespace
