@@ -36,6 +36,7 @@ struct bench_scenario {
 
 /* Scenarios. */
 int bench_overhead_run(const struct bench_opts *opts);
+int bench_transfer_run(const struct bench_opts *opts);
 
 /* Seconds on a monotonic clock. */
 static inline double bench_now_s(void)

@@ -10,6 +10,7 @@
 /* Every scenario; add new ones here (name, one-line description, entry point). */
 static const struct bench_scenario scenarios[] = {
     {"overhead", "runtime cost per task: independent, rw_1000_handles, chain", bench_overhead_run},
+    {"transfer", "copy bandwidth between memory nodes: h2d_sim, d2h_sim, d2d_sim", bench_transfer_run},
 };
 #define N_SCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
 
