@@ -529,36 +529,55 @@ tsr_mem_stats_t MemStats(tsr_runtime_t *rt, uint32_t node)
     return s;
 }
 
-// Outputs made and dropped one after another on a device reuse the same block.
-TEST(MemCache, DeviceBlocksAreReused)
+tsr_codelet_t FillCodelet()
 {
-    Rt rt = StartSim(1, 1 << 20);
-    ASSERT_TRUE(rt);
     tsr_codelet_t cl = {};
     cl.name = "fill";
     cl.impl[TSR_DEVICE_CPU] = FillKernel;
     cl.n_buffers = 1;
     cl.modes[0] = TSR_W;
+    return cl;
+}
+
+const tsr_codelet_t kFill = FillCodelet();
+
+// A new dynamic output of n_words words, filled by a task on sim0; the status is
+// the task's.
+std::pair<tsr_data_t *, tsr_status_t> MakeOnSim(tsr_runtime_t *rt, uint64_t n_words)
+{
+    tsr_data_t *h = nullptr;
+    EXPECT_EQ(tsr_data_create(rt, &h), TSR_OK);
+    tsr_task_desc_t d = TSR_TASK_DESC_INIT;
+    d.codelet = &kFill;
+    d.handles = &h;
+    d.n_handles = 1;
+    d.arg = &n_words;
+    d.arg_size = sizeof(n_words);
+    d.pin = TSR_PIN_DEVICE;
+    d.pin_value = 1;
+    tsr_future_t *f = nullptr;
+    EXPECT_EQ(tsr_task_submit(rt, &d, &f), TSR_OK);
+    tsr_status_t st = tsr_future_wait(f);
+    tsr_future_release(f);
+    return std::make_pair(h, st);
+}
+
+// Outputs made and dropped one after another on a device reuse the same block.
+TEST(MemCache, DeviceBlocksAreReused)
+{
+    Rt rt = StartSim(1, 1 << 20);
+    ASSERT_TRUE(rt);
     for (uint64_t i = 0; i < 50; i++) {
         uint64_t n = 65 + i;  // 520..912 bytes: different sizes, one 1 KiB class
-        tsr_data_t *h;
-        ASSERT_EQ(tsr_data_create(rt.get(), &h), TSR_OK);
-        tsr_task_desc_t d = TSR_TASK_DESC_INIT;
-        d.codelet = &cl;
-        d.handles = &h;
-        d.n_handles = 1;
-        d.arg = &n;
-        d.arg_size = sizeof(n);
-        d.pin = TSR_PIN_DEVICE;
-        d.pin_value = 1;
-        ASSERT_EQ(tsr_task_submit(rt.get(), &d, nullptr), TSR_OK);
+        auto made = MakeOnSim(rt.get(), n);
+        ASSERT_EQ(made.second, TSR_OK);
         void *p = nullptr;
         size_t n_bytes = 0;
-        ASSERT_EQ(tsr_data_acquire(h, TSR_R, &p, &n_bytes), TSR_OK);
+        ASSERT_EQ(tsr_data_acquire(made.first, TSR_R, &p, &n_bytes), TSR_OK);
         ASSERT_EQ(n_bytes, n * 8);
         EXPECT_EQ(static_cast<uint64_t *>(p)[n - 1], (n - 1) * n);
-        ASSERT_EQ(tsr_data_release(h), TSR_OK);
-        tsr_data_unregister(h);
+        ASSERT_EQ(tsr_data_release(made.first), TSR_OK);
+        tsr_data_unregister(made.first);
     }
     tsr_mem_stats_t s = MemStats(rt.get(), 1);
     EXPECT_EQ(s.n_allocs, 1u);
@@ -577,39 +596,17 @@ TEST(MemCache, FullCacheIsFlushedBeforeGivingUp)
 {
     Rt rt = StartSim(1, 64 << 10);
     ASSERT_TRUE(rt);
-    tsr_codelet_t cl = {};
-    cl.name = "fill";
-    cl.impl[TSR_DEVICE_CPU] = FillKernel;
-    cl.n_buffers = 1;
-    cl.modes[0] = TSR_W;
-    auto make = [&](uint64_t n_words) {
-        tsr_data_t *h;
-        EXPECT_EQ(tsr_data_create(rt.get(), &h), TSR_OK);
-        tsr_task_desc_t d = TSR_TASK_DESC_INIT;
-        d.codelet = &cl;
-        d.handles = &h;
-        d.n_handles = 1;
-        d.arg = &n_words;
-        d.arg_size = sizeof(n_words);
-        d.pin = TSR_PIN_DEVICE;
-        d.pin_value = 1;
-        tsr_future_t *f = nullptr;
-        EXPECT_EQ(tsr_task_submit(rt.get(), &d, &f), TSR_OK);
-        tsr_status_t st = tsr_future_wait(f);
-        tsr_future_release(f);
-        return std::make_pair(h, st);
-    };
     std::vector<tsr_data_t *> small;
     for (int i = 0; i < 7; i++) {  // 7 x 8 KiB blocks on a 64 KiB device
-        auto r = make(1024);
-        ASSERT_EQ(r.second, TSR_OK);
-        small.push_back(r.first);
+        auto made = MakeOnSim(rt.get(), 1024);
+        ASSERT_EQ(made.second, TSR_OK);
+        small.push_back(made.first);
     }
     for (tsr_data_t *h : small) {
         tsr_data_unregister(h);  // 56 KiB now cached, not in use
     }
     EXPECT_EQ(MemStats(rt.get(), 1).cached_bytes, 7u * 8192);
-    auto big = make(4096);  // 32 KiB: fits only after the cache is flushed
+    auto big = MakeOnSim(rt.get(), 4096);  // 32 KiB: fits only after the cache is flushed
     EXPECT_EQ(big.second, TSR_OK);
     EXPECT_EQ(MemStats(rt.get(), 1).cached_bytes, 0u);
     tsr_data_unregister(big.first);
