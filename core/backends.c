@@ -1,5 +1,6 @@
-/* Registry of device backends: CPU first, then accelerators in device order. The CUDA backend (issue 3) is listed here under
- * #if TSR_HAVE_CUDA once it exists; an absent backend is simply not listed. */
+/* Registry of device backends: CPU first, then accelerators in device order. The CUDA backend
+ * (issue 3) is listed here under #if TSR_HAVE_CUDA once it exists; an absent backend is simply not
+ * listed. */
 #include "core/backends.h"
 
 #include <tessera/config.h>

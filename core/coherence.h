@@ -15,8 +15,8 @@ struct tsr__worker;
  * in from a valid replica. Fills *buf_out. `w` (may be NULL) is the worker doing
  * it, for the trace. Errors: TSR_ENOMEM (the node is full), TSR_EBACKEND (a copy
  * failed); tsr_last_error() names the device and sizes. */
-tsr_status_t tsr__coh_fetch(struct tsr_data *d, uint32_t node, uint32_t mode,
-                            struct tsr__worker *w, tsr_buffer_t *buf_out);
+tsr_status_t tsr__coh_fetch(struct tsr_data *d, uint32_t node, uint32_t mode, struct tsr__worker *w,
+                            tsr_buffer_t *buf_out);
 
 /* A task on `node` wrote d: that replica is now the only valid one. */
 void tsr__coh_written(struct tsr_data *d, uint32_t node);

@@ -1,8 +1,8 @@
 /* Configuration: the struct, then TESSERA_* environment overrides (the only place
  * they are read), then defaults made explicit. Invalid values are errors. */
 #include <errno.h>
-#include <stdint.h>
 #include <sched.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -100,8 +100,8 @@ static tsr_status_t parse_sim_devices(const char *text, tsr_config_t *cfg)
     errno = 0;
     n = strtol(text, &end, 10);
     if (end == text || errno != 0 || n < 0 || n > MAX_SIM_DEVICES ||
-        (*end != '\0' && (strncmp(end, ":mem=", 5) != 0 ||
-                           !parse_size(end + 5, &cfg->sim_mem_bytes)))) {
+        (*end != '\0' &&
+         (strncmp(end, ":mem=", 5) != 0 || !parse_size(end + 5, &cfg->sim_mem_bytes)))) {
         return tsr__fail(TSR_EINVAL,
                          "TESSERA_SIM_DEVICES='%s' is not N or N:mem=SIZE (N in 0..%d, SIZE "
                          "like 268435456, 256MiB or 1GiB)",

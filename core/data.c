@@ -12,8 +12,6 @@
 #include "core/task_impl.h"
 #include "core/worker.h"
 
-#define ACQUIRE_SPINS 1024
-
 static tsr_status_t data_new(tsr_runtime_t *rt, void *ptr, size_t n_bytes, uint32_t flags,
                              tsr_data_t **data_out)
 {
@@ -65,24 +63,6 @@ static int valid(const struct tsr_data *d)
     return d != NULL && d->magic == TSR_DATA_MAGIC;
 }
 
-static void wait_ready(struct tsr_future *t)
-{
-    for (int i = 0; i < ACQUIRE_SPINS; i++) {
-        if (atomic_load_explicit(&t->state, memory_order_acquire) != TASK_PENDING) {
-            return;
-        }
-        tsr__cpu_relax();
-    }
-    for (;;) {
-        uint32_t state = atomic_load_explicit(&t->state, memory_order_seq_cst);
-
-        if (state != TASK_PENDING) {
-            return;
-        }
-        tsr__futex_wait(&t->state, state);
-    }
-}
-
 /* Finish an acquire task (release, failure, or unregister). */
 static void acquire_end(struct tsr_future *t, tsr_status_t status)
 {
@@ -114,7 +94,7 @@ static tsr_status_t acquire_task(struct tsr_data *d, uint32_t mode, struct tsr_f
     t->bufs[0].mode = mode;
     tsr__deps_register(t, &acc, 1);
     tsr__task_dep_done(t);
-    wait_ready(t);
+    tsr__task_block_until(t, TASK_READY);
     cause = atomic_load_explicit(&t->cause, memory_order_acquire);
     if (cause != NULL) {
         tsr_status_t st = tsr__fail(TSR_ECANCELED,

@@ -18,8 +18,7 @@ int tsr__device_can_run(const tsr_runtime_t *rt, uint32_t dev, const tsr_codelet
 
 /* Choose the device of a task from its pin and codelet; sets *dev_out. Errors:
  * TSR_EINVAL (bad pin), TSR_ENODEV (no allowed device can run it). */
-tsr_status_t tsr__device_choose(tsr_runtime_t *rt, const tsr_task_desc_t *desc,
-                                uint32_t *dev_out);
+tsr_status_t tsr__device_choose(tsr_runtime_t *rt, const tsr_task_desc_t *desc, uint32_t *dev_out);
 
 /* Queue a ready task on its device; `self` is the calling worker of rt or NULL. */
 void tsr__device_push(tsr_runtime_t *rt, struct tsr__worker *self, struct tsr_future *t);

@@ -11,7 +11,8 @@
 #define TSR_PRINTF(a, b)
 #endif
 
-/* Record a message as tsr_last_error() of this thread and return `st`. */
+/* Record a message as tsr_last_error() of this thread and return `st`. The
+ * arguments may include tsr_last_error() (to add context to it). */
 tsr_status_t tsr__fail(tsr_status_t st, const char *fmt, ...) TSR_PRINTF(2, 3);
 
 /* Write a line to stderr if `level` passes the runtime's threshold (rt may be

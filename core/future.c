@@ -13,23 +13,22 @@ static int is_done(struct tsr_future *t)
     return atomic_load_explicit(&t->state, memory_order_acquire) == TASK_DONE;
 }
 
-/* Block the calling (non-worker) thread until t is done. */
-static void block_until_done(struct tsr_future *t)
+void tsr__task_block_until(struct tsr_future *t, uint32_t state)
 {
-    for (int i = 0; i < WAIT_SPINS && !is_done(t); i++) {
+    for (int i = 0; i < WAIT_SPINS; i++) {
+        if (atomic_load_explicit(&t->state, memory_order_acquire) >= state) {
+            return;
+        }
         tsr__cpu_relax();
-    }
-    if (is_done(t)) {
-        return;
     }
     atomic_fetch_add_explicit(&t->n_waiters, 1, memory_order_seq_cst);
     for (;;) {
-        uint32_t state = atomic_load_explicit(&t->state, memory_order_seq_cst);
+        uint32_t now = atomic_load_explicit(&t->state, memory_order_seq_cst);
 
-        if (state == TASK_DONE) {
+        if (now >= state) {
             break;
         }
-        tsr__futex_wait(&t->state, state);
+        tsr__futex_wait(&t->state, now);
     }
     atomic_fetch_sub_explicit(&t->n_waiters, 1, memory_order_relaxed);
 }
@@ -46,7 +45,7 @@ tsr_status_t tsr_future_wait(tsr_future_t *future)
         if (w != NULL) {
             tsr__worker_help_until(w, future);
         } else {
-            block_until_done(future);
+            tsr__task_block_until(future, TASK_DONE);
         }
     }
     return future->status;

@@ -1,11 +1,10 @@
 /* Runtime start-up, shutdown, whole-runtime waits, cancellation and statistics. */
 #include <stdalign.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/device.h"
 #include "core/data_impl.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "core/runtime_impl.h"
 #include "core/sched.h"
@@ -82,10 +81,7 @@ tsr_status_t tsr_init(const tsr_config_t *config, tsr_runtime_t **rt_out)
     }
     st = tsr_config_resolve(config, &resolved);
     if (st != TSR_OK) {
-        char detail[512];
-
-        snprintf(detail, sizeof(detail), "%s", tsr_last_error());
-        return tsr__fail(st, "tsr_init: %s", detail);
+        return tsr__fail(st, "tsr_init: %s", tsr_last_error());
     }
     rt = aligned_alloc(TSR_CACHE_LINE, sizeof(*rt));
     if (rt == NULL) {

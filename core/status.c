@@ -1,6 +1,7 @@
 /* Status names and the thread-local last-error message. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <tessera/status.h>
 
 #include "core/error.h"
@@ -41,10 +42,14 @@ const char *tsr_last_error(void)
 
 tsr_status_t tsr__fail(tsr_status_t st, const char *fmt, ...)
 {
+    char msg[sizeof(tls_last_error)];
     va_list ap;
 
+    /* Formatted aside first: the arguments may include tsr_last_error() itself,
+     * when a caller adds context to a lower layer's message. */
     va_start(ap, fmt);
-    vsnprintf(tls_last_error, sizeof(tls_last_error), fmt, ap);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    memcpy(tls_last_error, msg, sizeof(msg));
     return st;
 }

@@ -238,8 +238,7 @@ static struct tsr_cause *cancel_cause_of(struct tsr_future *t)
 
 /* The buffers of t as seen on w's device: with accelerators present, each handle
  * is first made valid on the device's memory node. */
-static tsr_status_t prepare_buffers(struct tsr__worker *w, struct tsr_future *t,
-                                   tsr_buffer_t *bufs)
+static tsr_status_t prepare_buffers(struct tsr__worker *w, struct tsr_future *t, tsr_buffer_t *bufs)
 {
     if (t->rt->n_devices == 1) {
         for (uint32_t i = 0; i < t->n_bufs; i++) {
@@ -364,11 +363,8 @@ tsr_status_t tsr_task_ctx_alloc(tsr_task_ctx_t *ctx, uint32_t index, size_t n_by
                          (unsigned)index);
     }
     if (tsr__coh_resize(d, ctx->worker->dev->node, n_bytes, &p) != TSR_OK) {
-        char detail[384];
-
-        snprintf(detail, sizeof(detail), "%s", tsr_last_error());
-        return tsr__fail(TSR_ENOMEM, "tsr_task_ctx_alloc: cannot allocate %zu bytes: %s",
-                         n_bytes, detail);
+        return tsr__fail(TSR_ENOMEM, "tsr_task_ctx_alloc: cannot allocate %zu bytes: %s", n_bytes,
+                         tsr_last_error());
     }
     *ptr_out = p;
     return TSR_OK;

@@ -45,6 +45,7 @@ struct edge_chunk {
     struct task_edge edges[15];
 };
 
+/* States only move forward, in this order. */
 enum task_state { TASK_PENDING = 0, TASK_READY = 1, TASK_RUNNING = 2, TASK_DONE = 3 };
 
 #define TSR_TASK_F_ACQUIRE 0x1u  /* host acquire of a handle; never queued on a worker */
@@ -69,7 +70,7 @@ struct tsr_future {
     uint32_t flags;
     uint32_t n_bufs;
     uint32_t cancel_epoch;
-    uint32_t device; /* index of the device that runs it */
+    uint32_t device;         /* index of the device that runs it */
     struct tsr_future *next; /* free lists, overflow queues */
     alignas(16) unsigned char arg_inline[TSR_TASK_ARG_INLINE];
     struct task_buf bufs[TSR_MAX_BUFFERS];
@@ -109,6 +110,10 @@ int tsr__task_add_edge(struct tsr_future *pred, uint64_t pred_id, struct tsr_fut
 /* Give succ the failure `cause` unless it already has one. Takes no reference
  * from the caller; retains cause when stored. */
 void tsr__task_set_cause(struct tsr_future *t, struct tsr_cause *cause);
+
+/* Block the calling thread (not a worker) until t->state reaches `state` (the
+ * states only move forward). */
+void tsr__task_block_until(struct tsr_future *t, uint32_t state);
 
 /* Drop one reference; the last returns the task to the pool. */
 void tsr__task_unref(struct tsr_future *t);

@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/device.h"
 #include "core/error.h"
 #include "core/runtime_impl.h"
-#include "core/device.h"
 #include "core/sched.h"
 #include "core/task_impl.h"
 
