@@ -41,13 +41,18 @@ static tsr_status_t node_alloc(struct tsr_data *d, uint32_t node, size_t n_bytes
 static void node_free(struct tsr_data *d, uint32_t node)
 {
     struct replica *r = &d->rep[node];
+    struct tsr__device *dev = &d->rt->devices[node];
 
     if (r->ptr != NULL) {
         if (node != 0) {
-            tsr__mem_cache_free(&d->rt->devices[node], r->ptr, r->n_bytes);
+            tsr__mem_cache_free(dev, r->ptr, r->n_bytes);
         } else if (d->flags & TSR_DATA_F_OWNED) {
             free(r->ptr);
         }
+    }
+    if (r->fence != NULL) {
+        dev->ops->fence_free(dev->state, r->fence);
+        r->fence = NULL;
     }
     if (node != 0 || (d->flags & TSR_DATA_F_OWNED)) {
         r->ptr = NULL;
@@ -73,18 +78,31 @@ static tsr_status_t ensure_alloc(struct tsr_data *d, uint32_t node)
     return TSR_OK;
 }
 
-static tsr_status_t raw_copy(struct tsr_data *d, uint32_t src, uint32_t dst)
+/* Copy n_bytes from (src, src_ptr) to (dst, dst_ptr) through the backend of the
+ * device end; both ends on devices means one backend (copy_replica stages the
+ * rest through host memory). */
+static tsr_status_t node_copy(tsr_runtime_t *rt, struct tsr_data *d, uint32_t src, uint32_t dst,
+                              const void *src_ptr, void *dst_ptr, size_t n)
 {
-    struct tsr__device *devs = d->rt->devices;
-    size_t n = d->n_bytes;
+    struct tsr__device *devs = rt->devices;
+    const struct tsr__device *owner = dst != 0 ? &devs[dst] : &devs[src];
+    struct tsr__copy c = {dst_ptr, src_ptr, n, NULL, NULL, NULL, NULL, 0};
+    char msg[256] = "";
 
-    if (src == 0) {
-        return devs[dst].ops->copy_to_device(d->rep[dst].ptr, d->rep[0].ptr, n);
+    if (src != 0) {
+        c.src_dev = devs[src].state;
+        c.src_fence = d->rep[src].fence;
     }
-    if (dst == 0) {
-        return devs[src].ops->copy_to_host(d->rep[0].ptr, d->rep[src].ptr, n);
+    if (dst != 0) {
+        c.dst_dev = devs[dst].state;
+        c.dst_fence = &d->rep[dst].fence;
     }
-    return devs[dst].ops->copy_peer(d->rep[dst].ptr, d->rep[src].ptr, n);
+    if (owner->ops->copy(&c, msg, sizeof(msg)) != TSR_OK) {
+        return tsr__fail(TSR_EBACKEND, "copy of %zu bytes from %s to %s failed: %s", n,
+                         tsr__node_name(rt, src), tsr__node_name(rt, dst),
+                         msg[0] ? msg : "backend error");
+    }
+    return TSR_OK;
 }
 
 static tsr_status_t copy_replica(struct tsr_data *d, uint32_t src, uint32_t dst,
@@ -92,7 +110,6 @@ static tsr_status_t copy_replica(struct tsr_data *d, uint32_t src, uint32_t dst,
 {
     tsr_runtime_t *rt = d->rt;
     uint64_t t0 = w != NULL && rt->trace_path != NULL ? tsr__now_ns() : 0;
-    tsr_status_t st;
 
     if (src != 0 && dst != 0 && rt->devices[src].ops != rt->devices[dst].ops) {
         /* Different backends: stage through host memory. */
@@ -101,11 +118,7 @@ static tsr_status_t copy_replica(struct tsr_data *d, uint32_t src, uint32_t dst,
         d->rep[0].state = REP_SHARED;
         src = 0;
     }
-    st = raw_copy(d, src, dst);
-    if (st != TSR_OK) {
-        return tsr__fail(TSR_EBACKEND, "copy of %zu bytes from %s to %s failed", d->n_bytes,
-                         tsr__node_name(rt, src), tsr__node_name(rt, dst));
-    }
+    TSR_TRY(node_copy(rt, d, src, dst, d->rep[src].ptr, d->rep[dst].ptr, d->n_bytes));
     atomic_fetch_add_explicit(&rt->n_copies[src][dst], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&rt->n_copy_bytes[src][dst], d->n_bytes, memory_order_relaxed);
     if (t0 != 0) {
@@ -175,29 +188,54 @@ void tsr__coh_written(struct tsr_data *d, uint32_t node)
     pthread_mutex_unlock(&d->coh_mutex);
 }
 
+/* Copy the first n_keep bytes of node's replica into new_ptr on the same device,
+ * waiting for the copy to finish (a resize is rare; the caller's own queued work
+ * is ordered by the rule in tsr_task_ctx_alloc's documentation). */
+static tsr_status_t keep_copy(struct tsr_data *d, uint32_t node, void *new_ptr, size_t n_keep,
+                              void **fence_out)
+{
+    struct tsr__device *dev = &d->rt->devices[node];
+    struct tsr__copy c = {new_ptr,    d->rep[node].ptr,   n_keep,    dev->state,
+                          dev->state, d->rep[node].fence, fence_out, 1};
+    char msg[256] = "";
+
+    if (dev->ops->copy(&c, msg, sizeof(msg)) != TSR_OK) {
+        return tsr__fail(TSR_EBACKEND, "copy of %zu bytes within %s failed: %s", n_keep, dev->name,
+                         msg[0] ? msg : "backend error");
+    }
+    return TSR_OK;
+}
+
 static tsr_status_t resize_locked(struct tsr_data *d, uint32_t node, size_t n_bytes)
 {
-    struct replica old = d->rep[node];
+    struct replica *r = &d->rep[node];
     void *p = NULL;
+    void *fence = NULL;
 
     if (n_bytes > 0) {
         TSR_TRY(node_alloc(d, node, n_bytes, &p));
-        if (old.ptr != NULL && old.state != REP_INVALID) {
-            size_t n_keep = old.n_bytes < n_bytes ? old.n_bytes : n_bytes;
+        if (r->ptr != NULL && r->state != REP_INVALID) {
+            size_t n_keep = r->n_bytes < n_bytes ? r->n_bytes : n_bytes;
 
             if (node == 0) {
-                memcpy(p, old.ptr, n_keep);
+                memcpy(p, r->ptr, n_keep);
             } else {
-                d->rt->devices[node].ops->copy_peer(p, old.ptr, n_keep);
+                tsr_status_t st = keep_copy(d, node, p, n_keep, &fence);
+
+                if (st != TSR_OK) {
+                    tsr__mem_cache_free(&d->rt->devices[node], p, n_bytes);
+                    return st;
+                }
             }
         }
     }
     for (uint32_t i = 0; i < d->rt->n_devices; i++) {
         node_free(d, i);
     }
-    d->rep[node].ptr = p;
-    d->rep[node].n_bytes = n_bytes;
-    d->rep[node].state = n_bytes > 0 ? REP_MODIFIED : REP_INVALID;
+    r->ptr = p;
+    r->n_bytes = n_bytes;
+    r->fence = fence;
+    r->state = n_bytes > 0 ? REP_MODIFIED : REP_INVALID;
     d->n_bytes = n_bytes;
     return TSR_OK;
 }

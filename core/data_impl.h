@@ -24,6 +24,7 @@ struct replica {
     void *ptr;
     size_t n_bytes; /* allocated size */
     uint32_t state;
+    void *fence; /* asynchronous devices: last queued work writing it (device_ops.h) */
 };
 
 /* A logical buffer. The lock guards last_writer, readers and changes of poison;

@@ -39,10 +39,22 @@ static tsr_status_t init_device(tsr_runtime_t *rt, const struct tsr__device_ops 
     dev->ops = ops;
     dev->first_worker = *first_worker;
     dev->n_workers = ops->n_workers(&rt->cfg);
-    dev->mem.capacity = ops->mem_capacity(&rt->cfg);
+    dev->mem.capacity = ops->mem_capacity(&rt->cfg, kind_index);
+    dev->is_async = ops->launch_begin != NULL;
     atomic_init(&dev->mem.used, 0);
     snprintf(dev->name, sizeof(dev->name), ops->kind == TSR_DEVICE_CPU ? "%s" : "%s%u", ops->name,
              (unsigned)kind_index);
+    if (ops->describe != NULL) {
+        ops->describe(kind_index, dev->model, sizeof(dev->model));
+    } else {
+        snprintf(dev->model, sizeof(dev->model), "%s", ops->name);
+    }
+    if (ops->open != NULL && ops->open(&rt->cfg, kind_index, &dev->state) != TSR_OK) {
+        /* A device that is present but unusable (busy, out of memory) is left out. */
+        tsr__log(rt, TSR_LOG_WARN, "device %s is left out: %s", dev->name, tsr_last_error());
+        memset(dev, 0, sizeof(*dev));
+        return TSR_OK;
+    }
     if (ops->kind != TSR_DEVICE_CPU) {
         TSR_TRY(tsr__central_init(&dev->queue));
         tsr__mem_cache_init(&dev->cache);
@@ -96,9 +108,14 @@ tsr_status_t tsr__devices_setup(tsr_runtime_t *rt)
 void tsr__devices_fini(tsr_runtime_t *rt)
 {
     for (uint32_t d = 0; rt->devices != NULL && d < rt->n_devices; d++) {
-        if (rt->devices[d].has_queue) {
-            tsr__central_fini(&rt->devices[d].queue);
-            tsr__mem_cache_fini(&rt->devices[d].cache, &rt->devices[d]);
+        struct tsr__device *dev = &rt->devices[d];
+
+        if (dev->has_queue) {
+            tsr__central_fini(&dev->queue);
+            tsr__mem_cache_fini(&dev->cache, dev);
+        }
+        if (dev->ops->close != NULL && dev->state != NULL) {
+            dev->ops->close(dev->state);
         }
     }
     free(rt->devices);

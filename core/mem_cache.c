@@ -41,7 +41,7 @@ static void flush_locked(struct tsr__mem_cache *cache, struct tsr__device *dev)
             struct cached_block *b = cache->free_blocks[c];
 
             cache->free_blocks[c] = b->next;
-            dev->ops->mem_free(&dev->mem, b->ptr, (size_t)1 << c);
+            dev->ops->mem_free(dev->state, &dev->mem, b->ptr, (size_t)1 << c);
             cache->n_cached_bytes -= (size_t)1 << c;
             free(b);
         }
@@ -84,10 +84,10 @@ tsr_status_t tsr__mem_cache_alloc(struct tsr__device *dev, size_t n_bytes, void 
         free(b);
         return TSR_OK;
     }
-    st = dev->ops->mem_alloc(&dev->mem, n_class, ptr_out);
+    st = dev->ops->mem_alloc(dev->state, &dev->mem, n_class, ptr_out);
     if (st == TSR_ENOMEM && cache->n_cached_bytes > 0) {
         flush_locked(cache, dev); /* blocks of other sizes may be what fills it */
-        st = dev->ops->mem_alloc(&dev->mem, n_class, ptr_out);
+        st = dev->ops->mem_alloc(dev->state, &dev->mem, n_class, ptr_out);
     }
     if (st == TSR_OK) {
         cache->n_backend_allocs++;
@@ -106,7 +106,7 @@ void tsr__mem_cache_free(struct tsr__device *dev, void *ptr, size_t n_bytes)
     pthread_mutex_lock(&cache->mutex);
     cache->n_used_bytes -= (size_t)1 << c;
     if (b == NULL) {
-        dev->ops->mem_free(&dev->mem, ptr, (size_t)1 << c); /* no room to cache it */
+        dev->ops->mem_free(dev->state, &dev->mem, ptr, (size_t)1 << c); /* no room to cache it */
     } else {
         b->ptr = ptr;
         b->next = cache->free_blocks[c];

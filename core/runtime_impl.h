@@ -33,12 +33,15 @@ struct tsr__device {
     uint32_t first_worker;
     uint32_t n_workers;
     const struct tsr__device_ops *ops;
+    void *state;  /* the backend's, from ops->open */
+    int is_async; /* launched and polled (device_ops.h), not executed */
     struct tsr__dev_mem mem;
     struct tsr__mem_cache cache; /* accelerators only */
     struct tsr__central queue;   /* accelerators only */
     int has_queue;
     alignas(TSR_CACHE_LINE) struct tsr__event ev; /* its idle workers sleep here */
     char name[32];
+    char model[64]; /* what the backend calls it ("NVIDIA H100 80GB HBM3") */
 };
 
 struct tsr_runtime {

@@ -19,6 +19,7 @@ struct tsr_task_ctx {
     struct tsr__worker *worker;
     tsr_device_kind_t kind;
     void *stream;
+    void *blas;
     int has_msg;
     char msg[512];
 };
@@ -265,12 +266,24 @@ static void mark_written(struct tsr__worker *w, struct tsr_future *t)
     }
 }
 
+/* An implementation's status as a task result: a positive one is a bug. */
+static tsr_status_t check_impl_status(struct tsr_task_ctx *ctx, tsr_status_t st)
+{
+    if (st > 0) {
+        snprintf(ctx->msg, sizeof(ctx->msg), "implementation returned %s, which is not a result",
+                 tsr_status_str(st));
+        ctx->has_msg = 1;
+        return TSR_EINVAL;
+    }
+    return st;
+}
+
 static void run_impl(struct tsr__worker *w, struct tsr_future *t)
 {
     tsr_runtime_t *rt = t->rt;
     tsr_device_kind_t kind = w->dev->ops->kind;
     tsr_buffer_t bufs[TSR_MAX_BUFFERS];
-    struct tsr_task_ctx ctx = {rt, t, w, kind, NULL, 0, {0}};
+    struct tsr_task_ctx ctx = {rt, t, w, kind, NULL, NULL, 0, {0}};
     uint64_t t0 = rt->trace_path != NULL ? tsr__now_ns() : 0;
     tsr_status_t st;
 
@@ -283,12 +296,7 @@ static void run_impl(struct tsr__worker *w, struct tsr_future *t)
         st = w->dev->ops->execute(tsr__device_impl(t->cl, kind), &ctx, bufs, t->arg);
         mark_written(w, t);
     }
-    if (st > 0) {
-        snprintf(ctx.msg, sizeof(ctx.msg), "implementation returned %s, which is not a result",
-                 tsr_status_str(st));
-        ctx.has_msg = 1;
-        st = TSR_EINVAL;
-    }
+    st = check_impl_status(&ctx, st);
     if (t0 != 0) {
         tsr__trace_span(&w->trace, t0, tsr__now_ns(),
                         atomic_load_explicit(&t->id, memory_order_relaxed), t->name, st);
@@ -296,10 +304,78 @@ static void run_impl(struct tsr__worker *w, struct tsr_future *t)
     tsr__task_complete(t, st, ctx.has_msg ? ctx.msg : NULL, &w->n_completed);
 }
 
+void tsr__task_finish(struct tsr__worker *w, struct tsr_future *t, tsr_status_t st, const char *msg,
+                      uint64_t t0)
+{
+    tsr_runtime_t *rt = t->rt;
+
+    if (t0 != 0) {
+        tsr__trace_span(&w->trace, t0, tsr__now_ns(),
+                        atomic_load_explicit(&t->id, memory_order_relaxed), t->name, st);
+    }
+    tsr__task_complete(t, st, msg, &w->n_completed);
+    tsr__runtime_check_idle(rt);
+    tsr__task_unref(t);
+}
+
+int tsr__task_launch(struct tsr__worker *w, struct tsr_future *t, struct tsr__inflight *f)
+{
+    tsr_runtime_t *rt = t->rt;
+    struct tsr__device *dev = w->dev;
+    tsr_buffer_t bufs[TSR_MAX_BUFFERS];
+    struct tsr_task_ctx ctx = {rt, t, w, dev->ops->kind, NULL, NULL, 0, {0}};
+    struct tsr__launch l;
+    tsr_status_t st;
+
+    if (cancel_cause_of(t) != NULL) {
+        tsr__task_finish(w, t, TSR_ECANCELED, NULL, 0);
+        return 0;
+    }
+    f->task = t;
+    f->token = NULL;
+    f->t0 = rt->trace_path != NULL ? tsr__now_ns() : 0;
+    atomic_store_explicit(&t->state, TASK_RUNNING, memory_order_relaxed);
+    st = prepare_buffers(w, t, bufs);
+    if (st != TSR_OK) {
+        tsr__task_finish(w, t, st, tsr_last_error(), f->t0);
+        return 0;
+    }
+    l.n_bufs = t->n_bufs;
+    for (uint32_t i = 0; i < t->n_bufs; i++) {
+        l.modes[i] = t->bufs[i].mode;
+        l.fences[i] = &t->bufs[i].data->rep[dev->node].fence;
+    }
+    l.msg[0] = '\0';
+    st = dev->ops->launch_begin(dev->state, &l);
+    if (st == TSR_OK) {
+        ctx.stream = l.stream;
+        ctx.blas = l.blas;
+        st = check_impl_status(&ctx, tsr__device_impl(t->cl, ctx.kind)(&ctx, bufs, t->arg));
+        st = dev->ops->launch_end(dev->state, &l, st, &f->token);
+    }
+    mark_written(w, t);
+    if (st != TSR_OK) {
+        tsr__task_finish(w, t, st, ctx.has_msg ? ctx.msg : l.msg[0] ? l.msg : NULL, f->t0);
+        return 0;
+    }
+    return 1;
+}
+
 void tsr__task_execute(struct tsr__worker *w, struct tsr_future *t)
 {
     tsr_runtime_t *rt = t->rt;
 
+    if (w->dev->is_async) {
+        struct tsr__inflight f;
+
+        if (tsr__task_launch(w, t, &f)) {
+            char msg[256] = "";
+            tsr_status_t st = w->dev->ops->poll(w->dev->state, f.token, 1, msg, sizeof(msg));
+
+            tsr__task_finish(w, t, st, msg[0] ? msg : NULL, f.t0);
+        }
+        return;
+    }
     if (cancel_cause_of(t) != NULL) {
         tsr__task_complete(t, TSR_ECANCELED, NULL, &w->n_completed);
     } else {
@@ -332,6 +408,11 @@ uint32_t tsr_task_ctx_device(const tsr_task_ctx_t *ctx)
 void *tsr_task_ctx_stream(const tsr_task_ctx_t *ctx)
 {
     return ctx != NULL ? ctx->stream : NULL;
+}
+
+void *tsr_task_ctx_blas(const tsr_task_ctx_t *ctx)
+{
+    return ctx != NULL ? ctx->blas : NULL;
 }
 
 void tsr_task_ctx_fail(tsr_task_ctx_t *ctx, const char *fmt, ...)

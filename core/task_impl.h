@@ -127,8 +127,21 @@ void tsr__task_dep_done(struct tsr_future *t);
 void tsr__task_complete(struct tsr_future *t, tsr_status_t status, const char *msg,
                         _Atomic uint64_t *n_done);
 
-/* Run t on the calling worker (or complete it as cancelled). */
 struct tsr__worker;
+struct tsr__inflight;
+
+/* Run t on the calling worker to completion (or complete it as cancelled); on an
+ * asynchronous device, launch it and wait for it. */
 void tsr__task_execute(struct tsr__worker *w, struct tsr_future *t);
+
+/* Asynchronous devices: make t's buffers valid on w's device and launch it. Returns
+ * 1 with *f filled when the work is queued (poll f->token, then tsr__task_finish);
+ * 0 when t already completed (cancelled, or failed to launch). */
+int tsr__task_launch(struct tsr__worker *w, struct tsr_future *t, struct tsr__inflight *f);
+
+/* t's work is over with status st (msg: failure message or NULL; t0: launch time
+ * for the trace, 0 for none): complete it and drop the runtime's reference. */
+void tsr__task_finish(struct tsr__worker *w, struct tsr_future *t, tsr_status_t st, const char *msg,
+                      uint64_t t0);
 
 #endif /* TSR_CORE_TASK_IMPL_H */

@@ -1,6 +1,9 @@
-/* CPU worker threads. An idle worker first spins (at most one at a time, so that
+/* Worker threads. An idle CPU worker first spins (at most one at a time, so that
  * idle workers do not starve the submitting thread on a small machine), yielding
- * the CPU as it goes, and then sleeps on the runtime's event count. */
+ * the CPU as it goes, and then sleeps on the runtime's event count.
+ * An asynchronous device (sim, CUDA) has one driver thread: it launches tasks
+ * from its device queue, keeping up to TSR_MAX_INFLIGHT in flight, polls their
+ * completion, and sleeps on the device's event count when it has nothing to do. */
 #include "core/worker.h"
 
 #include <sched.h>
@@ -115,6 +118,63 @@ static struct tsr_future *sleep_for_work(struct tsr__worker *w, int *stop)
     return NULL;
 }
 
+/* Complete the launches of w's device that finished; returns how many. */
+static uint32_t driver_progress(struct tsr__worker *w)
+{
+    uint32_t n_done = 0;
+    uint32_t i = 0;
+
+    while (i < w->n_inflight) {
+        struct tsr__inflight f = w->inflight[i];
+        char msg[256] = "";
+        tsr_status_t st = w->dev->ops->poll(w->dev->state, f.token, 0, msg, sizeof(msg));
+
+        if (st == TSR_PENDING) {
+            i++;
+            continue;
+        }
+        memmove(&w->inflight[i], &w->inflight[i + 1],
+                (w->n_inflight - i - 1) * sizeof(w->inflight[0]));
+        w->n_inflight--;
+        tsr__task_finish(w, f.task, st, msg[0] ? msg : NULL, f.t0);
+        n_done++;
+    }
+    return n_done;
+}
+
+static void driver_launch(struct tsr__worker *w, struct tsr_future *t)
+{
+    if (tsr__task_launch(w, t, &w->inflight[w->n_inflight])) {
+        w->n_inflight++;
+    }
+}
+
+static void driver_main(struct tsr__worker *w)
+{
+    int stop = 0;
+
+    while (!stop) {
+        uint32_t n = driver_progress(w);
+        struct tsr_future *t;
+
+        while (w->n_inflight < TSR_MAX_INFLIGHT && (t = pop(w)) != NULL) {
+            driver_launch(w, t);
+            n++;
+        }
+        if (n > 0) {
+            continue;
+        }
+        if (w->n_inflight > 0) {
+            sched_yield(); /* the device is busy: poll again soon */
+            continue;
+        }
+        t = sleep_for_work(w, &stop);
+        if (t != NULL) {
+            driver_launch(w, t);
+        }
+    }
+}
+
 static void *worker_main(void *arg)
 {
     struct tsr__worker *w = arg;
@@ -122,6 +182,11 @@ static void *worker_main(void *arg)
     int stop = 0;
 
     tls_worker = w;
+    if (w->dev->is_async) {
+        driver_main(w);
+        tls_worker = NULL;
+        return NULL;
+    }
     while (!stop) {
         struct tsr_future *t = pop(w);
 
@@ -155,9 +220,23 @@ void tsr__worker_help_until(struct tsr__worker *w, struct tsr_future *t)
 
     atomic_fetch_add_explicit(&t->n_waiters, 1, memory_order_seq_cst);
     while (atomic_load_explicit(&t->state, memory_order_seq_cst) != TASK_DONE) {
-        struct tsr_future *other = pop(w);
+        struct tsr_future *other;
         uint32_t key;
 
+        if (w->n_inflight > 0) {
+            /* A driver thread's own launches may be what t waits for: keep polling
+             * them rather than sleeping. */
+            if (driver_progress(w) == 0) {
+                other = pop(w);
+                if (other != NULL) {
+                    tsr__task_execute(w, other);
+                } else {
+                    sched_yield();
+                }
+            }
+            continue;
+        }
+        other = pop(w);
         if (other != NULL) {
             if (was_asleep) {
                 notify_peers(w); /* pass the wake-up on, as worker_main does */

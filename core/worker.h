@@ -16,6 +16,16 @@
 struct tsr_future;
 struct tsr__device;
 
+/* Launches an asynchronous device's driver thread keeps in flight at most. */
+#define TSR_MAX_INFLIGHT 64
+
+/* A task launched on an asynchronous device, not known to be complete. */
+struct tsr__inflight {
+    struct tsr_future *task;
+    void *token;
+    uint64_t t0;
+};
+
 struct tsr__worker {
     tsr_runtime_t *rt;
     struct tsr__device *dev; /* the device this worker feeds */
@@ -29,6 +39,9 @@ struct tsr__worker {
     /* Written by this worker only; summed by tsr_wait_all and stats. */
     alignas(TSR_CACHE_LINE) _Atomic uint64_t n_completed;
     _Atomic uint64_t n_stolen;
+    /* Asynchronous devices' driver threads: launches in flight, oldest first. */
+    uint32_t n_inflight;
+    struct tsr__inflight inflight[TSR_MAX_INFLIGHT];
 };
 
 /* The worker of the calling thread if it belongs to rt, else NULL. */

@@ -13,9 +13,10 @@ static uint32_t cpu_n_workers(const tsr_config_t *resolved)
     return resolved->n_cpu_workers > 0 ? (uint32_t)resolved->n_cpu_workers : 1u;
 }
 
-static uint64_t cpu_mem_capacity(const tsr_config_t *resolved)
+static uint64_t cpu_mem_capacity(const tsr_config_t *resolved, uint32_t index)
 {
     (void)resolved;
+    (void)index;
     return 0;
 }
 

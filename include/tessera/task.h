@@ -113,8 +113,18 @@ TSR_API uint32_t tsr_task_ctx_worker(const tsr_task_ctx_t *ctx);
 TSR_API tsr_device_kind_t tsr_task_ctx_device_kind(const tsr_task_ctx_t *ctx);
 /** Index of the device the task runs on (see tsr_runtime_device_info). */
 TSR_API uint32_t tsr_task_ctx_device(const tsr_task_ctx_t *ctx);
-/** Stream to launch on (a cudaStream_t for CUDA implementations, NULL on CPU). */
+/** Stream to launch on: a cudaStream_t for CUDA implementations, NULL elsewhere.
+ *  A CUDA implementation queues all its work on this stream and returns without
+ *  synchronising; the task completes when that work has (the runtime records an
+ *  event after it). The stream belongs to the runtime: do not destroy it, and do
+ *  not keep it after the call. Work queued elsewhere is not waited for. */
 TSR_API void *tsr_task_ctx_stream(const tsr_task_ctx_t *ctx);
+/** A cuBLAS handle (cublasHandle_t) bound to tsr_task_ctx_stream(ctx), for CUDA
+ *  implementations; NULL elsewhere, or when libcublas could not be loaded. Owned
+ *  by the runtime: do not destroy it or change its stream; math mode and pointer
+ *  mode changes must be undone before returning. Tessera loads the shared
+ *  libcublas: link the shared one (CUDA::cublas) to call it. */
+TSR_API void *tsr_task_ctx_blas(const tsr_task_ctx_t *ctx);
 
 /** Record a printf-style failure message for the running task; the
  *  implementation then returns an error status. The message (truncated to 512
@@ -131,6 +141,9 @@ TSR_API void tsr_task_ctx_fail(tsr_task_ctx_t *ctx, const char *fmt, ...)
  *  owns the memory (freed at unregister or when a later task reallocates it);
  *  on TSR_OK `*ptr_out` is valid until the handle is next written. Calling it
  *  again in the same task resizes (contents up to the smaller size kept).
+ *  On a CUDA device the buffer is device memory; call this before queuing work
+ *  that uses the handle's buffer, since a resize does not wait for work the
+ *  task queued itself.
  *  Errors: TSR_EINVAL (index out of range, read-only access, registered user
  *  buffer), TSR_ENOMEM. */
 TSR_API tsr_status_t tsr_task_ctx_alloc(tsr_task_ctx_t *ctx, uint32_t index, size_t n_bytes,
