@@ -1,6 +1,5 @@
-/* Registry of device backends: CPU first, then accelerators in device order. The CUDA backend
- * (issue 3) is listed here under #if TSR_HAVE_CUDA once it exists; an absent backend is simply not
- * listed. */
+/* Registry of device backends: CPU first, then accelerators in device order. A backend this
+ * build does not contain is simply not listed. */
 #include "core/backends.h"
 
 #include <tessera/config.h>
@@ -9,6 +8,9 @@
 
 static const struct tsr__device_ops *const backends[] = {
     &tsr__cpu_device_ops,
+#if TSR_HAVE_CUDA
+    &tsr__cuda_device_ops,
+#endif
     &tsr__sim_device_ops,
 };
 

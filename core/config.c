@@ -68,6 +68,9 @@ static tsr_status_t parse_log_level(const char *text, tsr_log_level_t *out)
 }
 
 #define MAX_SIM_DEVICES 8
+#define MAX_CUDA_DEVICES 15
+#define MAX_CUDA_STREAMS 32
+#define DEFAULT_CUDA_STREAMS 4
 
 /* "123", "64KiB", "256MiB", "2GiB". */
 static int parse_size(const char *text, uint64_t *out)
@@ -111,6 +114,44 @@ static tsr_status_t parse_sim_devices(const char *text, tsr_config_t *cfg)
     return TSR_OK;
 }
 
+/* A whole decimal number in lo..hi. */
+static int parse_int_in(const char *text, long lo, long hi, long *out)
+{
+    char *end = NULL;
+    long v;
+
+    errno = 0;
+    v = strtol(text, &end, 10);
+    if (end == text || *end != '\0' || errno != 0 || v < lo || v > hi) {
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+static tsr_status_t parse_cuda_env(tsr_config_t *cfg, const char *devices, const char *streams)
+{
+    long v;
+
+    if (devices != NULL) {
+        if (!parse_int_in(devices, 0, MAX_CUDA_DEVICES, &v)) {
+            return tsr__fail(TSR_EINVAL,
+                             "TESSERA_CUDA_DEVICES='%s' is not a number of GPUs in 0..%d (0: "
+                             "use none)",
+                             devices, MAX_CUDA_DEVICES);
+        }
+        cfg->n_cuda_devices = v == 0 ? -1 : (int32_t)v;
+    }
+    if (streams != NULL) {
+        if (!parse_int_in(streams, 1, MAX_CUDA_STREAMS, &v)) {
+            return tsr__fail(TSR_EINVAL, "TESSERA_CUDA_STREAMS='%s' is outside 1..%d", streams,
+                             MAX_CUDA_STREAMS);
+        }
+        cfg->cuda_streams = (uint32_t)v;
+    }
+    return TSR_OK;
+}
+
 static tsr_status_t check_struct(const tsr_config_t *cfg)
 {
     if (cfg->n_cpu_workers < 0 || cfg->n_cpu_workers > MAX_CPU_WORKERS) {
@@ -128,6 +169,14 @@ static tsr_status_t check_struct(const tsr_config_t *cfg)
     if (cfg->n_sim_devices > MAX_SIM_DEVICES) {
         return tsr__fail(TSR_EINVAL, "config.n_sim_devices=%u is outside 0..%d",
                          (unsigned)cfg->n_sim_devices, MAX_SIM_DEVICES);
+    }
+    if (cfg->n_cuda_devices < -1 || cfg->n_cuda_devices > MAX_CUDA_DEVICES) {
+        return tsr__fail(TSR_EINVAL, "config.n_cuda_devices=%d is outside -1..%d",
+                         (int)cfg->n_cuda_devices, MAX_CUDA_DEVICES);
+    }
+    if (cfg->cuda_streams > MAX_CUDA_STREAMS) {
+        return tsr__fail(TSR_EINVAL, "config.cuda_streams=%u is outside 0..%d",
+                         (unsigned)cfg->cuda_streams, MAX_CUDA_STREAMS);
     }
     if ((cfg->flags & ~TSR_CONFIG_F_NO_ENV) != 0) {
         return tsr__fail(TSR_EINVAL, "config.flags=0x%x has unknown bits", (unsigned)cfg->flags);
@@ -154,6 +203,7 @@ static tsr_status_t apply_env(tsr_config_t *cfg)
     if ((v = getenv("TESSERA_SIM_DEVICES")) != NULL) {
         TSR_TRY(parse_sim_devices(v, cfg));
     }
+    TSR_TRY(parse_cuda_env(cfg, getenv("TESSERA_CUDA_DEVICES"), getenv("TESSERA_CUDA_STREAMS")));
     return TSR_OK;
 }
 
@@ -176,6 +226,9 @@ tsr_status_t tsr_config_resolve(const tsr_config_t *config, tsr_config_t *resolv
     }
     if (cfg.policy == TSR_SCHED_DEFAULT) {
         cfg.policy = TSR_SCHED_WS;
+    }
+    if (cfg.cuda_streams == 0) {
+        cfg.cuda_streams = DEFAULT_CUDA_STREAMS;
     }
     if (cfg.log_level == TSR_LOG_DEFAULT) {
         cfg.log_level = TSR_LOG_WARN;

@@ -32,6 +32,7 @@ static tsr_status_t init_device(tsr_runtime_t *rt, const struct tsr__device_ops 
                                 uint32_t kind_index, uint32_t *first_worker)
 {
     struct tsr__device *dev = &rt->devices[rt->n_devices];
+    char msg[256] = "";
 
     dev->index = rt->n_devices;
     dev->kind_index = kind_index;
@@ -49,9 +50,10 @@ static tsr_status_t init_device(tsr_runtime_t *rt, const struct tsr__device_ops 
     } else {
         snprintf(dev->model, sizeof(dev->model), "%s", ops->name);
     }
-    if (ops->open != NULL && ops->open(&rt->cfg, kind_index, &dev->state) != TSR_OK) {
+    if (ops->open != NULL &&
+        ops->open(&rt->cfg, kind_index, &dev->state, msg, sizeof(msg)) != TSR_OK) {
         /* A device that is present but unusable (busy, out of memory) is left out. */
-        tsr__log(rt, TSR_LOG_WARN, "device %s is left out: %s", dev->name, tsr_last_error());
+        tsr__log(rt, TSR_LOG_WARN, "device %s is left out: %s", dev->name, msg);
         memset(dev, 0, sizeof(*dev));
         return TSR_OK;
     }
@@ -188,6 +190,18 @@ void tsr__device_push(tsr_runtime_t *rt, struct tsr__worker *self, struct tsr_fu
     tsr__event_notify(&dev->ev, 1);
 }
 
+const char *tsr_device_kind_absent_reason(uint32_t kind)
+{
+    if (kind != TSR_DEVICE_CUDA) {
+        return "";
+    }
+#if TSR_HAVE_CUDA
+    return tsr__cuda_absent_reason();
+#else
+    return "this build has no CUDA backend (the CUDA toolkit was not found at configure time)";
+#endif
+}
+
 uint32_t tsr_runtime_n_devices(tsr_runtime_t *rt)
 {
     return rt != NULL ? rt->n_devices : 0;
@@ -209,6 +223,7 @@ tsr_status_t tsr_runtime_device_info(tsr_runtime_t *rt, uint32_t index, tsr_devi
     info_out->n_workers = dev->n_workers;
     info_out->mem_bytes = dev->mem.capacity;
     snprintf(info_out->name, sizeof(info_out->name), "%s", dev->name);
+    snprintf(info_out->model, sizeof(info_out->model), "%s", dev->model);
     return TSR_OK;
 }
 

@@ -65,8 +65,10 @@ struct tsr__device_ops {
     uint64_t (*mem_capacity)(const tsr_config_t *resolved, uint32_t index);
     /* Device name into buf ("H100 80GB HBM3"); NULL op: the backend name. */
     void (*describe)(uint32_t index, char *buf, size_t n);
-    /* Backend state of device `index` (NULL op: stateless). Errors: TSR_EBACKEND. */
-    tsr_status_t (*open)(const tsr_config_t *resolved, uint32_t index, void **state_out);
+    /* Backend state of device `index` (NULL op: stateless). Errors: TSR_EBACKEND or
+     * TSR_ENOMEM, with what went wrong in msg. */
+    tsr_status_t (*open)(const tsr_config_t *resolved, uint32_t index, void **state_out,
+                         char *msg, size_t n_msg);
     void (*close)(void *state);
 
     /* Synchronous devices: run implementation fn of a task. */

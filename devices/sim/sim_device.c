@@ -42,13 +42,15 @@ static uint64_t sim_mem_capacity(const tsr_config_t *resolved, uint32_t index)
     return resolved->sim_mem_bytes != 0 ? resolved->sim_mem_bytes : SIM_DEFAULT_MEM;
 }
 
-static tsr_status_t sim_open(const tsr_config_t *resolved, uint32_t index, void **state_out)
+static tsr_status_t sim_open(const tsr_config_t *resolved, uint32_t index, void **state_out,
+                             char *msg, size_t n_msg)
 {
     struct sim_dev *dev = calloc(1, sizeof(*dev));
 
     (void)resolved;
     (void)index;
     if (dev == NULL) {
+        snprintf(msg, n_msg, "out of host memory");
         return TSR_ENOMEM;
     }
     atomic_init(&dev->n_launches, 0);

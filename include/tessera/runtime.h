@@ -39,6 +39,9 @@ typedef enum {
  *    TESSERA_LOG_LEVEL  none | error | warn | info | debug
  *    TESSERA_SIM_DEVICES  simulated accelerators: "N" or "N:mem=SIZE" (SIZE in bytes
  *                       or with KiB/MiB/GiB; default 256MiB each), N in 0..8
+ *    TESSERA_CUDA_DEVICES at most this many CUDA GPUs (0: none; default: all found;
+ *                       CUDA_VISIBLE_DEVICES still chooses which)
+ *    TESSERA_CUDA_STREAMS compute streams per GPU, 1..32 (default 4)
  *  An invalid value in the struct or the environment makes tsr_init fail with
  *  TSR_EINVAL and a message naming it; there is no silent fallback. */
 typedef struct {
@@ -49,9 +52,11 @@ typedef struct {
     uint32_t flags;            /* TSR_CONFIG_F_*; 0 */
     uint32_t n_sim_devices;    /* simulated accelerators (0..8); 0: none */
     uint64_t sim_mem_bytes;    /* memory of each one; 0: 256 MiB */
+    int32_t n_cuda_devices;    /* 0: every GPU found; -1: none; N > 0: at most N */
+    uint32_t cuda_streams;     /* compute streams per GPU (1..32); 0: 4 */
 } tsr_config_t;
 /* clang-format off */
-#define TSR_CONFIG_INIT {0, TSR_SCHED_DEFAULT, NULL, TSR_LOG_DEFAULT, 0, 0, 0}
+#define TSR_CONFIG_INIT {0, TSR_SCHED_DEFAULT, NULL, TSR_LOG_DEFAULT, 0, 0, 0, 0, 0}
 /* clang-format on */
 
 /** Ignore every TESSERA_* environment variable (tests and embedding hosts). */
@@ -115,13 +120,20 @@ TSR_API tsr_status_t tsr_runtime_stats(tsr_runtime_t *rt, tsr_runtime_stats_t *s
 
 /** A device of a runtime: device 0 is the CPU (all CPU workers); accelerators follow. */
 typedef struct {
-    uint32_t kind;        /* tsr_device_kind_t */
-    uint32_t kind_index;  /* index among devices of its kind */
-    uint32_t mem_node;    /* memory node its tasks read and write (0: host memory) */
-    uint32_t n_workers;   /* worker threads feeding it */
-    uint64_t mem_bytes;   /* capacity of its memory node; 0 for host memory */
-    char name[32];        /* "cpu", "sim0", ... */
+    uint32_t kind;       /* tsr_device_kind_t */
+    uint32_t kind_index; /* index among devices of its kind */
+    uint32_t mem_node;   /* memory node its tasks read and write (0: host memory) */
+    uint32_t n_workers;  /* worker threads feeding it */
+    uint64_t mem_bytes;  /* capacity of its memory node; 0 for host memory */
+    char name[32];       /* "cpu", "sim0", "cuda0", ... */
+    char model[64];      /* what the backend calls it: "NVIDIA H100 80GB HBM3 (sm_90)" */
 } tsr_device_info_t;
+
+/** Why a runtime started now has no device of `kind` (a tsr_device_kind_t), for
+ *  messages: "" when there are some, or when no reason is known; for CUDA e.g.
+ *  "this build has no CUDA backend" or the CUDA runtime's "no CUDA-capable device
+ *  is detected". Static storage; thread-safe. */
+TSR_API const char *tsr_device_kind_absent_reason(uint32_t kind);
 
 /** Number of devices of `rt` (at least 1: the CPU). */
 TSR_API uint32_t tsr_runtime_n_devices(tsr_runtime_t *rt);
@@ -138,8 +150,8 @@ typedef struct {
 
 /** Copies made from memory node `src_node` to `dst_node` (node 0 is host memory,
  *  device d uses node tsr_device_info_t.mem_node). Errors: TSR_EINVAL. Thread-safe. */
-TSR_API tsr_status_t tsr_runtime_copy_stats(tsr_runtime_t *rt, uint32_t src_node,
-                                            uint32_t dst_node, tsr_copy_stats_t *stats_out);
+TSR_API tsr_status_t tsr_runtime_copy_stats(tsr_runtime_t *rt, uint32_t src_node, uint32_t dst_node,
+                                            tsr_copy_stats_t *stats_out);
 
 /** Memory of a device's node, from its caching allocator (bytes). */
 typedef struct {

@@ -81,7 +81,7 @@ typedef struct {
     int32_t priority;             /* higher runs first among ready tasks; 0 default */
     tsr_future_t *const *deps;    /* explicit dependencies, borrowed */
     uint32_t n_deps;
-    const char *name; /* NULL: codelet->name; must outlive the task */
+    const char *name;   /* NULL: codelet->name; must outlive the task */
     tsr_pin_t pin;      /* TSR_PIN_NONE: anywhere it has an implementation */
     uint32_t pin_value; /* device kind or device index, per pin */
 } tsr_task_desc_t;

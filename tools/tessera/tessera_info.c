@@ -1,6 +1,6 @@
 /* `tessera info`: what this build of Tessera contains and what a runtime
- * started now would use (the configuration resolved with TESSERA_* overrides;
- * no runtime is started, so TESSERA_TRACE writes nothing). */
+ * started now would use: the configuration resolved with TESSERA_* overrides,
+ * and the devices of a runtime started for the purpose (without its trace). */
 #include <stdio.h>
 #include <string.h>
 
@@ -25,8 +25,57 @@ static const char *log_level_name(tsr_log_level_t level)
     return "default";
 }
 
+static const char *kind_name(uint32_t kind)
+{
+    switch (kind) {
+    case TSR_DEVICE_CPU:
+        return "cpu";
+    case TSR_DEVICE_CUDA:
+        return "cuda";
+    case TSR_DEVICE_SIM:
+        return "sim";
+    default:
+        return "?";
+    }
+}
+
+/* The devices a runtime finds now; returns the number of CUDA devices, or -1. */
+static int print_devices(const tsr_config_t *resolved)
+{
+    tsr_config_t cfg = *resolved;
+    tsr_runtime_t *rt = NULL;
+    tsr_status_t st;
+    int n_cuda = 0;
+
+    cfg.trace_path = NULL;
+    cfg.flags |= TSR_CONFIG_F_NO_ENV; /* already applied in `resolved` */
+    st = tsr_init(&cfg, &rt);
+    if (st != TSR_OK) {
+        cli_print_error("info", "tsr_init", st);
+        return -1;
+    }
+    printf("devices:\n");
+    for (uint32_t i = 0; i < tsr_runtime_n_devices(rt); i++) {
+        tsr_device_info_t d;
+
+        if (tsr_runtime_device_info(rt, i, &d) != TSR_OK) {
+            continue;
+        }
+        n_cuda += d.kind == TSR_DEVICE_CUDA;
+        printf("  %-2u %-6s %-5s memory node %u, %u worker%s", (unsigned)i, d.name,
+               kind_name(d.kind), (unsigned)d.mem_node, (unsigned)d.n_workers,
+               d.n_workers == 1 ? "" : "s");
+        if (d.mem_bytes > 0) {
+            printf(", %.1f GiB usable", (double)d.mem_bytes / (double)(1ull << 30));
+        }
+        printf(" - %s\n", d.model);
+    }
+    tsr_shutdown(rt);
+    return n_cuda;
+}
+
 /* The backends compiled in (tessera/config.h); CPU is always there. */
-static void print_backends(const tsr_config_t *cfg)
+static void print_backends(const tsr_config_t *cfg, int n_cuda)
 {
     printf("backends:\n");
     printf("  cpu:   built, %d workers\n", (int)cfg->n_cpu_workers);
@@ -38,7 +87,15 @@ static void print_backends(const tsr_config_t *cfg)
     } else {
         printf("  sim:   built, none configured (TESSERA_SIM_DEVICES=N[:mem=SIZE])\n");
     }
-    printf("  CUDA:  %s\n", TSR_HAVE_CUDA ? "built, devices arrive with issue 3" : "not built");
+    if (n_cuda > 0) {
+        printf("  CUDA:  built, %d GPU%s used, %u compute streams each\n", n_cuda,
+               n_cuda == 1 ? "" : "s", (unsigned)cfg->cuda_streams);
+    } else if (TSR_HAVE_CUDA && cfg->n_cuda_devices < 0) {
+        printf("  CUDA:  built, disabled (TESSERA_CUDA_DEVICES=0); running CPU-only\n");
+    } else {
+        printf("  CUDA:  %s, no GPU: %s; running CPU-only\n", TSR_HAVE_CUDA ? "built" : "not built",
+               tsr_device_kind_absent_reason(TSR_DEVICE_CUDA));
+    }
     printf("  UCX:   %s\n", TSR_HAVE_UCX ? "built, transport not used yet" : "not built");
     printf("  NCCL:  %s\n", TSR_HAVE_NCCL ? "built, transport not used yet" : "not built");
 }
@@ -47,12 +104,14 @@ int cli_info(int argc, char **argv)
 {
     tsr_config_t cfg;
     tsr_status_t st;
+    int n_cuda;
 
     if (argc > 1) {
         if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
             printf(
                 "usage: tessera info\n\nPrints the version, the CPU workers, policy and "
-                "log level a runtime\nwould use now, and the backends built.\n");
+                "log level a runtime\nwould use now, the devices it finds, and the backends "
+                "built.\n");
             return CLI_EXIT_OK;
         }
         fprintf(stderr, "tessera info: takes no arguments (got '%s')\n", argv[1]);
@@ -68,6 +127,10 @@ int cli_info(int argc, char **argv)
     printf("policy:      %s\n", tsr_sched_policy_name(cfg.policy));
     printf("log level:   %s\n", log_level_name(cfg.log_level));
     printf("trace:       %s\n", cfg.trace_path != NULL ? cfg.trace_path : "off");
-    print_backends(&cfg);
+    n_cuda = print_devices(&cfg);
+    if (n_cuda < 0) {
+        return CLI_EXIT_FAIL;
+    }
+    print_backends(&cfg, n_cuda);
     return CLI_EXIT_OK;
 }
