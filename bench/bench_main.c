@@ -7,10 +7,23 @@
 
 #include "bench.h"
 
-/* Every scenario; add new ones here (name, one-line description, entry point). */
+/* Every scenario; add new ones here (name, one-line description, cases per
+ * --device cpu|sim|cuda (NULL: none), entry point). */
 static const struct bench_scenario scenarios[] = {
-    {"overhead", "runtime cost per task: independent, rw_1000_handles, chain", bench_overhead_run},
-    {"transfer", "copy bandwidth between memory nodes: h2d_sim, d2h_sim, d2d_sim", bench_transfer_run},
+    {"overhead",
+     "runtime cost per task",
+     {"independent, rw_1000_handles, chain", "gpu_chain_sim, gpu_independent_sim",
+      "gpu_chain, gpu_independent"},
+     bench_overhead_run},
+    {"transfer",
+     "copy bandwidth between memory nodes",
+     {"h2d_sim, d2h_sim, d2d_sim (on sim devices)", "h2d_sim, d2h_sim, d2d_sim",
+      "h2d_pinned, h2d_pageable, d2h_pinned, d2d"},
+     bench_transfer_run},
+    {"gemm",
+     "tiled float32 matrix product, one task per tile product",
+     {NULL, "tiled_f32_sim", "tiled_f32"},
+     bench_gemm_run},
 };
 #define N_SCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
 
@@ -35,6 +48,8 @@ static void usage(FILE *out)
             "  --workers N        CPU worker threads (default 0: every core)\n"
             "  --policy P         scheduling policy: eager | ws (default: runtime default)\n"
             "  --case NAME        run only this case of the scenario\n"
+            "  --device D         where the tasks run: cpu (default) | sim | cuda\n"
+            "                     (cuda without a GPU: a note on stderr, no records, exit 0)\n"
             "  --no-peer          do not run peer programs (peer_value null)\n"
             "  -h, --help         this text\n");
 }
@@ -78,6 +93,19 @@ static int parse_long(const char *opt, const char *text, long lo, long hi, long 
     return 0;
 }
 
+static int parse_device(const char *text, enum bench_device *out)
+{
+    for (int d = 0; d < BENCH_DEVICE_COUNT; d++) {
+        if (text != NULL && strcmp(text, bench_device_name((enum bench_device)d)) == 0) {
+            *out = (enum bench_device)d;
+            return 0;
+        }
+    }
+    fprintf(stderr, "tessera-bench: --device must be cpu, sim or cuda, got '%s'\n",
+            text != NULL ? text : "");
+    return 1;
+}
+
 static int parse_policy(const char *text, tsr_sched_policy_t *out)
 {
     if (text != NULL && strcmp(text, "eager") == 0) {
@@ -108,6 +136,8 @@ static int parse_valued(struct cli *cli, int argc, char **argv, int *i)
         cli->opts.n_workers = (int32_t)v;
     } else if (strcmp(opt, "--policy") == 0) {
         err = parse_policy(val, &cli->opts.policy);
+    } else if (strcmp(opt, "--device") == 0) {
+        err = parse_device(val, &cli->opts.device);
     } else if (strcmp(opt, "--case") == 0) {
         err = val == NULL;
         if (err) {
@@ -173,6 +203,12 @@ static void list_scenarios(void)
 {
     for (size_t i = 0; i < N_SCENARIOS; i++) {
         printf("%-12s %s\n", scenarios[i].name, scenarios[i].description);
+        for (int d = 0; d < BENCH_DEVICE_COUNT; d++) {
+            const char *cases = scenarios[i].cases[d];
+
+            printf("  --device %-5s %s\n", bench_device_name((enum bench_device)d),
+                   cases != NULL ? cases : "(none)");
+        }
     }
 }
 
@@ -182,16 +218,22 @@ static int run_scenarios(const struct cli *cli)
     int n_run = 0;
     int err = 0;
 
-    for (size_t i = 0; i < N_SCENARIOS && err == 0; i++) {
-        if (is_all || strcmp(cli->scenario, scenarios[i].name) == 0) {
-            err = scenarios[i].run(&cli->opts);
-            n_run++;
-        }
+    for (size_t i = 0; i < N_SCENARIOS && !is_all; i++) {
+        n_run += strcmp(cli->scenario, scenarios[i].name) == 0;
     }
-    if (n_run == 0) {
+    if (!is_all && n_run == 0) {
         fprintf(stderr, "tessera-bench: no scenario '%s' (see `tessera-bench list`)\n",
                 cli->scenario);
         return 1;
+    }
+    err = bench_cuda_absent(&cli->opts);
+    if (err != 0) {
+        return err < 0 ? 1 : 0;
+    }
+    for (size_t i = 0; i < N_SCENARIOS && err == 0; i++) {
+        if (is_all || strcmp(cli->scenario, scenarios[i].name) == 0) {
+            err = scenarios[i].run(&cli->opts);
+        }
     }
     return err;
 }

@@ -1,4 +1,5 @@
-/* tessera-bench overhead: the cost of the runtime per task.
+/* tessera-bench overhead: the cost of the runtime per task, on the CPU workers
+ * (--device cpu; the GPU cases are in bench_overhead_gpu.c).
  *
  * Cases: `independent` (empty tasks, no data), `rw_1000_handles` (each task RW
  * on one of 1000 handles, round robin) and `chain` (each task RW on the same
@@ -262,8 +263,8 @@ static int check_filter(const char *filter)
         }
     }
     fprintf(stderr,
-            "tessera-bench: overhead has no case '%s' (independent, rw_1000_handles, "
-            "chain)\n",
+            "tessera-bench: overhead has no case '%s' on --device cpu (independent, "
+            "rw_1000_handles, chain)\n",
             filter);
     return 1;
 }
@@ -271,7 +272,12 @@ static int check_filter(const char *filter)
 int bench_overhead_run(const struct bench_opts *opts)
 {
     struct bench_peer_result *peer;
-    int err = check_filter(opts->case_filter);
+    int err;
+
+    if (opts->device != BENCH_DEVICE_CPU) {
+        return bench_overhead_gpu_run(opts);
+    }
+    err = check_filter(opts->case_filter);
 
     peer = malloc(sizeof(*peer));
     if (err != 0 || peer == NULL) {
