@@ -233,6 +233,8 @@ tsr_status_t tsr_runtime_stats(tsr_runtime_t *rt, tsr_runtime_stats_t *stats_out
     for (uint32_t i = 0; i < rt->n_workers; i++) {
         s.n_completed += atomic_load(&rt->workers[i].n_completed);
         s.n_stolen += atomic_load_explicit(&rt->workers[i].n_stolen, memory_order_relaxed);
+        s.n_launched_early +=
+            atomic_load_explicit(&rt->workers[i].n_launched_early, memory_order_relaxed);
     }
     *stats_out = s;
     return TSR_OK;

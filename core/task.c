@@ -126,7 +126,7 @@ static void set_arg(struct tsr_future *t, const tsr_task_desc_t *desc, void *hea
 }
 
 /* Fresh task with one reference for the runtime (+1 with a future), and the
- * submission guard in n_pending. */
+ * submission guard in deps. */
 struct tsr_future *tsr__task_new(tsr_runtime_t *rt, uint32_t refs)
 {
     struct tsr_future *t = tsr__task_alloc(rt);
@@ -144,7 +144,10 @@ struct tsr_future *tsr__task_new(tsr_runtime_t *rt, uint32_t refs)
     t->status = TSR_OK;
     t->cancel_epoch = atomic_load_explicit(&rt->cancel_epoch, memory_order_relaxed);
     atomic_store_explicit(&t->cause, NULL, memory_order_relaxed);
-    atomic_store_explicit(&t->n_pending, 1, memory_order_relaxed);
+    atomic_store_explicit(&t->deps, TSR_DEPS_ONE_EDGE, memory_order_relaxed);
+    t->n_early = 0;
+    t->is_early = 0;
+    t->device = 0;
     atomic_store_explicit(&t->refs, refs, memory_order_relaxed);
     atomic_store_explicit(&t->state, TASK_PENDING, memory_order_relaxed);
     atomic_store_explicit(&t->n_waiters, 0, memory_order_relaxed);

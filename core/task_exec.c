@@ -96,10 +96,10 @@ int tsr__task_add_edge(struct tsr_future *pred, uint64_t pred_id, struct tsr_fut
     tsr__spin_lock(&pred->lock);
     is_live = !pred->is_done && atomic_load_explicit(&pred->id, memory_order_relaxed) == pred_id;
     if (is_live) {
-        atomic_fetch_add_explicit(&succ->n_pending, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&succ->deps, TSR_DEPS_ONE_EDGE, memory_order_relaxed);
         is_added = append_edge(pred, succ, flags);
         if (!is_added) {
-            atomic_fetch_sub_explicit(&succ->n_pending, 1, memory_order_relaxed);
+            atomic_fetch_sub_explicit(&succ->deps, TSR_DEPS_ONE_EDGE, memory_order_relaxed);
         }
     }
     tsr__spin_unlock(&pred->lock);
@@ -119,7 +119,10 @@ void tsr__task_unref(struct tsr_future *t)
     }
 }
 
-static void make_ready(struct tsr_future *t)
+/* Queue t: ready, or (is_early) to be launched behind predecessors still running
+ * on its asynchronous device. Only the caller that brought the high half of
+ * t->deps to 0 gets here, once. */
+static void make_ready(struct tsr_future *t, uint32_t is_early)
 {
     tsr_runtime_t *rt = t->rt;
 
@@ -128,15 +131,33 @@ static void make_ready(struct tsr_future *t)
         tsr__futex_wake(&t->state, 1 << 30);
         return;
     }
+    t->is_early = is_early;
     atomic_store_explicit(&t->state, TASK_READY, memory_order_relaxed);
     tsr__device_push(rt, tsr__worker_self(rt), t);
 }
 
+/* Take `step` (TSR_DEPS_ONE_*) off t->deps and queue t if this brought the high
+ * half to 0. After a step that does not, t must not be touched: it may already
+ * have run and been recycled. */
+static void deps_step(struct tsr_future *t, uint64_t step)
+{
+    uint64_t old = atomic_fetch_sub_explicit(&t->deps, step, memory_order_acq_rel);
+    uint64_t now = old - step;
+
+    if ((old >> 32) != 0 && (now >> 32) == 0) {
+        make_ready(t, (uint32_t)now != 0);
+    }
+}
+
+/* A predecessor of t finished; `counted` when it already counted as launched. */
+static void dep_release(struct tsr_future *t, int counted)
+{
+    deps_step(t, counted ? TSR_DEPS_ONE_PENDING : TSR_DEPS_ONE_EDGE);
+}
+
 void tsr__task_dep_done(struct tsr_future *t)
 {
-    if (atomic_fetch_sub_explicit(&t->n_pending, 1, memory_order_acq_rel) == 1) {
-        make_ready(t);
-    }
+    dep_release(t, 0);
 }
 
 /* The cause a task completing with `status` passes on; NULL on success. */
@@ -168,7 +189,7 @@ static void release_successors(struct tsr_future *t, struct tsr_cause *cause)
         if (cause != NULL && (t->edges[i].flags & TSR_EDGE_PROPAGATE)) {
             tsr__task_set_cause(t->edges[i].succ, cause);
         }
-        tsr__task_dep_done(t->edges[i].succ);
+        dep_release(t->edges[i].succ, t->edges[i].flags & TSR_EDGE_EARLY);
     }
     while (chunk != NULL) {
         struct edge_chunk *next = chunk->next;
@@ -177,7 +198,7 @@ static void release_successors(struct tsr_future *t, struct tsr_cause *cause)
             if (cause != NULL && (chunk->edges[i].flags & TSR_EDGE_PROPAGATE)) {
                 tsr__task_set_cause(chunk->edges[i].succ, cause);
             }
-            tsr__task_dep_done(chunk->edges[i].succ);
+            dep_release(chunk->edges[i].succ, chunk->edges[i].flags & TSR_EDGE_EARLY);
         }
         free(chunk);
         chunk = next;
@@ -318,6 +339,79 @@ void tsr__task_finish(struct tsr__worker *w, struct tsr_future *t, tsr_status_t 
     tsr__task_unref(t);
 }
 
+/* t is launched on w's asynchronous device: its successors bound for the same
+ * device may be launched behind it. */
+static void notify_launched(struct tsr_future *t)
+{
+    uint64_t id = atomic_load_explicit(&t->id, memory_order_relaxed);
+    struct edge_chunk *chunk;
+    struct task_edge *edges = t->edges;
+    uint32_t n;
+
+    tsr__spin_lock(&t->lock);
+    n = t->n_edges;
+    chunk = t->more_edges;
+    for (;;) {
+        for (uint32_t i = 0; i < n; i++) {
+            struct tsr_future *s = edges[i].succ;
+
+            if (s->device != t->device || s->n_early == TSR_TASK_MAX_EARLY) {
+                continue;
+            }
+            s->early[s->n_early].task = t;
+            s->early[s->n_early++].id = id;
+            edges[i].flags |= TSR_EDGE_EARLY;
+            deps_step(s, TSR_DEPS_ONE_UNLAUNCHED);
+        }
+        if (chunk == NULL) {
+            break;
+        }
+        edges = chunk->edges;
+        n = chunk->n_edges;
+        chunk = chunk->next;
+    }
+    tsr__spin_unlock(&t->lock);
+}
+
+/* Wait for the predecessors t was launched behind that are still in flight on w. */
+static void early_waits(struct tsr__worker *w, struct tsr_future *t, struct tsr__launch *l)
+{
+    l->n_waits = 0;
+    l->prefer_slot = UINT32_MAX;
+    for (uint32_t k = 0; k < t->n_early; k++) {
+        for (uint32_t i = 0; i < w->n_inflight; i++) {
+            struct tsr__inflight *f = &w->inflight[i];
+
+            if (f->task == t->early[k].task && f->token != NULL &&
+                atomic_load_explicit(&f->task->id, memory_order_relaxed) == t->early[k].id) {
+                l->waits[l->n_waits] = f->token;
+                l->wait_slots[l->n_waits++] = f->slot;
+                break;
+            }
+        }
+    }
+    if (l->n_waits > 0) {
+        l->prefer_slot = l->wait_slots[0];
+    }
+}
+
+/* t ended at its launch (cancelled, or it failed to launch). A task launched
+ * early must not finish before its predecessors: its outcome then waits in *f
+ * (token NULL) until they have; returns 1 in that case, else finishes t now. */
+static int launch_ended(struct tsr__worker *w, struct tsr_future *t, struct tsr__inflight *f,
+                        tsr_status_t st, const char *msg)
+{
+    if (t->is_early && tsr__task_n_pending(t) != 0) {
+        f->token = NULL;
+        f->status = st;
+        f->msg = msg != NULL ? strdup(msg) : NULL;
+        f->slot = UINT32_MAX;
+        return 1;
+    }
+    tsr__task_finish(w, t, st, msg, f->t0);
+    return 0;
+}
+
 int tsr__task_launch(struct tsr__worker *w, struct tsr_future *t, struct tsr__inflight *f)
 {
     tsr_runtime_t *rt = t->rt;
@@ -327,18 +421,18 @@ int tsr__task_launch(struct tsr__worker *w, struct tsr_future *t, struct tsr__in
     struct tsr__launch l;
     tsr_status_t st;
 
-    if (cancel_cause_of(t) != NULL) {
-        tsr__task_finish(w, t, TSR_ECANCELED, NULL, 0);
-        return 0;
-    }
     f->task = t;
     f->token = NULL;
+    f->msg = NULL;
+    f->t0 = 0;
+    if (cancel_cause_of(t) != NULL) {
+        return launch_ended(w, t, f, TSR_ECANCELED, NULL);
+    }
     f->t0 = rt->trace_path != NULL ? tsr__now_ns() : 0;
     atomic_store_explicit(&t->state, TASK_RUNNING, memory_order_relaxed);
     st = prepare_buffers(w, t, bufs);
     if (st != TSR_OK) {
-        tsr__task_finish(w, t, st, tsr_last_error(), f->t0);
-        return 0;
+        return launch_ended(w, t, f, st, tsr_last_error());
     }
     l.n_bufs = t->n_bufs;
     for (uint32_t i = 0; i < t->n_bufs; i++) {
@@ -346,6 +440,7 @@ int tsr__task_launch(struct tsr__worker *w, struct tsr_future *t, struct tsr__in
         l.fences[i] = &t->bufs[i].data->rep[dev->node].fence;
     }
     l.msg[0] = '\0';
+    early_waits(w, t, &l);
     st = dev->ops->launch_begin(dev->state, &l);
     if (st == TSR_OK) {
         ctx.stream = l.stream;
@@ -355,9 +450,15 @@ int tsr__task_launch(struct tsr__worker *w, struct tsr_future *t, struct tsr__in
     }
     mark_written(w, t);
     if (st != TSR_OK) {
-        tsr__task_finish(w, t, st, ctx.has_msg ? ctx.msg : l.msg[0] ? l.msg : NULL, f->t0);
-        return 0;
+        return launch_ended(w, t, f, st, ctx.has_msg ? ctx.msg : l.msg[0] ? l.msg : NULL);
     }
+    f->slot = l.slot;
+    if (t->is_early) {
+        atomic_store_explicit(&w->n_launched_early,
+                              atomic_load_explicit(&w->n_launched_early, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+    }
+    notify_launched(t);
     return 1;
 }
 
@@ -365,17 +466,6 @@ void tsr__task_execute(struct tsr__worker *w, struct tsr_future *t)
 {
     tsr_runtime_t *rt = t->rt;
 
-    if (w->dev->is_async) {
-        struct tsr__inflight f;
-
-        if (tsr__task_launch(w, t, &f)) {
-            char msg[256] = "";
-            tsr_status_t st = w->dev->ops->poll(w->dev->state, f.token, 1, msg, sizeof(msg));
-
-            tsr__task_finish(w, t, st, msg[0] ? msg : NULL, f.t0);
-        }
-        return;
-    }
     if (cancel_cause_of(t) != NULL) {
         tsr__task_complete(t, TSR_ECANCELED, NULL, &w->n_completed);
     } else {

@@ -9,6 +9,7 @@
 #include <tessera/task.h>
 
 #include "core/sync.h"
+#include "devices/device_ops.h"
 
 /* A failure shared by the task that failed and everything cancelled because of it.
  * Immutable after creation except the reference count. */
@@ -33,6 +34,9 @@ void tsr__cause_release(struct tsr_cause *c);
  * dependencies): a failure of the predecessor cancels the successor. Ordering-only
  * edges (write-after-read, write-after-write) do not. */
 #define TSR_EDGE_PROPAGATE 0x1u
+/* The successor was told the predecessor is launched on their common asynchronous
+ * device (it counted in the high half of the successor's deps then, not at completion). */
+#define TSR_EDGE_EARLY 0x2u
 struct task_edge {
     struct tsr_future *succ;
     uint32_t flags;
@@ -50,6 +54,10 @@ enum task_state { TASK_PENDING = 0, TASK_READY = 1, TASK_RUNNING = 2, TASK_DONE 
 
 #define TSR_TASK_F_ACQUIRE 0x1u  /* host acquire of a handle; never queued on a worker */
 #define TSR_TASK_F_ARG_HEAP 0x2u /* arg points to a malloc'd copy */
+
+/* Predecessors a task may be launched behind on its asynchronous device (stream
+ * order or an event wait instead of waiting for their completion). */
+#define TSR_TASK_MAX_EARLY TSR_LAUNCH_MAX_WAITS
 
 struct task_buf {
     struct tsr_data *data;
@@ -79,9 +87,22 @@ struct tsr_future {
     alignas(TSR_CACHE_LINE) tsr__spinlock_t lock;
     uint32_t is_done;
     _Atomic uint64_t id;
-    atomic_uint n_pending; /* unfinished predecessors + 1 while submitting */
-    atomic_uint refs;      /* 1 for the runtime until completion + futures */
-    atomic_uint state;     /* enum task_state; futex word of waiters */
+    /* Two counts in one word, so that one atomic step sees both: the low half is
+     * the unfinished predecessors + 1 while submitting; the high half the same,
+     * except that a predecessor launched on this task's asynchronous device already
+     * counts as finished. The step that brings the high half to 0 queues the task:
+     * as ready if the low half is 0 too, else to be launched behind the
+     * predecessors still running on its device. */
+    _Atomic uint64_t deps;
+    /* Those predecessors; written and read by the device's driver thread only. */
+    uint32_t n_early;
+    uint32_t is_early; /* queued before all predecessors finished; set when queued */
+    struct task_ref_early {
+        struct tsr_future *task;
+        uint64_t id;
+    } early[TSR_TASK_MAX_EARLY];
+    atomic_uint refs;  /* 1 for the runtime until completion + futures */
+    atomic_uint state; /* enum task_state; futex word of waiters */
     atomic_uint n_waiters;
     uint32_t n_edges;
     struct task_edge edges[TSR_TASK_INLINE_EDGES];
@@ -91,6 +112,16 @@ struct tsr_future {
     _Atomic(struct tsr_cause *) cause;
     tsr_status_t status;
 };
+
+#define TSR_DEPS_ONE_PENDING 1ull
+#define TSR_DEPS_ONE_UNLAUNCHED (1ull << 32)
+#define TSR_DEPS_ONE_EDGE (TSR_DEPS_ONE_PENDING | TSR_DEPS_ONE_UNLAUNCHED)
+
+/* Unfinished predecessors of t (+1 while it is being submitted). */
+static inline uint32_t tsr__task_n_pending(struct tsr_future *t)
+{
+    return (uint32_t)atomic_load_explicit(&t->deps, memory_order_acquire);
+}
 
 /* A reference a handle keeps to a task that may have completed and been recycled. */
 struct task_ref {
@@ -130,8 +161,8 @@ void tsr__task_complete(struct tsr_future *t, tsr_status_t status, const char *m
 struct tsr__worker;
 struct tsr__inflight;
 
-/* Run t on the calling worker to completion (or complete it as cancelled); on an
- * asynchronous device, launch it and wait for it. */
+/* Run t on the calling worker, of a synchronous device, to completion (or complete
+ * it as cancelled). */
 void tsr__task_execute(struct tsr__worker *w, struct tsr_future *t);
 
 /* Asynchronous devices: make t's buffers valid on w's device and launch it. Returns

@@ -127,8 +127,15 @@ static uint32_t driver_progress(struct tsr__worker *w)
     while (i < w->n_inflight) {
         struct tsr__inflight f = w->inflight[i];
         char msg[256] = "";
-        tsr_status_t st = w->dev->ops->poll(w->dev->state, f.token, 0, msg, sizeof(msg));
+        tsr_status_t st;
 
+        if (tsr__task_n_pending(f.task) != 0) {
+            /* Launched behind predecessors not finished yet: it finishes after them. */
+            i++;
+            continue;
+        }
+        st = f.token == NULL ? f.status
+                             : w->dev->ops->poll(w->dev->state, f.token, 0, msg, sizeof(msg));
         if (st == TSR_PENDING) {
             i++;
             continue;
@@ -136,7 +143,8 @@ static uint32_t driver_progress(struct tsr__worker *w)
         memmove(&w->inflight[i], &w->inflight[i + 1],
                 (w->n_inflight - i - 1) * sizeof(w->inflight[0]));
         w->n_inflight--;
-        tsr__task_finish(w, f.task, st, msg[0] ? msg : NULL, f.t0);
+        tsr__task_finish(w, f.task, st, f.token == NULL ? f.msg : msg[0] ? msg : NULL, f.t0);
+        free(f.msg);
         n_done++;
     }
     return n_done;
@@ -144,9 +152,31 @@ static uint32_t driver_progress(struct tsr__worker *w)
 
 static void driver_launch(struct tsr__worker *w, struct tsr_future *t)
 {
-    if (tsr__task_launch(w, t, &w->inflight[w->n_inflight])) {
-        w->n_inflight++;
+    struct tsr__inflight f;
+
+    if (tsr__task_launch(w, t, &f)) {
+        /* An implementation that waited for a future (tsr__worker_help_until) may
+         * have filled the list meanwhile. */
+        while (w->n_inflight == TSR_MAX_INFLIGHT) {
+            if (driver_progress(w) == 0) {
+                sched_yield();
+            }
+        }
+        w->inflight[w->n_inflight++] = f;
     }
+}
+
+/* Complete what finished, launch what is queued; returns how much was done. */
+static uint32_t driver_step(struct tsr__worker *w)
+{
+    uint32_t n = driver_progress(w);
+    struct tsr_future *t;
+
+    while (w->n_inflight < TSR_MAX_INFLIGHT && (t = pop(w)) != NULL) {
+        driver_launch(w, t);
+        n++;
+    }
+    return n;
 }
 
 static void driver_main(struct tsr__worker *w)
@@ -154,14 +184,9 @@ static void driver_main(struct tsr__worker *w)
     int stop = 0;
 
     while (!stop) {
-        uint32_t n = driver_progress(w);
         struct tsr_future *t;
 
-        while (w->n_inflight < TSR_MAX_INFLIGHT && (t = pop(w)) != NULL) {
-            driver_launch(w, t);
-            n++;
-        }
-        if (n > 0) {
+        if (driver_step(w) > 0) {
             continue;
         }
         if (w->n_inflight > 0) {
@@ -223,16 +248,11 @@ void tsr__worker_help_until(struct tsr__worker *w, struct tsr_future *t)
         struct tsr_future *other;
         uint32_t key;
 
-        if (w->n_inflight > 0) {
-            /* A driver thread's own launches may be what t waits for: keep polling
-             * them rather than sleeping. */
-            if (driver_progress(w) == 0) {
-                other = pop(w);
-                if (other != NULL) {
-                    tsr__task_execute(w, other);
-                } else {
-                    sched_yield();
-                }
+        if (w->dev->is_async) {
+            /* A driver thread waiting inside a task goes on launching and polling,
+             * since its own launches may be what t waits for. */
+            if (driver_step(w) == 0) {
+                sched_yield();
             }
             continue;
         }

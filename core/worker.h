@@ -19,11 +19,16 @@ struct tsr__device;
 /* Launches an asynchronous device's driver thread keeps in flight at most. */
 #define TSR_MAX_INFLIGHT 64
 
-/* A task launched on an asynchronous device, not known to be complete. */
+/* A task launched on an asynchronous device, not known to be complete; or, with
+ * token NULL, one launched early that already ended at its launch (status, msg)
+ * and waits for its predecessors to finish first. */
 struct tsr__inflight {
     struct tsr_future *task;
     void *token;
     uint64_t t0;
+    uint32_t slot; /* the backend's stream */
+    tsr_status_t status;
+    char *msg; /* malloc'd, or NULL */
 };
 
 struct tsr__worker {
@@ -39,6 +44,7 @@ struct tsr__worker {
     /* Written by this worker only; summed by tsr_wait_all and stats. */
     alignas(TSR_CACHE_LINE) _Atomic uint64_t n_completed;
     _Atomic uint64_t n_stolen;
+    _Atomic uint64_t n_launched_early;
     /* Asynchronous devices' driver threads: launches in flight, oldest first. */
     uint32_t n_inflight;
     struct tsr__inflight inflight[TSR_MAX_INFLIGHT];

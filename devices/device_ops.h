@@ -43,8 +43,17 @@ struct tsr__copy {
     int wait;
 };
 
+/* Launches a launch may have to wait for (predecessors still running there). */
+#define TSR_LAUNCH_MAX_WAITS 4
+
 /* One task launch on an asynchronous device. */
 struct tsr__launch {
+    /* Earlier launches on this device to wait for (their tokens and slots), and
+     * the slot to use if the backend can (stream order then does the waiting). */
+    uint32_t n_waits;
+    void *waits[TSR_LAUNCH_MAX_WAITS];
+    uint32_t wait_slots[TSR_LAUNCH_MAX_WAITS];
+    uint32_t prefer_slot; /* UINT32_MAX: none */
     uint32_t n_bufs;
     uint32_t modes[TSR_MAX_BUFFERS];
     void **fences[TSR_MAX_BUFFERS]; /* the fence of each buffer's replica there */
@@ -67,8 +76,8 @@ struct tsr__device_ops {
     void (*describe)(uint32_t index, char *buf, size_t n);
     /* Backend state of device `index` (NULL op: stateless). Errors: TSR_EBACKEND or
      * TSR_ENOMEM, with what went wrong in msg. */
-    tsr_status_t (*open)(const tsr_config_t *resolved, uint32_t index, void **state_out,
-                         char *msg, size_t n_msg);
+    tsr_status_t (*open)(const tsr_config_t *resolved, uint32_t index, void **state_out, char *msg,
+                         size_t n_msg);
     void (*close)(void *state);
 
     /* Synchronous devices: run implementation fn of a task. */

@@ -374,10 +374,17 @@ static void cuda_fence_free(void *state, void *fence)
 static tsr_status_t cuda_launch_begin(void *state, struct tsr__launch *l)
 {
     struct cuda_dev *dev = state;
-    uint32_t slot = dev->next_stream++ % dev->n_streams;
+    uint32_t slot =
+        l->prefer_slot < dev->n_streams ? l->prefer_slot : dev->next_stream++ % dev->n_streams;
     cudaStream_t s = dev->streams[slot];
     cudaError_t err = cudaSetDevice(dev->id);
 
+    /* Predecessors still running: stream order covers those on this stream. */
+    for (uint32_t i = 0; i < l->n_waits && err == cudaSuccess; i++) {
+        if (l->wait_slots[i] != slot) {
+            err = cudaStreamWaitEvent(s, (cudaEvent_t)l->waits[i], 0);
+        }
+    }
     for (uint32_t i = 0; i < l->n_bufs && err == cudaSuccess; i++) {
         if (*l->fences[i] != NULL) {
             err = cudaStreamWaitEvent(s, (cudaEvent_t)*l->fences[i], 0);

@@ -109,9 +109,12 @@ typedef struct {
     uint64_t n_failed;    /* tasks whose implementation returned an error */
     uint64_t n_cancelled; /* tasks cancelled (dependency failed, runtime cancel) */
     uint64_t n_stolen;    /* tasks taken from another worker's deque (ws) */
+    /* tasks launched on an accelerator behind predecessors still running there
+     * (ordered by its streams instead of waiting for their completion) */
+    uint64_t n_launched_early;
 } tsr_runtime_stats_t;
 /* clang-format off */
-#define TSR_RUNTIME_STATS_INIT {0, TSR_SCHED_DEFAULT, 0, 0, 0, 0, 0}
+#define TSR_RUNTIME_STATS_INIT {0, TSR_SCHED_DEFAULT, 0, 0, 0, 0, 0, 0}
 /* clang-format on */
 
 /** Fill `*stats_out` with a snapshot of the counters of `rt` (each counter is

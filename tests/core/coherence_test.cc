@@ -313,6 +313,117 @@ TEST(Coherence, ChainOnOneDeviceCopiesItsInputOnce)
     tsr_data_unregister(h);
 }
 
+// A chain on one accelerator is launched ahead: each task goes behind its running
+// predecessor (stream order on a GPU) instead of waiting for its completion.
+TEST(Coherence, ChainOnOneDeviceIsLaunchedBehindRunningPredecessors)
+{
+    Rt rt = StartSim(2);
+    ASSERT_TRUE(rt);
+    std::vector<uint64_t> x(kWords, 3), ref = x;
+    tsr_data_t *h;
+    ASSERT_EQ(tsr_data_register(rt.get(), x.data(), kWords * 8, &h), TSR_OK);
+    for (int t = 0; t < 2000; t++) {
+        StepArg a = {};
+        a.key = (uint64_t)t * 7 + 1;
+        a.n = 1;
+        a.modes[0] = TSR_RW;
+        a.pinned_device = 2;
+        ASSERT_EQ(Submit(rt.get(), a, &h, 2), TSR_OK);
+        ApplyStep(a, {ref.data()});
+    }
+    ASSERT_EQ(tsr_wait_all(rt.get()), TSR_OK);
+    tsr_runtime_stats_t stats = TSR_RUNTIME_STATS_INIT;
+    ASSERT_EQ(tsr_runtime_stats(rt.get(), &stats), TSR_OK);
+    EXPECT_GT(stats.n_launched_early, 0u) << "no task was launched behind its predecessor";
+    EXPECT_EQ(stats.n_failed, 0u);
+    EXPECT_EQ(g_misplaced.load(), 0u);
+    void *p = nullptr;
+    ASSERT_EQ(tsr_data_acquire(h, TSR_R, &p, nullptr), TSR_OK);
+    EXPECT_EQ(std::memcmp(p, ref.data(), kWords * 8), 0);
+    ASSERT_EQ(tsr_data_release(h), TSR_OK);
+    EXPECT_EQ(Copies(rt.get(), 0, 2), 1u);
+    tsr_data_unregister(h);
+}
+
+tsr_status_t FailAtKernel(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, const void *arg)
+{
+    (void)bufs;
+    (void)arg;
+    tsr_task_ctx_fail(ctx, "planned failure");
+    return TSR_ETASK;
+}
+
+// Failures inside a chain launched ahead: tasks before the failure take effect,
+// the failing one reports its message, everything after it is cancelled, and no
+// task finishes before its predecessor (futures complete in chain order).
+TEST(Coherence, FailureInAChainLaunchedAheadCancelsTheRest)
+{
+    tsr_codelet_t fail = {};
+    fail.name = "fail";
+    fail.impl[TSR_DEVICE_CPU] = FailAtKernel;
+    fail.n_buffers = 1;
+    fail.modes[0] = TSR_RW;
+    std::mt19937_64 rng(std::random_device{}());
+    for (int round = 0; round < 20; round++) {
+        Rt rt = StartSim(1);
+        ASSERT_TRUE(rt);
+        std::vector<uint64_t> x(kWords, 5), ref = x;
+        tsr_data_t *h;
+        ASSERT_EQ(tsr_data_register(rt.get(), x.data(), kWords * 8, &h), TSR_OK);
+        const int n = 300;
+        const int bad = (int)(rng() % n);
+        std::vector<tsr_future_t *> futs(n);
+        for (int t = 0; t < n; t++) {
+            tsr_task_desc_t d = TSR_TASK_DESC_INIT;
+            StepArg a = {};
+            a.key = (uint64_t)t;
+            a.n = 1;
+            a.modes[0] = TSR_RW;
+            a.pinned_device = 1;
+            tsr_access_t mode = TSR_RW;
+            d.codelet = t == bad ? &fail : &kStep;
+            d.handles = &h;
+            d.modes = &mode;
+            d.n_handles = 1;
+            d.arg = &a;
+            d.arg_size = sizeof(a);
+            d.pin = TSR_PIN_DEVICE;
+            d.pin_value = 1;
+            ASSERT_EQ(tsr_task_submit(rt.get(), &d, &futs[t]), TSR_OK);
+            if (t < bad) {
+                ApplyStep(a, {ref.data()});
+            }
+        }
+        for (int t = n - 1; t >= 0; t--) {
+            tsr_status_t st = tsr_future_wait(futs[t]);
+            // Once a task is done, every earlier one is too.
+            for (int e = 0; e < t; e++) {
+                ASSERT_NE(tsr_future_test(futs[e]), TSR_PENDING) << "task " << e;
+            }
+            if (t < bad) {
+                EXPECT_EQ(st, TSR_OK) << "task " << t;
+            } else if (t == bad) {
+                EXPECT_EQ(st, TSR_ETASK);
+                EXPECT_NE(std::string(tsr_future_message(futs[t])).find("planned failure"),
+                          std::string::npos);
+            } else {
+                EXPECT_EQ(st, TSR_ECANCELED) << "task " << t;
+            }
+        }
+        for (tsr_future_t *f : futs) {
+            tsr_future_release(f);
+        }
+        tsr_runtime_stats_t stats = TSR_RUNTIME_STATS_INIT;
+        ASSERT_EQ(tsr_runtime_stats(rt.get(), &stats), TSR_OK);
+        EXPECT_EQ(stats.n_failed, 1u);
+        EXPECT_EQ(stats.n_cancelled, (uint64_t)(n - bad - 1));
+        // The handle is poisoned by the failure; a plain W write cures it.
+        tsr_data_unregister(h);
+        EXPECT_EQ(std::memcmp(x.data(), ref.data(), kWords * 8), 0)
+            << "unregister must bring back the last good contents written before the failure";
+    }
+}
+
 TEST(Coherence, WriteInvalidatesOtherReplicas)
 {
     Rt rt = StartSim(2);
