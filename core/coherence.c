@@ -11,6 +11,7 @@
 #include "core/data_impl.h"
 #include "core/error.h"
 #include "core/mem_cache.h"
+#include "core/models.h"
 #include "core/runtime_impl.h"
 #include "core/trace.h"
 #include "core/worker.h"
@@ -109,7 +110,7 @@ static tsr_status_t copy_replica(struct tsr_data *d, uint32_t src, uint32_t dst,
                                  struct tsr__worker *w)
 {
     tsr_runtime_t *rt = d->rt;
-    uint64_t t0 = w != NULL && rt->trace_path != NULL ? tsr__now_ns() : 0;
+    uint64_t t0 = (w != NULL && rt->trace_path != NULL) || rt->models != NULL ? tsr__now_ns() : 0;
 
     if (src != 0 && dst != 0 && rt->devices[src].ops != rt->devices[dst].ops) {
         /* Different backends: stage through host memory. */
@@ -122,7 +123,15 @@ static tsr_status_t copy_replica(struct tsr_data *d, uint32_t src, uint32_t dst,
     atomic_fetch_add_explicit(&rt->n_copies[src][dst], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&rt->n_copy_bytes[src][dst], d->n_bytes, memory_order_relaxed);
     if (t0 != 0) {
-        tsr__trace_copy(&w->trace, t0, tsr__now_ns(), src, dst, d->n_bytes);
+        uint64_t t1 = tsr__now_ns();
+
+        if (w != NULL && rt->trace_path != NULL) {
+            tsr__trace_copy(&w->trace, t0, t1, src, dst, d->n_bytes);
+        }
+        /* A copy that returned before completing says nothing of its duration. */
+        if (dst == 0 || !rt->devices[dst].ops->has_async_copies) {
+            tsr__xfer_observe(rt, src, dst, d->n_bytes, (double)(t1 - t0) * 1e-9);
+        }
     }
     return TSR_OK;
 }

@@ -3,10 +3,12 @@
 #include <errno.h>
 #include <sched.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "core/config_impl.h"
 #include "core/error.h"
 #include "tessera/runtime.h"
 
@@ -45,8 +47,13 @@ static tsr_status_t parse_policy(const char *text, tsr_sched_policy_t *out)
         *out = TSR_SCHED_EAGER;
     } else if (strcmp(text, "ws") == 0) {
         *out = TSR_SCHED_WS;
+    } else if (strcmp(text, "dmda") == 0) {
+        *out = TSR_SCHED_DMDA;
+    } else if (strcmp(text, "random") == 0) {
+        *out = TSR_SCHED_RANDOM;
     } else {
-        return tsr__fail(TSR_EINVAL, "TESSERA_SCHED='%s' is not one of eager, ws", text);
+        return tsr__fail(TSR_EINVAL, "TESSERA_SCHED='%s' is not one of eager, ws, dmda, random",
+                         text);
     }
     return TSR_OK;
 }
@@ -158,7 +165,7 @@ static tsr_status_t check_struct(const tsr_config_t *cfg)
         return tsr__fail(TSR_EINVAL, "config.n_cpu_workers=%d is outside 0..%d",
                          (int)cfg->n_cpu_workers, MAX_CPU_WORKERS);
     }
-    if (cfg->policy < TSR_SCHED_DEFAULT || cfg->policy > TSR_SCHED_WS) {
+    if (cfg->policy < TSR_SCHED_DEFAULT || cfg->policy > TSR_SCHED_RANDOM) {
         return tsr__fail(TSR_EINVAL, "config.policy=%d is not a tsr_sched_policy_t",
                          (int)cfg->policy);
     }
@@ -204,6 +211,9 @@ static tsr_status_t apply_env(tsr_config_t *cfg)
         TSR_TRY(parse_sim_devices(v, cfg));
     }
     TSR_TRY(parse_cuda_env(cfg, getenv("TESSERA_CUDA_DEVICES"), getenv("TESSERA_CUDA_STREAMS")));
+    if ((v = getenv("TESSERA_MODEL_DIR")) != NULL) {
+        cfg->model_dir = strcmp(v, "none") == 0 ? "" : v;
+    }
     return TSR_OK;
 }
 
@@ -247,8 +257,47 @@ const char *tsr_sched_policy_name(tsr_sched_policy_t policy)
         return "eager";
     case TSR_SCHED_WS:
         return "ws";
+    case TSR_SCHED_DMDA:
+        return "dmda";
+    case TSR_SCHED_RANDOM:
+        return "random";
     case TSR_SCHED_DEFAULT:
         return "default";
     }
     return "unknown";
+}
+
+int tsr__config_policy_is_default(const tsr_config_t *config)
+{
+    const char *v;
+
+    if (config != NULL && config->policy != TSR_SCHED_DEFAULT) {
+        return 0;
+    }
+    if (config != NULL && (config->flags & TSR_CONFIG_F_NO_ENV)) {
+        return 1;
+    }
+    v = getenv("TESSERA_SCHED");
+    return v == NULL;
+}
+
+void tsr__config_model_dir(const tsr_config_t *resolved, char *buf, size_t n)
+{
+    const char *base = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+    char host[128] = "localhost";
+
+    if (resolved->model_dir != NULL) {
+        snprintf(buf, n, "%s", resolved->model_dir);
+        return;
+    }
+    gethostname(host, sizeof(host) - 1);
+    host[sizeof(host) - 1] = '\0';
+    if (base != NULL && base[0] == '/') {
+        snprintf(buf, n, "%s/tessera/models/%s", base, host);
+    } else if (home != NULL && home[0] == '/') {
+        snprintf(buf, n, "%s/.cache/tessera/models/%s", home, host);
+    } else {
+        snprintf(buf, n, "%s", ""); /* nowhere sensible: not saved */
+    }
 }

@@ -1,8 +1,8 @@
 /* Devices: device 0 is the CPU, fed by the scheduling policy; each accelerator
- * (sim now, CUDA with its backend) has its own memory node, queue and workers.
- * A task without a pin runs on the CPU when it has a CPU implementation, else on
- * an accelerator that can run it, in turn; the cost-model policy (dmda) will make
- * this choice from predicted finish times. */
+ * (sim, CUDA) has its own memory node, queue and workers. Where a task runs: its
+ * pin and its codelet's implementations give the devices allowed; with one, that
+ * is it; otherwise eager and ws choose at submission (the CPU when allowed, else the
+ * accelerators in turn) and dmda and random when the task is ready (core/place.c). */
 #include "core/device.h"
 
 #include <stdio.h>
@@ -10,7 +10,9 @@
 #include <string.h>
 
 #include "core/backends.h"
+#include "core/coherence.h"
 #include "core/error.h"
+#include "core/place.h"
 #include "core/runtime_impl.h"
 #include "core/task_impl.h"
 #include "core/worker.h"
@@ -123,61 +125,112 @@ void tsr__devices_fini(tsr_runtime_t *rt)
     free(rt->devices);
 }
 
-/* Device of kind `kind` that can run cl, taking turns; -1 if none. */
-static int pick_of_kind(tsr_runtime_t *rt, uint32_t kind, const tsr_codelet_t *cl)
-{
-    uint32_t start = atomic_fetch_add_explicit(&rt->next_rr, 1, memory_order_relaxed);
-
-    for (uint32_t i = 0; i < rt->n_devices; i++) {
-        uint32_t d = (start + i) % rt->n_devices;
-
-        if ((kind == UINT32_MAX || rt->devices[d].ops->kind == kind) &&
-            tsr__device_can_run(rt, d, cl)) {
-            return (int)d;
-        }
-    }
-    return -1;
-}
-
-tsr_status_t tsr__device_choose(tsr_runtime_t *rt, const tsr_task_desc_t *desc, uint32_t *dev_out)
+/* Devices allowed by desc's pin that can run its codelet. */
+static tsr_status_t allowed_devices(tsr_runtime_t *rt, const tsr_task_desc_t *desc,
+                                    uint32_t *mask_out)
 {
     const tsr_codelet_t *cl = desc->codelet;
-    int d;
+    uint32_t mask = 0;
 
     switch (desc->pin) {
     case TSR_PIN_NONE:
-        d = tsr__device_can_run(rt, 0, cl) ? 0 : pick_of_kind(rt, UINT32_MAX, cl);
-        break;
     case TSR_PIN_KIND:
-        if (desc->pin_value >= TSR_DEVICE_KIND_COUNT) {
+        if (desc->pin == TSR_PIN_KIND && desc->pin_value >= TSR_DEVICE_KIND_COUNT) {
             return tsr__fail(TSR_EINVAL, "tsr_task_submit: pin_value %u is not a device kind",
                              (unsigned)desc->pin_value);
         }
-        d = pick_of_kind(rt, desc->pin_value, cl);
+        for (uint32_t d = 0; d < rt->n_devices; d++) {
+            if ((desc->pin == TSR_PIN_NONE || rt->devices[d].ops->kind == desc->pin_value) &&
+                tsr__device_can_run(rt, d, cl)) {
+                mask |= 1u << d;
+            }
+        }
         break;
     case TSR_PIN_DEVICE:
         if (desc->pin_value >= rt->n_devices) {
             return tsr__fail(TSR_EINVAL, "tsr_task_submit: no device %u (the runtime has %u)",
                              (unsigned)desc->pin_value, (unsigned)rt->n_devices);
         }
-        d = tsr__device_can_run(rt, desc->pin_value, cl) ? (int)desc->pin_value : -1;
+        if (tsr__device_can_run(rt, desc->pin_value, cl)) {
+            mask = 1u << desc->pin_value;
+        }
         break;
     default:
         return tsr__fail(TSR_EINVAL, "tsr_task_submit: pin %d is not a tsr_pin_t", (int)desc->pin);
     }
-    if (d < 0) {
+    if (mask == 0) {
         return tsr__fail(TSR_ENODEV,
                          "tsr_task_submit: no device of this runtime allowed by the pin can "
                          "run codelet '%s' (no implementation for its kind)",
                          cl->name ? cl->name : "?");
     }
-    *dev_out = (uint32_t)d;
+    *mask_out = mask;
     return TSR_OK;
+}
+
+/* Under eager and ws: the CPU when allowed, else the allowed devices in turn. */
+static uint32_t choose_static(tsr_runtime_t *rt, uint32_t mask)
+{
+    uint32_t start;
+
+    if (mask & 1u) {
+        return 0;
+    }
+    start = atomic_fetch_add_explicit(&rt->next_rr, 1, memory_order_relaxed);
+    for (uint32_t i = 0; i < rt->n_devices; i++) {
+        uint32_t d = (start + i) % rt->n_devices;
+
+        if ((mask >> d) & 1u) {
+            return d;
+        }
+    }
+    return 0;
+}
+
+tsr_status_t tsr__device_choose(tsr_runtime_t *rt, const tsr_task_desc_t *desc, uint32_t *dev_out,
+                                uint32_t *mask_out)
+{
+    uint32_t mask = 0;
+
+    TSR_TRY(allowed_devices(rt, desc, &mask));
+    *mask_out = mask;
+    if ((mask & (mask - 1)) == 0) {
+        *dev_out = (uint32_t)__builtin_ctz(mask); /* one choice */
+    } else if (tsr__place_is_deferred(rt)) {
+        *dev_out = TSR_DEVICE_ANY;
+    } else {
+        *dev_out = choose_static(rt, mask);
+    }
+    return TSR_OK;
+}
+
+/* Start copying the inputs of t, just placed on an accelerator with asynchronous
+ * copies, to its memory: the copies overlap whatever runs before t there. A
+ * failure here is left for the task's own fetch to report. */
+static void prefetch(tsr_runtime_t *rt, struct tsr_future *t)
+{
+    uint32_t node = rt->devices[t->device].node;
+
+    for (uint32_t i = 0; i < t->n_bufs; i++) {
+        tsr_buffer_t buf;
+
+        if (t->bufs[i].mode & TSR_R) {
+            (void)tsr__coh_fetch(t->bufs[i].data, node, TSR_R, NULL, &buf);
+        }
+    }
 }
 
 void tsr__device_push(tsr_runtime_t *rt, struct tsr__worker *self, struct tsr_future *t)
 {
-    struct tsr__device *dev = &rt->devices[t->device];
+    struct tsr__device *dev;
+
+    if (t->device == TSR_DEVICE_ANY) {
+        tsr__place(rt, t);
+        if (rt->devices[t->device].ops->has_async_copies) {
+            prefetch(rt, t);
+        }
+    }
+    dev = &rt->devices[t->device];
 
     if (t->device == 0) {
         /* The CPU policy sees only CPU workers as "self". */

@@ -16,9 +16,11 @@ void tsr__devices_fini(tsr_runtime_t *rt);
 /* Whether device `dev` can run codelet cl (it has an implementation for it). */
 int tsr__device_can_run(const tsr_runtime_t *rt, uint32_t dev, const tsr_codelet_t *cl);
 
-/* Choose the device of a task from its pin and codelet; sets *dev_out. Errors:
- * TSR_EINVAL (bad pin), TSR_ENODEV (no allowed device can run it). */
-tsr_status_t tsr__device_choose(tsr_runtime_t *rt, const tsr_task_desc_t *desc, uint32_t *dev_out);
+/* The devices a task may run on (its pin and codelet), *mask_out, and its device
+ * now if that is decided at submission, else TSR_DEVICE_ANY (core/place.h).
+ * Errors: TSR_EINVAL (bad pin), TSR_ENODEV (no allowed device can run it). */
+tsr_status_t tsr__device_choose(tsr_runtime_t *rt, const tsr_task_desc_t *desc, uint32_t *dev_out,
+                                uint32_t *mask_out);
 
 /* Queue a ready task on its device; `self` is the calling worker of rt or NULL. */
 void tsr__device_push(tsr_runtime_t *rt, struct tsr__worker *self, struct tsr_future *t);

@@ -3,9 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/config_impl.h"
 #include "core/data_impl.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "core/models.h"
 #include "core/runtime_impl.h"
 #include "core/sched.h"
 #include "core/task_impl.h"
@@ -24,8 +26,10 @@ const char *tsr_version(void)
     return TSR_VERSION_STRING;
 }
 
-static tsr_status_t setup(tsr_runtime_t *rt, const tsr_config_t *resolved)
+static tsr_status_t setup(tsr_runtime_t *rt, const tsr_config_t *resolved, int policy_is_default)
 {
+    char model_dir[4096];
+
     rt->cfg = *resolved;
     if (resolved->trace_path != NULL) {
         rt->trace_path = strdup(resolved->trace_path);
@@ -34,6 +38,12 @@ static tsr_status_t setup(tsr_runtime_t *rt, const tsr_config_t *resolved)
         }
     }
     rt->cfg.trace_path = rt->trace_path;
+    tsr__config_model_dir(resolved, model_dir, sizeof(model_dir));
+    rt->model_dir = strdup(model_dir);
+    if (rt->model_dir == NULL) {
+        return tsr__fail(TSR_ENOMEM, "tsr_init: out of memory");
+    }
+    rt->cfg.model_dir = rt->model_dir;
     rt->uid = atomic_fetch_add(&next_runtime_uid, 1);
     rt->t0_ns = tsr__now_ns();
     tsr__task_pool_init(&rt->pool);
@@ -45,6 +55,10 @@ static tsr_status_t setup(tsr_runtime_t *rt, const tsr_config_t *resolved)
         return tsr__fail(TSR_ENOMEM, "tsr_init: out of memory");
     }
     TSR_TRY(tsr__devices_setup(rt));
+    if (policy_is_default && rt->n_devices > 1) {
+        rt->cfg.policy = TSR_SCHED_DMDA; /* the default with accelerators */
+    }
+    TSR_TRY(tsr__models_init(rt));
     rt->sched = tsr__sched_lookup(rt->cfg.policy);
     return rt->sched->init(rt, &rt->sched_state);
 }
@@ -61,12 +75,14 @@ static void teardown(tsr_runtime_t *rt)
         tsr__trace_buf_fini(&rt->workers[i].trace);
     }
     free(rt->workers);
+    tsr__models_fini(rt);
     tsr__devices_fini(rt);
     tsr__task_pool_fini(&rt->pool);
     pthread_mutex_destroy(&rt->data_mutex);
     tsr__cause_release(rt->oom_cause);
     tsr__cause_release(atomic_load(&rt->cancel_cause));
     free(rt->trace_path);
+    free(rt->model_dir);
     free(rt);
 }
 
@@ -88,7 +104,7 @@ tsr_status_t tsr_init(const tsr_config_t *config, tsr_runtime_t **rt_out)
         return tsr__fail(TSR_ENOMEM, "tsr_init: out of memory");
     }
     memset(rt, 0, sizeof(*rt));
-    st = setup(rt, &resolved);
+    st = setup(rt, &resolved, tsr__config_policy_is_default(config));
     if (st == TSR_OK) {
         st = tsr__workers_start(rt);
     }

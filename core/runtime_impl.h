@@ -20,6 +20,7 @@ struct tsr__sched_ops;
 struct tsr__device_ops;
 struct tsr_data;
 struct tsr_cause;
+struct tsr__models;
 
 /* Memory nodes: 0 is host memory, device d > 0 owns node d (one node per device). */
 #define TSR_MAX_NODES 16
@@ -40,6 +41,7 @@ struct tsr__device {
     struct tsr__central queue;   /* accelerators only */
     int has_queue;
     alignas(TSR_CACHE_LINE) struct tsr__event ev; /* its idle workers sleep here */
+    _Atomic uint64_t load_ns; /* dmda: predicted work placed here, not completed */
     char name[32];
     char model[64]; /* what the backend calls it ("NVIDIA H100 80GB HBM3") */
 };
@@ -47,7 +49,8 @@ struct tsr__device {
 struct tsr_runtime {
     tsr_config_t cfg; /* resolved; cfg.trace_path points to trace_path */
     char *trace_path;
-    uint64_t uid; /* distinguishes runtimes in thread-local caches */
+    char *model_dir; /* cfg.model_dir points here; "" when models are not saved */
+    uint64_t uid;    /* distinguishes runtimes in thread-local caches */
     uint64_t t0_ns;
     uint32_t n_workers;     /* all workers: CPU ones first, then the devices' */
     uint32_t n_cpu_workers; /* workers 0..n_cpu_workers-1 run the CPU policy */
@@ -57,6 +60,7 @@ struct tsr_runtime {
     atomic_uint next_rr; /* round robin among devices of a kind */
     const struct tsr__sched_ops *sched;
     void *sched_state;
+    struct tsr__models *models; /* dmda's; NULL under other policies */
     struct tsr__task_pool pool;
 
     /* Every task (acquires too) takes its id here; wait_all compares it with the

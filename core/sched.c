@@ -14,6 +14,8 @@ const struct tsr__sched_ops *tsr__sched_lookup(tsr_sched_policy_t policy)
         return &tsr__sched_eager_ops;
     case TSR_SCHED_WS:
     case TSR_SCHED_DEFAULT:
+    case TSR_SCHED_DMDA:   /* these place tasks on devices (core/place.c) and */
+    case TSR_SCHED_RANDOM: /* queue the CPU's share as ws does */
         return &tsr__sched_ws_ops;
     }
     return NULL;

@@ -148,6 +148,8 @@ struct tsr_future *tsr__task_new(tsr_runtime_t *rt, uint32_t refs)
     t->n_early = 0;
     t->is_early = 0;
     t->device = 0;
+    t->dev_mask = 1;
+    t->pred_ns = 0;
     atomic_store_explicit(&t->refs, refs, memory_order_relaxed);
     atomic_store_explicit(&t->state, TASK_PENDING, memory_order_relaxed);
     atomic_store_explicit(&t->n_waiters, 0, memory_order_relaxed);
@@ -201,9 +203,10 @@ tsr_status_t tsr_task_submit(tsr_runtime_t *rt, const tsr_task_desc_t *desc,
     void *heap_arg;
     uint32_t n_acc;
     uint32_t device;
+    uint32_t dev_mask;
 
     TSR_TRY(check_desc(rt, desc));
-    TSR_TRY(tsr__device_choose(rt, desc, &device));
+    TSR_TRY(tsr__device_choose(rt, desc, &device, &dev_mask));
     TSR_TRY(copy_large_arg(desc, &heap_arg));
     t = tsr__task_new(rt, future_out != NULL ? 2u : 1u);
     if (t == NULL) {
@@ -212,6 +215,7 @@ tsr_status_t tsr_task_submit(tsr_runtime_t *rt, const tsr_task_desc_t *desc,
     }
     set_arg(t, desc, heap_arg);
     t->device = device;
+    t->dev_mask = dev_mask;
     fill_task(t, desc, acc);
     add_explicit_deps(t, desc);
     n_acc = tsr__deps_normalise(acc, desc->n_handles);

@@ -9,6 +9,7 @@
 #include "core/data_impl.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "core/place.h"
 #include "core/runtime_impl.h"
 #include "core/task_impl.h"
 #include "core/worker.h"
@@ -212,6 +213,7 @@ void tsr__task_complete(struct tsr_future *t, tsr_status_t status, const char *m
 {
     struct tsr_cause *cause = outcome_cause(t, status, msg);
 
+    tsr__place_done(t->rt, t);
     for (uint32_t i = 0; i < t->n_bufs; i++) {
         if (t->bufs[i].mode & TSR_W) {
             tsr__deps_writer_done(t->bufs[i].data, cause);
@@ -314,7 +316,12 @@ static void run_impl(struct tsr__worker *w, struct tsr_future *t)
         snprintf(ctx.msg, sizeof(ctx.msg), "%s", tsr_last_error());
         ctx.has_msg = 1;
     } else {
+        uint64_t run0 = rt->models != NULL ? tsr__now_ns() : 0;
+
         st = w->dev->ops->execute(tsr__device_impl(t->cl, kind), &ctx, bufs, t->arg);
+        if (run0 != 0 && st == TSR_OK) {
+            tsr__place_observe(rt, t, w->dev->index, (double)(tsr__now_ns() - run0) * 1e-9);
+        }
         mark_written(w, t);
     }
     st = check_impl_status(&ctx, st);
@@ -330,9 +337,21 @@ void tsr__task_finish(struct tsr__worker *w, struct tsr_future *t, tsr_status_t 
 {
     tsr_runtime_t *rt = t->rt;
 
+    if (t->is_early && atomic_load_explicit(&t->cause, memory_order_acquire) != NULL) {
+        /* Launched behind a predecessor that then failed. */
+        st = TSR_ECANCELED;
+        msg = NULL;
+    }
     if (t0 != 0) {
-        tsr__trace_span(&w->trace, t0, tsr__now_ns(),
-                        atomic_load_explicit(&t->id, memory_order_relaxed), t->name, st);
+        uint64_t t1 = tsr__now_ns();
+
+        if (rt->trace_path != NULL) {
+            tsr__trace_span(&w->trace, t0, t1, atomic_load_explicit(&t->id, memory_order_relaxed),
+                            t->name, st);
+        }
+        if (rt->models != NULL && st == TSR_OK) {
+            tsr__place_observe(rt, t, w->dev->index, (double)(t1 - t0) * 1e-9);
+        }
     }
     tsr__task_complete(t, st, msg, &w->n_completed);
     tsr__runtime_check_idle(rt);
@@ -428,7 +447,7 @@ int tsr__task_launch(struct tsr__worker *w, struct tsr_future *t, struct tsr__in
     if (cancel_cause_of(t) != NULL) {
         return launch_ended(w, t, f, TSR_ECANCELED, NULL);
     }
-    f->t0 = rt->trace_path != NULL ? tsr__now_ns() : 0;
+    f->t0 = rt->trace_path != NULL || rt->models != NULL ? tsr__now_ns() : 0;
     atomic_store_explicit(&t->state, TASK_RUNNING, memory_order_relaxed);
     st = prepare_buffers(w, t, bufs);
     if (st != TSR_OK) {

@@ -78,7 +78,9 @@ struct tsr_future {
     uint32_t flags;
     uint32_t n_bufs;
     uint32_t cancel_epoch;
-    uint32_t device;         /* index of the device that runs it */
+    uint32_t device;         /* index of the device that runs it, or TSR_DEVICE_ANY */
+    uint32_t dev_mask;       /* devices it may run on (bit d: device d) */
+    uint64_t pred_ns;        /* dmda: predicted run time, in its device's load */
     struct tsr_future *next; /* free lists, overflow queues */
     alignas(16) unsigned char arg_inline[TSR_TASK_ARG_INLINE];
     struct task_buf bufs[TSR_MAX_BUFFERS];

@@ -66,6 +66,9 @@ struct tsr__launch {
 struct tsr__device_ops {
     const char *name;
     tsr_device_kind_t kind;
+    /* Copies to the device return before they complete (fences order them), so
+     * they can start when a task is placed, ahead of its launch (prefetch). */
+    int has_async_copies;
     /* Number of devices of this kind for a resolved configuration. */
     uint32_t (*n_devices)(const tsr_config_t *resolved);
     /* Worker threads per device (CPU: one per configured core). */

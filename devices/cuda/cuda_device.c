@@ -643,6 +643,7 @@ static tsr_status_t cuda_copy(const struct tsr__copy *c, char *msg, size_t n_msg
 const struct tsr__device_ops tsr__cuda_device_ops = {
     .name = "cuda",
     .kind = TSR_DEVICE_CUDA,
+    .has_async_copies = 1,
     .n_devices = cuda_n_devices,
     .n_workers = cuda_n_workers,
     .mem_capacity = cuda_mem_capacity,

@@ -3,6 +3,7 @@
 #define TESSERA_RUNTIME_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <tessera/export.h>
 #include <tessera/status.h>
@@ -13,11 +14,17 @@ extern "C" {
 
 typedef struct tsr_runtime tsr_runtime_t;
 
-/** Scheduling policy. TSR_SCHED_DEFAULT picks `ws` on CPU-only machines. */
+/** Scheduling policy. TSR_SCHED_DEFAULT picks `dmda` when the runtime has an
+ *  accelerator and `ws` on CPU-only machines. Under eager and ws a task that may run
+ *  on several devices goes to the CPU when it has a CPU implementation, else to the
+ *  accelerators in turn, decided at submission; dmda and random decide when the task
+ *  is ready, and queue CPU work as ws does. */
 typedef enum {
     TSR_SCHED_DEFAULT = 0,
-    TSR_SCHED_EAGER = 1, /* one central ready queue shared by all workers */
-    TSR_SCHED_WS = 2,    /* per-worker deques; idle workers steal */
+    TSR_SCHED_EAGER = 1,  /* one central ready queue shared by all workers */
+    TSR_SCHED_WS = 2,     /* per-worker deques; idle workers steal */
+    TSR_SCHED_DMDA = 3,   /* the device where the task is expected to finish first */
+    TSR_SCHED_RANDOM = 4, /* a random device that can run it (a baseline) */
 } tsr_sched_policy_t;
 
 /** Verbosity of the messages Tessera writes to stderr. */
@@ -34,7 +41,7 @@ typedef enum {
  *  `tsr_config_t cfg = TSR_CONFIG_INIT;` is a complete configuration. After the
  *  struct, TESSERA_* environment variables override it (see tsr_config_resolve):
  *    TESSERA_NCPUS      number of CPU worker threads (1..1024; default: usable cores)
- *    TESSERA_SCHED      eager | ws
+ *    TESSERA_SCHED      eager | ws | dmda | random
  *    TESSERA_TRACE      path of a Chrome/Perfetto trace written at shutdown
  *    TESSERA_LOG_LEVEL  none | error | warn | info | debug
  *    TESSERA_SIM_DEVICES  simulated accelerators: "N" or "N:mem=SIZE" (SIZE in bytes
@@ -42,11 +49,14 @@ typedef enum {
  *    TESSERA_CUDA_DEVICES at most this many CUDA GPUs (0: none; default: all found;
  *                       CUDA_VISIBLE_DEVICES still chooses which)
  *    TESSERA_CUDA_STREAMS compute streams per GPU, 1..32 (default 4)
+ *    TESSERA_MODEL_DIR  where dmda's performance models persist ("" or "none": they
+ *                       are not saved); default $XDG_CACHE_HOME/tessera/models/HOST,
+ *                       else ~/.cache/tessera/models/HOST
  *  An invalid value in the struct or the environment makes tsr_init fail with
  *  TSR_EINVAL and a message naming it; there is no silent fallback. */
 typedef struct {
     int32_t n_cpu_workers;     /* 0: one per usable core; negative: invalid */
-    tsr_sched_policy_t policy; /* TSR_SCHED_DEFAULT: ws */
+    tsr_sched_policy_t policy; /* TSR_SCHED_DEFAULT: dmda with accelerators, else ws */
     const char *trace_path;    /* NULL: no trace; borrowed only during tsr_init */
     tsr_log_level_t log_level; /* TSR_LOG_DEFAULT: warn */
     uint32_t flags;            /* TSR_CONFIG_F_*; 0 */
@@ -54,9 +64,10 @@ typedef struct {
     uint64_t sim_mem_bytes;    /* memory of each one; 0: 256 MiB */
     int32_t n_cuda_devices;    /* 0: every GPU found; -1: none; N > 0: at most N */
     uint32_t cuda_streams;     /* compute streams per GPU (1..32); 0: 4 */
+    const char *model_dir;     /* NULL: the default; "": no persistence; borrowed */
 } tsr_config_t;
 /* clang-format off */
-#define TSR_CONFIG_INIT {0, TSR_SCHED_DEFAULT, NULL, TSR_LOG_DEFAULT, 0, 0, 0, 0, 0}
+#define TSR_CONFIG_INIT {0, TSR_SCHED_DEFAULT, NULL, TSR_LOG_DEFAULT, 0, 0, 0, 0, 0, NULL}
 /* clang-format on */
 
 /** Ignore every TESSERA_* environment variable (tests and embedding hosts). */
@@ -137,6 +148,11 @@ typedef struct {
  *  "this build has no CUDA backend" or the CUDA runtime's "no CUDA-capable device
  *  is detected". Static storage; thread-safe. */
 TSR_API const char *tsr_device_kind_absent_reason(uint32_t kind);
+
+/** Write a human description of the models rt's policy uses (dmda: transfer
+ *  latency and bandwidth per pair of memory nodes, performance models per codelet
+ *  and device kind) to `out`, as `tessera info` shows it. Errors: TSR_EINVAL. */
+TSR_API tsr_status_t tsr_runtime_print_models(tsr_runtime_t *rt, FILE *out);
 
 /** Number of devices of `rt` (at least 1: the CPU). */
 TSR_API uint32_t tsr_runtime_n_devices(tsr_runtime_t *rt);

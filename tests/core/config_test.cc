@@ -12,8 +12,9 @@ using tsr_test::ScopedEnv;
 using tsr_test::Stats;
 using tsr_test::UsableCores;
 
-const char *const kVars[] = {"TESSERA_NCPUS", "TESSERA_SCHED", "TESSERA_TRACE",
-                             "TESSERA_LOG_LEVEL"};
+const char *const kVars[] = {"TESSERA_NCPUS",        "TESSERA_SCHED",       "TESSERA_TRACE",
+                             "TESSERA_LOG_LEVEL",    "TESSERA_SIM_DEVICES", "TESSERA_CUDA_DEVICES",
+                             "TESSERA_CUDA_STREAMS", "TESSERA_MODEL_DIR"};
 
 /* Every test starts from an environment without TESSERA_* variables. */
 class Config : public testing::Test {
@@ -155,6 +156,53 @@ TEST_F(Config, SchedFromEnvironment)
         ScopedEnv env("TESSERA_SCHED", "ws");
         EXPECT_EQ(Resolve(&config).policy, TSR_SCHED_WS);
     }
+    {
+        ScopedEnv env("TESSERA_SCHED", "dmda");
+        EXPECT_EQ(Resolve(&config).policy, TSR_SCHED_DMDA);
+    }
+    {
+        ScopedEnv env("TESSERA_SCHED", "random");
+        EXPECT_EQ(Resolve(&config).policy, TSR_SCHED_RANDOM);
+    }
+    EXPECT_STREQ(tsr_sched_policy_name(TSR_SCHED_DMDA), "dmda");
+    EXPECT_STREQ(tsr_sched_policy_name(TSR_SCHED_RANDOM), "random");
+}
+
+TEST_F(Config, CudaAndModelSettingsFromEnvironment)
+{
+    tsr_config_t config = TSR_CONFIG_INIT;
+    EXPECT_EQ(Resolve(&config).cuda_streams, 4u);
+    EXPECT_EQ(Resolve(&config).n_cuda_devices, 0);
+    {
+        ScopedEnv env("TESSERA_CUDA_DEVICES", "0");
+        EXPECT_EQ(Resolve(&config).n_cuda_devices, -1) << "0 GPUs means none";
+    }
+    {
+        ScopedEnv env("TESSERA_CUDA_DEVICES", "3");
+        EXPECT_EQ(Resolve(&config).n_cuda_devices, 3);
+    }
+    {
+        ScopedEnv env("TESSERA_CUDA_STREAMS", "9");
+        EXPECT_EQ(Resolve(&config).cuda_streams, 9u);
+    }
+    {
+        ScopedEnv env("TESSERA_MODEL_DIR", "/tmp/tessera-models");
+        ASSERT_NE(Resolve(&config).model_dir, nullptr);
+        EXPECT_STREQ(Resolve(&config).model_dir, "/tmp/tessera-models");
+    }
+    {
+        ScopedEnv env("TESSERA_MODEL_DIR", "none");
+        ASSERT_NE(Resolve(&config).model_dir, nullptr);
+        EXPECT_STREQ(Resolve(&config).model_dir, "") << "none: models are not saved";
+    }
+    ExpectEnvValuesRejected("TESSERA_CUDA_DEVICES", {"-1", "x", "16", "2 "});
+    ExpectEnvValuesRejected("TESSERA_CUDA_STREAMS", {"0", "33", "four"});
+    config.n_cuda_devices = -2;
+    tsr_config_t out;
+    EXPECT_EQ(tsr_config_resolve(&config, &out), TSR_EINVAL);
+    config.n_cuda_devices = 0;
+    config.cuda_streams = 64;
+    EXPECT_EQ(tsr_config_resolve(&config, &out), TSR_EINVAL);
 }
 
 TEST_F(Config, TraceFromEnvironment)

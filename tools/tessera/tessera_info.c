@@ -2,6 +2,7 @@
  * started now would use: the configuration resolved with TESSERA_* overrides,
  * and the devices of a runtime started for the purpose (without its trace). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tessera_cli.h"
@@ -44,11 +45,15 @@ static int print_devices(const tsr_config_t *resolved)
 {
     tsr_config_t cfg = *resolved;
     tsr_runtime_t *rt = NULL;
+    tsr_runtime_stats_t stats = TSR_RUNTIME_STATS_INIT;
     tsr_status_t st;
     int n_cuda = 0;
 
     cfg.trace_path = NULL;
     cfg.flags |= TSR_CONFIG_F_NO_ENV; /* already applied in `resolved` */
+    if (getenv("TESSERA_SCHED") == NULL) {
+        cfg.policy = TSR_SCHED_DEFAULT; /* the runtime's choice, which depends on the devices */
+    }
     st = tsr_init(&cfg, &rt);
     if (st != TSR_OK) {
         cli_print_error("info", "tsr_init", st);
@@ -70,6 +75,11 @@ static int print_devices(const tsr_config_t *resolved)
         }
         printf(" - %s\n", d.model);
     }
+    if (tsr_runtime_stats(rt, &stats) == TSR_OK) {
+        printf("policy:      %s\n", tsr_sched_policy_name(stats.policy));
+    }
+    fflush(stdout);
+    tsr_runtime_print_models(rt, stdout);
     tsr_shutdown(rt);
     return n_cuda;
 }
@@ -124,7 +134,6 @@ int cli_info(int argc, char **argv)
     }
     printf("Tessera %s (built against headers %s)\n", tsr_version(), TSR_VERSION_STRING);
     printf("CPU workers: %d\n", (int)cfg.n_cpu_workers);
-    printf("policy:      %s\n", tsr_sched_policy_name(cfg.policy));
     printf("log level:   %s\n", log_level_name(cfg.log_level));
     printf("trace:       %s\n", cfg.trace_path != NULL ? cfg.trace_path : "off");
     n_cuda = print_devices(&cfg);
