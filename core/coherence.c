@@ -14,6 +14,7 @@
 #include "core/models.h"
 #include "core/runtime_impl.h"
 #include "core/trace.h"
+#include "core/vtime.h"
 #include "core/worker.h"
 
 static tsr_status_t node_alloc(struct tsr_data *d, uint32_t node, size_t n_bytes, void **ptr_out)
@@ -22,7 +23,8 @@ static tsr_status_t node_alloc(struct tsr_data *d, uint32_t node, size_t n_bytes
     void *p;
 
     if (node == 0) {
-        p = malloc(n_bytes > 0 ? n_bytes : 1);
+        p = d->rt->vt != NULL ? tsr__vt_fake_alloc(d->rt, n_bytes)
+                              : malloc(n_bytes > 0 ? n_bytes : 1);
         if (p == NULL) {
             return tsr__fail(TSR_ENOMEM, "out of host memory for %zu bytes", n_bytes);
         }
@@ -47,7 +49,7 @@ static void node_free(struct tsr_data *d, uint32_t node)
     if (r->ptr != NULL) {
         if (node != 0) {
             tsr__mem_cache_free(dev, r->ptr, r->n_bytes);
-        } else if (d->flags & TSR_DATA_F_OWNED) {
+        } else if ((d->flags & TSR_DATA_F_OWNED) && d->rt->vt == NULL) {
             free(r->ptr);
         }
     }
@@ -125,7 +127,7 @@ static tsr_status_t copy_replica(struct tsr_data *d, uint32_t src, uint32_t dst,
     if (t0 != 0) {
         uint64_t t1 = tsr__now_ns();
 
-        if (w != NULL && rt->trace_path != NULL) {
+        if (w != NULL && rt->trace_path != NULL && rt->vt == NULL) {
             tsr__trace_copy(&w->trace, t0, t1, src, dst, d->n_bytes);
         }
         /* A copy that returned before completing says nothing of its duration. */

@@ -211,6 +211,9 @@ static tsr_status_t apply_env(tsr_config_t *cfg)
         TSR_TRY(parse_sim_devices(v, cfg));
     }
     TSR_TRY(parse_cuda_env(cfg, getenv("TESSERA_CUDA_DEVICES"), getenv("TESSERA_CUDA_STREAMS")));
+    if ((v = getenv("TESSERA_SIMULATE")) != NULL) {
+        cfg->simulate = v[0] != '\0' ? v : NULL;
+    }
     if ((v = getenv("TESSERA_MODEL_DIR")) != NULL) {
         cfg->model_dir = strcmp(v, "none") == 0 ? "" : v;
     }
@@ -242,6 +245,9 @@ tsr_status_t tsr_config_resolve(const tsr_config_t *config, tsr_config_t *resolv
     }
     if (cfg.log_level == TSR_LOG_DEFAULT) {
         cfg.log_level = TSR_LOG_WARN;
+    }
+    if (cfg.simulate != NULL && cfg.simulate[0] == '\0') {
+        cfg.simulate = NULL;
     }
     if (cfg.trace_path != NULL && cfg.trace_path[0] == '\0') {
         cfg.trace_path = NULL;

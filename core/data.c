@@ -25,7 +25,10 @@ static tsr_status_t data_new(tsr_runtime_t *rt, void *ptr, size_t n_bytes, uint3
     d->rt = rt;
     d->rep[0].ptr = ptr;
     d->rep[0].n_bytes = n_bytes;
-    d->rep[0].state = ptr != NULL ? REP_MODIFIED : REP_INVALID;
+    /* A simulation's data has no memory, but its host replica counts as there. */
+    d->rep[0].state = ptr != NULL || (rt->vt != NULL && !(flags & TSR_DATA_F_DYNAMIC))
+                          ? REP_MODIFIED
+                          : REP_INVALID;
     d->n_bytes = n_bytes;
     pthread_mutex_init(&d->coh_mutex, NULL);
     atomic_init(&d->poison, NULL);
@@ -42,10 +45,10 @@ static tsr_status_t data_new(tsr_runtime_t *rt, void *ptr, size_t n_bytes, uint3
 
 tsr_status_t tsr_data_register(tsr_runtime_t *rt, void *ptr, size_t n_bytes, tsr_data_t **data_out)
 {
-    if (rt == NULL || ptr == NULL || n_bytes == 0 || data_out == NULL) {
+    if (rt == NULL || (ptr == NULL && rt->vt == NULL) || n_bytes == 0 || data_out == NULL) {
         return tsr__fail(TSR_EINVAL,
                          "tsr_data_register: rt, ptr and data_out must be non-NULL "
-                         "and n_bytes > 0");
+                         "and n_bytes > 0 (ptr may be NULL only in a simulation)");
     }
     return data_new(rt, ptr, n_bytes, 0, data_out);
 }

@@ -1,8 +1,10 @@
 /* Devices: device 0 is the CPU, fed by the scheduling policy; each accelerator
  * (sim, CUDA) has its own memory node, queue and workers. Where a task runs: its
  * pin and its codelet's implementations give the devices allowed; with one, that
- * is it; otherwise eager and ws choose at submission (the CPU when allowed, else the
- * accelerators in turn) and dmda and random when the task is ready (core/place.c). */
+ * is it; under dmda and random the policy chooses when the task is ready
+ * (core/place.c); under eager and ws a task every device can run waits in a shared
+ * queue for the first idle worker of any device, and any other goes to the CPU when
+ * allowed, else to the allowed accelerators in turn. */
 #include "core/device.h"
 
 #include <stdio.h>
@@ -15,6 +17,7 @@
 #include "core/place.h"
 #include "core/runtime_impl.h"
 #include "core/task_impl.h"
+#include "core/vtime.h"
 #include "core/worker.h"
 
 tsr_kernel_fn tsr__device_impl(const tsr_codelet_t *cl, tsr_device_kind_t kind)
@@ -69,7 +72,7 @@ static tsr_status_t init_device(tsr_runtime_t *rt, const struct tsr__device_ops 
     return TSR_OK;
 }
 
-static tsr_status_t alloc_workers(tsr_runtime_t *rt, uint32_t n_workers)
+tsr_status_t tsr__devices_alloc_workers(tsr_runtime_t *rt, uint32_t n_workers)
 {
     rt->n_workers = n_workers;
     rt->n_cpu_workers = rt->devices[0].n_workers;
@@ -92,6 +95,9 @@ tsr_status_t tsr__devices_setup(tsr_runtime_t *rt)
     const struct tsr__device_ops *const *backends = tsr__backends(&n_backends);
     uint32_t n_workers = 0;
 
+    if (rt->vt != NULL) {
+        return tsr__vt_devices_setup(rt);
+    }
     rt->devices = calloc(TSR_MAX_NODES, sizeof(*rt->devices));
     if (rt->devices == NULL) {
         return tsr__fail(TSR_ENOMEM, "tsr_init: out of memory");
@@ -106,7 +112,7 @@ tsr_status_t tsr__devices_setup(tsr_runtime_t *rt)
             TSR_TRY(init_device(rt, backends[b], i, &n_workers));
         }
     }
-    return alloc_workers(rt, n_workers);
+    return tsr__devices_alloc_workers(rt, n_workers);
 }
 
 void tsr__devices_fini(tsr_runtime_t *rt)
@@ -198,6 +204,8 @@ tsr_status_t tsr__device_choose(tsr_runtime_t *rt, const tsr_task_desc_t *desc, 
         *dev_out = (uint32_t)__builtin_ctz(mask); /* one choice */
     } else if (tsr__place_is_deferred(rt)) {
         *dev_out = TSR_DEVICE_ANY;
+    } else if (rt->has_shared && mask == (1u << rt->n_devices) - 1) {
+        *dev_out = TSR_DEVICE_SHARED;
     } else {
         *dev_out = choose_static(rt, mask);
     }
@@ -224,6 +232,14 @@ void tsr__device_push(tsr_runtime_t *rt, struct tsr__worker *self, struct tsr_fu
 {
     struct tsr__device *dev;
 
+    if (t->device == TSR_DEVICE_SHARED) {
+        tsr__central_push(&rt->shared, t, 0);
+        tsr__workers_notify(rt);
+        for (uint32_t d = 1; d < rt->n_devices; d++) {
+            tsr__event_notify(&rt->devices[d].ev, 1);
+        }
+        return;
+    }
     if (t->device == TSR_DEVICE_ANY) {
         tsr__place(rt, t);
         if (rt->devices[t->device].ops->has_async_copies) {

@@ -13,6 +13,9 @@ struct tsr__worker;
 tsr_status_t tsr__devices_setup(tsr_runtime_t *rt);
 void tsr__devices_fini(tsr_runtime_t *rt);
 
+/* Size rt->workers for rt->devices (each device's first_worker and n_workers set). */
+tsr_status_t tsr__devices_alloc_workers(tsr_runtime_t *rt, uint32_t n_workers);
+
 /* Whether device `dev` can run codelet cl (it has an implementation for it). */
 int tsr__device_can_run(const tsr_runtime_t *rt, uint32_t dev, const tsr_codelet_t *cl);
 

@@ -4,6 +4,7 @@
 #include "core/error.h"
 #include "core/runtime_impl.h"
 #include "core/task_impl.h"
+#include "core/vtime.h"
 #include "core/worker.h"
 
 #define WAIT_SPINS 256
@@ -15,6 +16,12 @@ static int is_done(struct tsr_future *t)
 
 void tsr__task_block_until(struct tsr_future *t, uint32_t state)
 {
+    if (t->rt->vt != NULL) {
+        /* A simulation advances only while someone waits; if t still has not got
+         * there, nothing else will bring it (it waits for the program). */
+        tsr__vt_run(t->rt);
+        return;
+    }
     for (int i = 0; i < WAIT_SPINS; i++) {
         if (atomic_load_explicit(&t->state, memory_order_acquire) >= state) {
             return;

@@ -13,6 +13,7 @@
 #include "core/place.h"
 #include "core/runtime_impl.h"
 #include "core/task_impl.h"
+#include "core/vtime.h"
 #include "core/xfer_model.h"
 
 struct tsr__models {
@@ -152,7 +153,7 @@ tsr_status_t tsr__models_init(tsr_runtime_t *rt)
     }
     /* Measured once per platform and cached; with nowhere to cache it, the defaults
      * stand and observed copies refine them. */
-    if (rt->n_devices > 1 && dir != NULL && dir[0] != '\0') {
+    if (rt->n_devices > 1 && dir != NULL && dir[0] != '\0' && rt->vt == NULL) {
         char signature[1024];
 
         platform_signature(rt, signature, sizeof(signature));
@@ -188,6 +189,9 @@ double tsr__model_predict(tsr_runtime_t *rt, struct tsr_future *t, uint32_t kind
     double flops = 0.0;
     double bytes = 0.0;
 
+    if (rt->vt != NULL) {
+        return tsr__vt_task_seconds(rt, t, kind); /* a simulation knows its own costs */
+    }
     if (m == NULL) {
         return 0.0;
     }
@@ -208,7 +212,7 @@ void tsr__place_observe(tsr_runtime_t *rt, struct tsr_future *t, uint32_t dev, d
     size_t sizes[TSR_MAX_BUFFERS];
     struct tsr__pm_key key;
 
-    if (m == NULL) {
+    if (m == NULL || rt->vt != NULL) {
         return;
     }
     task_key(t, rt->devices[dev].ops->kind, &key, sizes);
@@ -217,6 +221,9 @@ void tsr__place_observe(tsr_runtime_t *rt, struct tsr_future *t, uint32_t dev, d
 
 double tsr__xfer_predict(tsr_runtime_t *rt, uint32_t src, uint32_t dst, uint64_t n_bytes)
 {
+    if (rt->vt != NULL) {
+        return tsr__vt_copy_seconds(rt, src, dst, n_bytes);
+    }
     if (rt->models == NULL) {
         return src == dst ? 0.0
                           : TSR_XM_DEFAULT_LATENCY_S + (double)n_bytes / TSR_XM_DEFAULT_BYTES_PER_S;

@@ -29,6 +29,11 @@ int tsr__place_is_deferred(const tsr_runtime_t *rt)
 
 static _Thread_local uint64_t place_rng;
 
+void tsr__place_seed(uint64_t seed)
+{
+    place_rng = seed != 0 ? seed : 1;
+}
+
 static uint64_t next_random(void)
 {
     uint64_t x = place_rng;

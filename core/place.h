@@ -8,8 +8,11 @@
 
 struct tsr_future;
 
-/* t->device of a task whose device is chosen when it is ready. */
+/* t->device of a task whose device is chosen when it is ready (dmda, random). */
 #define TSR_DEVICE_ANY UINT32_MAX
+/* t->device of a task every device can run, under eager and ws with accelerators:
+ * it waits in the runtime's shared queue for the first idle worker of any device. */
+#define TSR_DEVICE_SHARED (UINT32_MAX - 1)
 
 /* Whether rt places tasks at readiness (its policy is dmda or random). */
 int tsr__place_is_deferred(const tsr_runtime_t *rt);
@@ -17,6 +20,9 @@ int tsr__place_is_deferred(const tsr_runtime_t *rt);
 /* Choose the device of ready task t among t->dev_mask; sets t->device (and, for
  * dmda, t->pred_ns, counted in the device's expected load until t completes). */
 void tsr__place(tsr_runtime_t *rt, struct tsr_future *t);
+
+/* Seed the calling thread's random placement (simulations repeat exactly). */
+void tsr__place_seed(uint64_t seed);
 
 /* t completed: its predicted time leaves its device's expected load. */
 void tsr__place_done(tsr_runtime_t *rt, struct tsr_future *t);

@@ -8,10 +8,12 @@
 #include "core/device.h"
 #include "core/error.h"
 #include "core/models.h"
+#include "core/place.h"
 #include "core/runtime_impl.h"
 #include "core/sched.h"
 #include "core/task_impl.h"
 #include "core/trace.h"
+#include "core/vtime.h"
 #include "core/worker.h"
 #include "devices/device_ops.h"
 #include "tessera/config.h"
@@ -44,6 +46,14 @@ static tsr_status_t setup(tsr_runtime_t *rt, const tsr_config_t *resolved, int p
         return tsr__fail(TSR_ENOMEM, "tsr_init: out of memory");
     }
     rt->cfg.model_dir = rt->model_dir;
+    if (resolved->simulate != NULL) {
+        rt->simulate = strdup(resolved->simulate);
+        if (rt->simulate == NULL) {
+            return tsr__fail(TSR_ENOMEM, "tsr_init: out of memory");
+        }
+        rt->cfg.simulate = rt->simulate;
+        TSR_TRY(tsr__vt_create(rt));
+    }
     rt->uid = atomic_fetch_add(&next_runtime_uid, 1);
     rt->t0_ns = tsr__now_ns();
     tsr__task_pool_init(&rt->pool);
@@ -59,6 +69,10 @@ static tsr_status_t setup(tsr_runtime_t *rt, const tsr_config_t *resolved, int p
         rt->cfg.policy = TSR_SCHED_DMDA; /* the default with accelerators */
     }
     TSR_TRY(tsr__models_init(rt));
+    if (rt->n_devices > 1 && !tsr__place_is_deferred(rt)) {
+        TSR_TRY(tsr__central_init(&rt->shared));
+        rt->has_shared = 1;
+    }
     rt->sched = tsr__sched_lookup(rt->cfg.policy);
     return rt->sched->init(rt, &rt->sched_state);
 }
@@ -76,6 +90,9 @@ static void teardown(tsr_runtime_t *rt)
     }
     free(rt->workers);
     tsr__models_fini(rt);
+    if (rt->has_shared) {
+        tsr__central_fini(&rt->shared);
+    }
     tsr__devices_fini(rt);
     tsr__task_pool_fini(&rt->pool);
     pthread_mutex_destroy(&rt->data_mutex);
@@ -83,6 +100,8 @@ static void teardown(tsr_runtime_t *rt)
     tsr__cause_release(atomic_load(&rt->cancel_cause));
     free(rt->trace_path);
     free(rt->model_dir);
+    tsr__vt_destroy(rt);
+    free(rt->simulate);
     free(rt);
 }
 
@@ -154,6 +173,15 @@ tsr_status_t tsr_wait_all(tsr_runtime_t *rt)
         return tsr__fail(TSR_EBUSY,
                          "tsr_wait_all: called from inside a task, which would "
                          "wait for itself; wait for specific futures instead");
+    }
+    if (rt->vt != NULL) {
+        TSR_TRY(tsr__vt_run(rt));
+        if (!all_done(rt)) {
+            return tsr__fail(TSR_EBUSY,
+                             "tsr_wait_all: the simulation cannot go on: tasks wait for a "
+                             "handle still acquired");
+        }
+        return TSR_OK;
     }
     for (int i = 0; i < WAIT_ALL_SPINS; i++) {
         if (all_done(rt)) {

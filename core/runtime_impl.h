@@ -21,6 +21,7 @@ struct tsr__device_ops;
 struct tsr_data;
 struct tsr_cause;
 struct tsr__models;
+struct tsr__vt;
 
 /* Memory nodes: 0 is host memory, device d > 0 owns node d (one node per device). */
 #define TSR_MAX_NODES 16
@@ -58,9 +59,14 @@ struct tsr_runtime {
     uint32_t n_devices; /* also the number of memory nodes */
     struct tsr__device *devices;
     atomic_uint next_rr; /* round robin among devices of a kind */
+    /* eager and ws with accelerators: tasks any device can run, for any idle worker */
+    struct tsr__central shared;
+    int has_shared;
     const struct tsr__sched_ops *sched;
     void *sched_state;
     struct tsr__models *models; /* dmda's; NULL under other policies */
+    struct tsr__vt *vt;         /* a simulation (core/vtime.c); NULL when running for real */
+    char *simulate;             /* cfg.simulate points here */
     struct tsr__task_pool pool;
 
     /* Every task (acquires too) takes its id here; wait_all compares it with the

@@ -43,7 +43,7 @@ static void eager_push(void *state, struct tsr__worker *self, struct tsr_future 
     struct eager *e = state;
     int is_prioritised = t->priority != 0; /* t may be gone once pushed */
 
-    tsr__central_push(&e->central, t, self == NULL);
+    tsr__central_push(&e->central, t, self == NULL && e->rt->vt == NULL);
     /* A worker that made one task ready will run it itself next; wake others only
      * when there is more than that. */
     if (self == NULL || is_prioritised || tsr__ready_ring_size(&e->central.ring) > 1) {

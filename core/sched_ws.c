@@ -72,7 +72,7 @@ static void ws_push(void *state, struct tsr__worker *self, struct tsr_future *t)
             return;
         }
     }
-    tsr__central_push(&s->central, t, self == NULL);
+    tsr__central_push(&s->central, t, self == NULL && s->rt->vt == NULL);
     tsr__workers_notify(s->rt);
 }
 

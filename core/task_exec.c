@@ -559,3 +559,36 @@ tsr_status_t tsr_task_ctx_alloc(tsr_task_ctx_t *ctx, uint32_t index, size_t n_by
     *ptr_out = p;
     return TSR_OK;
 }
+
+int tsr__task_vt_start(struct tsr__worker *w, struct tsr_future *t)
+{
+    tsr_buffer_t bufs[TSR_MAX_BUFFERS];
+    tsr_status_t st;
+
+    if (cancel_cause_of(t) != NULL) {
+        tsr__task_finish(w, t, TSR_ECANCELED, NULL, 0);
+        return 0;
+    }
+    atomic_store_explicit(&t->state, TASK_RUNNING, memory_order_relaxed);
+    st = prepare_buffers(w, t, bufs);
+    if (st != TSR_OK) {
+        tsr__task_finish(w, t, st, tsr_last_error(), 0);
+        return 0;
+    }
+    return 1;
+}
+
+void tsr__task_vt_finish(struct tsr__worker *w, struct tsr_future *t, uint64_t t0_ns,
+                         uint64_t t1_ns)
+{
+    tsr_runtime_t *rt = t->rt;
+
+    mark_written(w, t);
+    if (rt->trace_path != NULL) {
+        tsr__trace_span(&w->trace, t0_ns, t1_ns, atomic_load_explicit(&t->id, memory_order_relaxed),
+                        t->name, TSR_OK);
+    }
+    tsr__task_complete(t, TSR_OK, NULL, &w->n_completed);
+    tsr__runtime_check_idle(rt);
+    tsr__task_unref(t);
+}

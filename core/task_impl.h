@@ -172,6 +172,13 @@ void tsr__task_execute(struct tsr__worker *w, struct tsr_future *t);
  * 0 when t already completed (cancelled, or failed to launch). */
 int tsr__task_launch(struct tsr__worker *w, struct tsr_future *t, struct tsr__inflight *f);
 
+/* Simulation (core/vtime.c): make t's buffers valid on w's node (the copies take
+ * virtual time); returns 1, or 0 when t completed at once (cancelled, or its
+ * inputs could not be placed). Then, at its virtual end, tsr__task_vt_finish. */
+int tsr__task_vt_start(struct tsr__worker *w, struct tsr_future *t);
+void tsr__task_vt_finish(struct tsr__worker *w, struct tsr_future *t, uint64_t t0_ns,
+                         uint64_t t1_ns);
+
 /* t's work is over with status st (msg: failure message or NULL; t0: launch time
  * for the trace, 0 for none): complete it and drop the runtime's reference. */
 void tsr__task_finish(struct tsr__worker *w, struct tsr_future *t, tsr_status_t st, const char *msg,

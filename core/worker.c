@@ -40,12 +40,24 @@ void tsr__workers_notify(tsr_runtime_t *rt)
 
 /* CPU workers take work from the scheduling policy; an accelerator's workers
  * from its device queue. */
+struct tsr_future *tsr__worker_pop(struct tsr__worker *w)
+{
+    tsr_runtime_t *rt = w->rt;
+    struct tsr_future *t =
+        w->dev->has_queue ? tsr__central_pop(&w->dev->queue) : rt->sched->pop(rt->sched_state, w);
+
+    if (t == NULL && rt->has_shared) {
+        t = tsr__central_pop(&rt->shared);
+        if (t != NULL) {
+            t->device = w->dev->index; /* it runs here */
+        }
+    }
+    return t;
+}
+
 static struct tsr_future *pop(struct tsr__worker *w)
 {
-    if (w->dev->has_queue) {
-        return tsr__central_pop(&w->dev->queue);
-    }
-    return w->rt->sched->pop(w->rt->sched_state, w);
+    return tsr__worker_pop(w);
 }
 
 static struct tsr__event *idle_event(struct tsr__worker *w)
@@ -283,6 +295,14 @@ void tsr__worker_help_until(struct tsr__worker *w, struct tsr_future *t)
 
 tsr_status_t tsr__workers_start(tsr_runtime_t *rt)
 {
+    for (uint32_t i = 0; i < rt->n_workers && rt->vt != NULL; i++) {
+        rt->workers[i].rt = rt; /* a simulation runs them on the waiting thread */
+        rt->workers[i].index = i;
+        rt->workers[i].rng = 0x9e3779b9u * (i + 1);
+    }
+    if (rt->vt != NULL) {
+        return TSR_OK;
+    }
     for (uint32_t i = 0; i < rt->n_workers; i++) {
         struct tsr__worker *w = &rt->workers[i];
         int err;

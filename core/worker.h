@@ -50,6 +50,10 @@ struct tsr__worker {
     struct tsr__inflight inflight[TSR_MAX_INFLIGHT];
 };
 
+/* Next task for worker w: from its device's queue (the CPU policy for the CPU),
+ * else from the runtime's shared queue. NULL if none now. */
+struct tsr_future *tsr__worker_pop(struct tsr__worker *w);
+
 /* The worker of the calling thread if it belongs to rt, else NULL. */
 struct tsr__worker *tsr__worker_self(const tsr_runtime_t *rt);
 

@@ -3,8 +3,8 @@
 #define TESSERA_RUNTIME_H
 
 #include <stddef.h>
-#include <stdio.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <tessera/export.h>
 #include <tessera/status.h>
 
@@ -49,6 +49,8 @@ typedef enum {
  *    TESSERA_CUDA_DEVICES at most this many CUDA GPUs (0: none; default: all found;
  *                       CUDA_VISIBLE_DEVICES still chooses which)
  *    TESSERA_CUDA_STREAMS compute streams per GPU, 1..32 (default 4)
+ *    TESSERA_SIMULATE   path of a platform description: simulate it in virtual time
+ *                       (see tsr_config_t.simulate)
  *    TESSERA_MODEL_DIR  where dmda's performance models persist ("" or "none": they
  *                       are not saved); default $XDG_CACHE_HOME/tessera/models/HOST,
  *                       else ~/.cache/tessera/models/HOST
@@ -65,9 +67,16 @@ typedef struct {
     int32_t n_cuda_devices;    /* 0: every GPU found; -1: none; N > 0: at most N */
     uint32_t cuda_streams;     /* compute streams per GPU (1..32); 0: 4 */
     const char *model_dir;     /* NULL: the default; "": no persistence; borrowed */
+    /* Path of a platform description to simulate in virtual time (NULL: run for
+     * real); borrowed during tsr_init. No kernel runs and no worker thread starts:
+     * the thread that waits (tsr_wait_all, a future, an acquire) advances a virtual
+     * clock, each task taking its modelled time on the device the policy chooses
+     * and each copy its time on its link; see tsr_sim_report and the README for the
+     * file's format. Data may then be registered without memory (ptr NULL). */
+    const char *simulate;
 } tsr_config_t;
 /* clang-format off */
-#define TSR_CONFIG_INIT {0, TSR_SCHED_DEFAULT, NULL, TSR_LOG_DEFAULT, 0, 0, 0, 0, 0, NULL}
+#define TSR_CONFIG_INIT {0, TSR_SCHED_DEFAULT, NULL, TSR_LOG_DEFAULT, 0, 0, 0, 0, 0, NULL, NULL}
 /* clang-format on */
 
 /** Ignore every TESSERA_* environment variable (tests and embedding hosts). */
@@ -153,6 +162,23 @@ TSR_API const char *tsr_device_kind_absent_reason(uint32_t kind);
  *  latency and bandwidth per pair of memory nodes, performance models per codelet
  *  and device kind) to `out`, as `tessera info` shows it. Errors: TSR_EINVAL. */
 TSR_API tsr_status_t tsr_runtime_print_models(tsr_runtime_t *rt, FILE *out);
+
+/** Most workers a simulation report describes. */
+#define TSR_SIM_MAX_WORKERS 256
+
+/** What a simulation (tsr_config_t.simulate) did so far. */
+typedef struct {
+    double makespan_s;    /* virtual time when the last task completed */
+    uint64_t n_tasks;     /* tasks run (cancelled ones not counted) */
+    uint64_t bytes_moved; /* copied between memory nodes */
+    uint32_t n_workers;
+    double busy_s[TSR_SIM_MAX_WORKERS];          /* per worker: seconds running tasks */
+    uint32_t worker_device[TSR_SIM_MAX_WORKERS]; /* per worker: its device index */
+} tsr_sim_report_t;
+
+/** Fill `*out` for simulating runtime `rt`. Errors: TSR_EINVAL (NULL, or rt is not
+ *  a simulation). */
+TSR_API tsr_status_t tsr_sim_report(tsr_runtime_t *rt, tsr_sim_report_t *out);
 
 /** Number of devices of `rt` (at least 1: the CPU). */
 TSR_API uint32_t tsr_runtime_n_devices(tsr_runtime_t *rt);
