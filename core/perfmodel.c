@@ -5,6 +5,7 @@
  * lazily, when a query needs them: record only appends to a ring, so the workers'
  * hot path is a hash lookup and a store under the shard's mutex. */
 #include "core/perfmodel.h"
+#include "core/sync.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -329,38 +330,21 @@ tsr_status_t tsr__pm_record(struct tsr__pm *pm, const struct tsr__pm_key *key, d
     return st;
 }
 
-static double load_double(const _Atomic uint64_t *bits)
-{
-    uint64_t b = atomic_load_explicit(bits, memory_order_relaxed);
-    double d;
-
-    memcpy(&d, &b, sizeof(d));
-    return d;
-}
-
-static void store_double(_Atomic uint64_t *bits, double d)
-{
-    uint64_t b;
-
-    memcpy(&b, &d, sizeof(b));
-    atomic_store_explicit(bits, b, memory_order_relaxed);
-}
-
 void tsr__pm_set_peaks(struct tsr__pm *pm, uint32_t kind, double flops_per_s, double bytes_per_s)
 {
     if (pm == NULL || kind >= N_KINDS) {
         return;
     }
-    store_double(&pm->peak_flops[kind], isfinite(flops_per_s) ? flops_per_s : 0);
-    store_double(&pm->peak_bytes[kind], isfinite(bytes_per_s) ? bytes_per_s : 0);
+    tsr__atomic_store_double(&pm->peak_flops[kind], isfinite(flops_per_s) ? flops_per_s : 0);
+    tsr__atomic_store_double(&pm->peak_bytes[kind], isfinite(bytes_per_s) ? bytes_per_s : 0);
 }
 
 /* Roofline from the hints; leaves est alone when no term is usable. */
 static void hint_estimate(const struct tsr__pm *pm, uint32_t kind, double flops, double bytes,
                           struct tsr__pm_estimate *est)
 {
-    double peak_flops = load_double(&pm->peak_flops[kind]);
-    double peak_bytes = load_double(&pm->peak_bytes[kind]);
+    double peak_flops = tsr__atomic_load_double(&pm->peak_flops[kind]);
+    double peak_bytes = tsr__atomic_load_double(&pm->peak_bytes[kind]);
     double t = -1;
 
     if (flops > 0 && peak_flops > 0 && isfinite(flops)) {

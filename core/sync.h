@@ -5,6 +5,7 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -88,5 +89,23 @@ static inline void tsr__event_notify(struct tsr__event *ev, int n)
 
 /* Monotonic clock in nanoseconds. */
 uint64_t tsr__now_ns(void);
+
+/* A double kept in an atomic 64-bit word (relaxed): read and written whole. */
+static inline double tsr__atomic_load_double(const _Atomic uint64_t *bits)
+{
+    uint64_t b = atomic_load_explicit(bits, memory_order_relaxed);
+    double d;
+
+    memcpy(&d, &b, sizeof(d));
+    return d;
+}
+
+static inline void tsr__atomic_store_double(_Atomic uint64_t *bits, double d)
+{
+    uint64_t b;
+
+    memcpy(&b, &d, sizeof(b));
+    atomic_store_explicit(bits, b, memory_order_relaxed);
+}
 
 #endif /* TSR_CORE_SYNC_H */

@@ -3,6 +3,7 @@
  * read-modify-write on one mutex (a reader may see a new latency with the old
  * bandwidth for a moment, which is harmless for an estimate). */
 #include "core/xfer_model.h"
+#include "core/sync.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -32,23 +33,6 @@ struct tsr__xm {
     _Atomic uint64_t bandwidth[N][N];
 };
 
-static double load_double(const _Atomic uint64_t *bits)
-{
-    uint64_t b = atomic_load_explicit(bits, memory_order_relaxed);
-    double d;
-
-    memcpy(&d, &b, sizeof(d));
-    return d;
-}
-
-static void store_double(_Atomic uint64_t *bits, double d)
-{
-    uint64_t b;
-
-    memcpy(&b, &d, sizeof(b));
-    atomic_store_explicit(bits, b, memory_order_relaxed);
-}
-
 static int pair_ok(const struct tsr__xm *xm, uint32_t src, uint32_t dst)
 {
     return xm != NULL && src < xm->n_nodes && dst < xm->n_nodes;
@@ -65,8 +49,8 @@ static void set_pair(struct tsr__xm *xm, uint32_t src, uint32_t dst, double late
 {
     xm->base_latency[src][dst] = latency_s;
     xm->base_bandwidth[src][dst] = bytes_per_s;
-    store_double(&xm->latency[src][dst], latency_s);
-    store_double(&xm->bandwidth[src][dst], bytes_per_s);
+    tsr__atomic_store_double(&xm->latency[src][dst], latency_s);
+    tsr__atomic_store_double(&xm->bandwidth[src][dst], bytes_per_s);
 }
 
 tsr_status_t tsr__xm_create(uint32_t n_nodes, struct tsr__xm **xm_out)
@@ -117,8 +101,8 @@ tsr_status_t tsr__xm_get(const struct tsr__xm *xm, uint32_t src, uint32_t dst, d
     if (!pair_ok(xm, src, dst) || latency_out == NULL || bytes_per_s_out == NULL) {
         return TSR_EINVAL;
     }
-    *latency_out = src == dst ? 0 : load_double(&xm->latency[src][dst]);
-    *bytes_per_s_out = src == dst ? INFINITY : load_double(&xm->bandwidth[src][dst]);
+    *latency_out = src == dst ? 0 : tsr__atomic_load_double(&xm->latency[src][dst]);
+    *bytes_per_s_out = src == dst ? INFINITY : tsr__atomic_load_double(&xm->bandwidth[src][dst]);
     return TSR_OK;
 }
 
@@ -127,8 +111,8 @@ double tsr__xm_predict(const struct tsr__xm *xm, uint32_t src, uint32_t dst, uin
     if (!pair_ok(xm, src, dst) || src == dst) {
         return 0;
     }
-    return load_double(&xm->latency[src][dst]) +
-           (double)n_bytes / load_double(&xm->bandwidth[src][dst]);
+    return tsr__atomic_load_double(&xm->latency[src][dst]) +
+           (double)n_bytes / tsr__atomic_load_double(&xm->bandwidth[src][dst]);
 }
 
 /* One step of the log-space moving average towards `seen`, clamped. */
@@ -150,18 +134,18 @@ void tsr__xm_observe(struct tsr__xm *xm, uint32_t src, uint32_t dst, uint64_t n_
         return;
     }
     pthread_mutex_lock(&xm->mutex);
-    latency = load_double(&xm->latency[src][dst]);
-    bandwidth = load_double(&xm->bandwidth[src][dst]);
+    latency = tsr__atomic_load_double(&xm->latency[src][dst]);
+    bandwidth = tsr__atomic_load_double(&xm->bandwidth[src][dst]);
     if (n_bytes >= TSR_XM_MIN_BANDWIDTH_BYTES && n / bandwidth >= latency) {
         /* Mostly transfer. A copy quicker than the latency alone says the
          * latency is overestimated too; count most of it as transfer. */
         double t = fmax(seconds - latency, 0.1 * seconds);
 
-        store_double(&xm->bandwidth[src][dst], ewma_step(bandwidth, n / t, 1.0));
+        tsr__atomic_store_double(&xm->bandwidth[src][dst], ewma_step(bandwidth, n / t, 1.0));
     } else {
         double t = seconds - n / bandwidth;
 
-        store_double(&xm->latency[src][dst], ewma_step(latency, t, LATENCY_FLOOR_S));
+        tsr__atomic_store_double(&xm->latency[src][dst], ewma_step(latency, t, LATENCY_FLOOR_S));
     }
     pthread_mutex_unlock(&xm->mutex);
 }
@@ -480,8 +464,9 @@ void tsr__xm_print(const struct tsr__xm *xm, FILE *out, const char *const *names
         for (uint32_t d = 0; d < xm->n_nodes; d++) {
             char cell[32];
 
-            snprintf(cell, sizeof(cell), "%.3g / %.3g", load_double(&xm->bandwidth[s][d]) * 1e-9,
-                     load_double(&xm->latency[s][d]) * 1e6);
+            snprintf(cell, sizeof(cell), "%.3g / %.3g",
+                     tsr__atomic_load_double(&xm->bandwidth[s][d]) * 1e-9,
+                     tsr__atomic_load_double(&xm->latency[s][d]) * 1e6);
             fprintf(out, "  %-*s", d + 1 < xm->n_nodes ? 12 : 0, s == d ? "-" : cell);
         }
         fputc('\n', out);
