@@ -28,6 +28,7 @@ static tsr_status_t node_alloc(struct tsr_data *d, uint32_t node, size_t n_bytes
         if (p == NULL) {
             return tsr__fail(TSR_ENOMEM, "out of host memory for %zu bytes", n_bytes);
         }
+        tsr__host_account(d->rt, (int64_t)n_bytes);
         d->flags |= TSR_DATA_F_OWNED;
         *ptr_out = p;
         return TSR_OK;
@@ -49,8 +50,11 @@ static void node_free(struct tsr_data *d, uint32_t node)
     if (r->ptr != NULL) {
         if (node != 0) {
             tsr__mem_cache_free(dev, r->ptr, r->n_bytes);
-        } else if ((d->flags & TSR_DATA_F_OWNED) && d->rt->vt == NULL) {
-            free(r->ptr);
+        } else if (d->flags & TSR_DATA_F_OWNED) {
+            tsr__host_account(d->rt, -(int64_t)r->n_bytes);
+            if (d->rt->vt == NULL) {
+                free(r->ptr);
+            }
         }
     }
     if (r->fence != NULL) {

@@ -159,6 +159,59 @@ static tsr_status_t parse_cuda_env(tsr_config_t *cfg, const char *devices, const
     return TSR_OK;
 }
 
+/* "12GiB", "1000000" (bytes) or "0.8", "80%" (a fraction in (0, 1]). */
+static int parse_limit(const char *text, tsr_mem_limit_t *out)
+{
+    char *end = NULL;
+    double v;
+
+    errno = 0;
+    v = strtod(text, &end);
+    if (end != text && errno == 0 && (strcmp(end, "%") == 0 || (*end == '\0' && v <= 1.0))) {
+        double f = strcmp(end, "%") == 0 ? v / 100.0 : v;
+
+        if (f > 0.0 && f <= 1.0) {
+            out->bytes = 0;
+            out->fraction = f;
+            return 1;
+        }
+        return 0;
+    }
+    if (parse_size(text, &out->bytes)) {
+        out->fraction = 0.0;
+        return 1;
+    }
+    return 0;
+}
+
+static tsr_status_t parse_memory_env(tsr_config_t *cfg)
+{
+    const char *names[2] = {"TESSERA_DEVICE_MEMORY_LIMIT", "TESSERA_HOST_MEMORY_LIMIT"};
+    tsr_mem_limit_t *limits[2] = {&cfg->device_memory_limit, &cfg->host_memory_limit};
+    const char *v;
+
+    for (int i = 0; i < 2; i++) {
+        if ((v = getenv(names[i])) != NULL && !parse_limit(v, limits[i])) {
+            return tsr__fail(TSR_EINVAL,
+                             "%s='%s' is neither a size (like 12GiB, 512MiB or 1000000) nor a "
+                             "fraction of memory (like 0.8 or 80%%)",
+                             names[i], v);
+        }
+    }
+    if ((v = getenv("TESSERA_SPILL_DIR")) != NULL) {
+        cfg->spill_dir = v[0] != '\0' ? v : NULL;
+    }
+    return TSR_OK;
+}
+
+static tsr_status_t check_limit(const char *name, const tsr_mem_limit_t *l)
+{
+    if (l->bytes == 0 && !(l->fraction == 0.0 || (l->fraction > 0.0 && l->fraction <= 1.0))) {
+        return tsr__fail(TSR_EINVAL, "config.%s.fraction=%g is outside (0, 1]", name, l->fraction);
+    }
+    return TSR_OK;
+}
+
 static tsr_status_t check_struct(const tsr_config_t *cfg)
 {
     if (cfg->n_cpu_workers < 0 || cfg->n_cpu_workers > MAX_CPU_WORKERS) {
@@ -185,6 +238,8 @@ static tsr_status_t check_struct(const tsr_config_t *cfg)
         return tsr__fail(TSR_EINVAL, "config.cuda_streams=%u is outside 0..%d",
                          (unsigned)cfg->cuda_streams, MAX_CUDA_STREAMS);
     }
+    TSR_TRY(check_limit("device_memory_limit", &cfg->device_memory_limit));
+    TSR_TRY(check_limit("host_memory_limit", &cfg->host_memory_limit));
     if ((cfg->flags & ~TSR_CONFIG_F_NO_ENV) != 0) {
         return tsr__fail(TSR_EINVAL, "config.flags=0x%x has unknown bits", (unsigned)cfg->flags);
     }
@@ -211,6 +266,7 @@ static tsr_status_t apply_env(tsr_config_t *cfg)
         TSR_TRY(parse_sim_devices(v, cfg));
     }
     TSR_TRY(parse_cuda_env(cfg, getenv("TESSERA_CUDA_DEVICES"), getenv("TESSERA_CUDA_STREAMS")));
+    TSR_TRY(parse_memory_env(cfg));
     if ((v = getenv("TESSERA_SIMULATE")) != NULL) {
         cfg->simulate = v[0] != '\0' ? v : NULL;
     }
@@ -306,4 +362,32 @@ void tsr__config_model_dir(const tsr_config_t *resolved, char *buf, size_t n)
     } else {
         snprintf(buf, n, "%s", ""); /* nowhere sensible: not saved */
     }
+}
+
+void tsr__config_spill_dir(const tsr_config_t *resolved, char *buf, size_t n)
+{
+    const char *tmp = getenv("TMPDIR");
+
+    if (resolved->spill_dir != NULL) {
+        snprintf(buf, n, "%s", resolved->spill_dir);
+    } else {
+        snprintf(buf, n, "%s/tessera-spill", tmp != NULL && tmp[0] == '/' ? tmp : "/tmp");
+    }
+}
+
+uint64_t tsr__config_limit(const tsr_mem_limit_t *limit, uint64_t memory, double default_fraction)
+{
+    if (limit->bytes != 0) {
+        return limit->bytes;
+    }
+    return (uint64_t)((double)memory *
+                      (limit->fraction > 0.0 ? limit->fraction : default_fraction));
+}
+
+uint64_t tsr__config_host_ram(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES);
+    long page = sysconf(_SC_PAGESIZE);
+
+    return pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
 }

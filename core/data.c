@@ -25,6 +25,10 @@ static tsr_status_t data_new(tsr_runtime_t *rt, void *ptr, size_t n_bytes, uint3
     d->rt = rt;
     d->rep[0].ptr = ptr;
     d->rep[0].n_bytes = n_bytes;
+    if (ptr != NULL) {
+        d->flags |= TSR_DATA_F_REGISTERED;
+        atomic_fetch_add_explicit(&rt->host_registered, n_bytes, memory_order_relaxed);
+    }
     /* A simulation's data has no memory, but its host replica counts as there. */
     d->rep[0].state = ptr != NULL || (rt->vt != NULL && !(flags & TSR_DATA_F_DYNAMIC))
                           ? REP_MODIFIED
@@ -191,6 +195,9 @@ void tsr__data_free(struct tsr_data *d)
         }
     }
     tsr__coh_free_all(d);
+    if (d->flags & TSR_DATA_F_REGISTERED) {
+        atomic_fetch_sub_explicit(&rt->host_registered, d->n_bytes, memory_order_relaxed);
+    }
     pthread_mutex_destroy(&d->coh_mutex);
     tsr__cause_release(atomic_load_explicit(&d->poison, memory_order_relaxed));
     free(d->readers);

@@ -15,6 +15,7 @@
 #define TSR_DATA_MAGIC 0x74737264u /* "tsrd" */
 #define TSR_DATA_F_OWNED 0x1u      /* the runtime allocated the host replica */
 #define TSR_DATA_F_DYNAMIC 0x2u    /* created by tsr_data_create */
+#define TSR_DATA_F_REGISTERED 0x4u /* over a buffer of the program (counted in host_registered) */
 
 enum replica_state { REP_INVALID = 0, REP_SHARED = 1, REP_MODIFIED = 2 };
 

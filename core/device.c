@@ -13,6 +13,7 @@
 
 #include "core/backends.h"
 #include "core/coherence.h"
+#include "core/config_impl.h"
 #include "core/error.h"
 #include "core/place.h"
 #include "core/runtime_impl.h"
@@ -45,7 +46,8 @@ static tsr_status_t init_device(tsr_runtime_t *rt, const struct tsr__device_ops 
     dev->ops = ops;
     dev->first_worker = *first_worker;
     dev->n_workers = ops->n_workers(&rt->cfg);
-    dev->mem.capacity = ops->mem_capacity(&rt->cfg, kind_index);
+    dev->mem.capacity = tsr__config_limit(&rt->cfg.device_memory_limit,
+                                          ops->mem_capacity(&rt->cfg, kind_index), 1.0);
     dev->is_async = ops->launch_begin != NULL;
     atomic_init(&dev->mem.used, 0);
     snprintf(dev->name, sizeof(dev->name), ops->kind == TSR_DEVICE_CPU ? "%s" : "%s%u", ops->name,
@@ -317,7 +319,12 @@ tsr_status_t tsr_runtime_mem_stats(tsr_runtime_t *rt, uint32_t node, tsr_mem_sta
     }
     memset(stats_out, 0, sizeof(*stats_out));
     dev = &rt->devices[node];
-    if (!dev->has_queue) {
+    if (node == 0) {
+        stats_out->capacity = rt->host_limit;
+        stats_out->used_bytes = atomic_load_explicit(&rt->host_used, memory_order_relaxed);
+        stats_out->peak_bytes = atomic_load_explicit(&rt->host_peak, memory_order_relaxed);
+        stats_out->registered_bytes =
+            atomic_load_explicit(&rt->host_registered, memory_order_relaxed);
         return TSR_OK;
     }
     stats_out->capacity = dev->mem.capacity;

@@ -46,6 +46,13 @@ static tsr_status_t setup(tsr_runtime_t *rt, const tsr_config_t *resolved, int p
         return tsr__fail(TSR_ENOMEM, "tsr_init: out of memory");
     }
     rt->cfg.model_dir = rt->model_dir;
+    tsr__config_spill_dir(resolved, model_dir, sizeof(model_dir));
+    rt->spill_dir = strdup(model_dir);
+    if (rt->spill_dir == NULL) {
+        return tsr__fail(TSR_ENOMEM, "tsr_init: out of memory");
+    }
+    rt->cfg.spill_dir = rt->spill_dir;
+    rt->host_limit = tsr__config_limit(&resolved->host_memory_limit, tsr__config_host_ram(), 0.8);
     if (resolved->simulate != NULL) {
         rt->simulate = strdup(resolved->simulate);
         if (rt->simulate == NULL) {
@@ -100,6 +107,7 @@ static void teardown(tsr_runtime_t *rt)
     tsr__cause_release(atomic_load(&rt->cancel_cause));
     free(rt->trace_path);
     free(rt->model_dir);
+    free(rt->spill_dir);
     tsr__vt_destroy(rt);
     free(rt->simulate);
     free(rt);

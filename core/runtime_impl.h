@@ -85,6 +85,14 @@ struct tsr_runtime {
     atomic_uint n_spinning;                            /* workers looking for work */
     alignas(TSR_CACHE_LINE) struct tsr__event done_ev; /* tsr_wait_all sleeps here */
 
+    /* Host memory (node 0): its limit, the replicas the runtime allocated there,
+     * and the buffers the program registered. */
+    uint64_t host_limit;
+    _Atomic uint64_t host_used;
+    _Atomic uint64_t host_peak;
+    _Atomic uint64_t host_registered;
+    char *spill_dir;
+
     /* Copies between memory nodes [src][dst]. */
     _Atomic uint64_t n_copies[TSR_MAX_NODES][TSR_MAX_NODES];
     _Atomic uint64_t n_copy_bytes[TSR_MAX_NODES][TSR_MAX_NODES];
@@ -97,6 +105,20 @@ struct tsr_runtime {
 static inline const char *tsr__node_name(const tsr_runtime_t *rt, uint32_t node)
 {
     return node == 0 ? "host" : rt->devices[node].name;
+}
+
+/* The runtime allocated (delta > 0) or freed host memory for replicas. */
+static inline void tsr__host_account(tsr_runtime_t *rt, int64_t delta)
+{
+    uint64_t used =
+        atomic_fetch_add_explicit(&rt->host_used, (uint64_t)delta, memory_order_relaxed) +
+        (uint64_t)delta;
+    uint64_t peak = atomic_load_explicit(&rt->host_peak, memory_order_relaxed);
+
+    while (delta > 0 && used > peak &&
+           !atomic_compare_exchange_weak_explicit(&rt->host_peak, &peak, used, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+    }
 }
 
 /* Number of tasks completed (acquires included); see tsr_wait_all. */

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/config_impl.h"
 #include "core/data_impl.h"
 #include "core/device.h"
 #include "core/error.h"
@@ -437,7 +438,7 @@ tsr_status_t tsr__vt_devices_setup(tsr_runtime_t *rt)
         dev->state = &vt->gpus[g];
         dev->first_worker = vt->n_cores + g - 1;
         dev->n_workers = 1;
-        dev->mem.capacity = vt->gpu_mem;
+        dev->mem.capacity = tsr__config_limit(&rt->cfg.device_memory_limit, vt->gpu_mem, 1.0);
         snprintf(dev->name, sizeof(dev->name), "cuda%u", (unsigned)(g - 1));
         snprintf(dev->model, sizeof(dev->model), "simulated GPU, %g x a core by default",
                  vt->default_speedup);

@@ -37,6 +37,13 @@ typedef enum {
     TSR_LOG_DEBUG = 5,
 } tsr_log_level_t;
 
+/** A memory limit: `bytes` when non-zero, else `fraction` (0 < fraction <= 1) of
+ *  the memory of the node it applies to, else the default. */
+typedef struct {
+    uint64_t bytes;
+    double fraction;
+} tsr_mem_limit_t;
+
 /** Runtime configuration. Zero means default for every field, so
  *  `tsr_config_t cfg = TSR_CONFIG_INIT;` is a complete configuration. After the
  *  struct, TESSERA_* environment variables override it (see tsr_config_resolve):
@@ -51,6 +58,10 @@ typedef enum {
  *    TESSERA_CUDA_STREAMS compute streams per GPU, 1..32 (default 4)
  *    TESSERA_SIMULATE   path of a platform description: simulate it in virtual time
  *                       (see tsr_config_t.simulate)
+ *    TESSERA_DEVICE_MEMORY_LIMIT, TESSERA_HOST_MEMORY_LIMIT  bytes ("12GiB",
+ *                       "512MiB", "1000000") or a fraction of the node's memory
+ *                       ("0.8" or "80%")
+ *    TESSERA_SPILL_DIR  where data spilled to disk goes
  *    TESSERA_MODEL_DIR  where dmda's performance models persist ("" or "none": they
  *                       are not saved); default $XDG_CACHE_HOME/tessera/models/HOST,
  *                       else ~/.cache/tessera/models/HOST
@@ -74,9 +85,17 @@ typedef struct {
      * and each copy its time on its link; see tsr_sim_report and the README for the
      * file's format. Data may then be registered without memory (ptr NULL). */
     const char *simulate;
+    /* Most memory the runtime keeps in each device's node: default its usable
+     * memory (a GPU's, less max(10%, 1 GiB) for the CUDA context and libraries; a
+     * sim device's capacity). A fraction is of that usable memory. */
+    tsr_mem_limit_t device_memory_limit;
+    /* Most host memory the runtime allocates for replicas: default 80% of RAM. */
+    tsr_mem_limit_t host_memory_limit;
+    const char *spill_dir; /* NULL: $TMPDIR (else /tmp)/tessera-spill; borrowed */
 } tsr_config_t;
 /* clang-format off */
-#define TSR_CONFIG_INIT {0, TSR_SCHED_DEFAULT, NULL, TSR_LOG_DEFAULT, 0, 0, 0, 0, 0, NULL, NULL}
+#define TSR_CONFIG_INIT {0, TSR_SCHED_DEFAULT, NULL, TSR_LOG_DEFAULT, 0, 0, 0, 0, 0, NULL, NULL, \
+                         {0, 0.0}, {0, 0.0}, NULL}
 /* clang-format on */
 
 /** Ignore every TESSERA_* environment variable (tests and embedding hosts). */
@@ -198,18 +217,21 @@ typedef struct {
 TSR_API tsr_status_t tsr_runtime_copy_stats(tsr_runtime_t *rt, uint32_t src_node, uint32_t dst_node,
                                             tsr_copy_stats_t *stats_out);
 
-/** Memory of a device's node, from its caching allocator (bytes). */
+/** Memory of a node (bytes): a device's from its caching allocator; host memory's
+ *  the replicas the runtime allocated there (the program's registered buffers
+ *  are counted apart). */
 typedef struct {
-    uint64_t capacity;     /* the device's memory; 0 for host memory */
-    uint64_t used_bytes;   /* in replicas now (rounded to allocator blocks) */
-    uint64_t cached_bytes; /* freed, kept for reuse */
-    uint64_t peak_bytes;   /* peak of used + cached */
-    uint64_t n_allocs;     /* blocks obtained from the device backend */
-    uint64_t n_reuses;     /* blocks served from the cache */
+    uint64_t capacity;         /* the node's limit (tsr_config_t memory limits) */
+    uint64_t used_bytes;       /* in replicas now (devices: rounded to allocator blocks) */
+    uint64_t cached_bytes;     /* freed, kept for reuse (devices) */
+    uint64_t peak_bytes;       /* peak of used + cached */
+    uint64_t n_allocs;         /* blocks obtained from the backend (devices) */
+    uint64_t n_reuses;         /* blocks served from the cache (devices) */
+    uint64_t registered_bytes; /* host: buffers the program registered */
+    uint64_t spilled_bytes;    /* written down a tier (device to host, host to disk) */
 } tsr_mem_stats_t;
 
-/** Memory statistics of memory node `node` (see tsr_device_info_t.mem_node). Host
- *  memory (node 0) reports zeros until host accounting arrives with memory limits.
+/** Memory statistics of memory node `node` (see tsr_device_info_t.mem_node).
  *  Errors: TSR_EINVAL. Thread-safe. */
 TSR_API tsr_status_t tsr_runtime_mem_stats(tsr_runtime_t *rt, uint32_t node,
                                            tsr_mem_stats_t *stats_out);

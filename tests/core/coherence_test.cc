@@ -673,6 +673,43 @@ std::pair<tsr_data_t *, tsr_status_t> MakeOnSim(tsr_runtime_t *rt, uint64_t n_wo
     return std::make_pair(h, st);
 }
 
+// A device memory limit caps the node below its capacity; host memory the runtime
+// allocates, and buffers the program registers, are counted on node 0.
+TEST(MemCache, LimitsAndHostAccounting)
+{
+    tsr_config_t cfg = TSR_CONFIG_INIT;
+    cfg.flags = TSR_CONFIG_F_NO_ENV;
+    cfg.n_cpu_workers = 2;
+    cfg.n_sim_devices = 1;
+    cfg.sim_mem_bytes = 8 << 20;
+    cfg.device_memory_limit.fraction = 0.5;
+    cfg.host_memory_limit.bytes = 3ull << 30;
+    tsr_runtime_t *raw = nullptr;
+    ASSERT_EQ(tsr_init(&cfg, &raw), TSR_OK);
+    Rt rt(raw);
+    EXPECT_EQ(MemStats(rt.get(), 1).capacity, 4u << 20);
+    EXPECT_EQ(MemStats(rt.get(), 0).capacity, 3ull << 30);
+    std::vector<uint64_t> buf(1 << 16, 1);
+    tsr_data_t *h;
+    ASSERT_EQ(tsr_data_register(rt.get(), buf.data(), buf.size() * 8, &h), TSR_OK);
+    EXPECT_EQ(MemStats(rt.get(), 0).registered_bytes, buf.size() * 8);
+    auto made = MakeOnSim(rt.get(), 1000);  // made on sim0, copied to the host below
+    ASSERT_EQ(made.second, TSR_OK);
+    void *p = nullptr;
+    ASSERT_EQ(tsr_data_acquire(made.first, TSR_R, &p, nullptr), TSR_OK);
+    ASSERT_EQ(tsr_data_release(made.first), TSR_OK);
+    EXPECT_EQ(MemStats(rt.get(), 0).used_bytes, 8000u);
+    tsr_data_unregister(made.first);
+    EXPECT_EQ(MemStats(rt.get(), 0).used_bytes, 0u);
+    EXPECT_EQ(MemStats(rt.get(), 0).peak_bytes, 8000u);
+    // A task needing more than the limit (but less than the capacity) is refused.
+    auto big = MakeOnSim(rt.get(), (5u << 20) / 8);
+    EXPECT_EQ(big.second, TSR_ENOMEM);
+    tsr_data_unregister(big.first);
+    tsr_data_unregister(h);
+    EXPECT_EQ(MemStats(rt.get(), 0).registered_bytes, 0u);
+}
+
 // Outputs made and dropped one after another on a device reuse the same block.
 TEST(MemCache, DeviceBlocksAreReused)
 {

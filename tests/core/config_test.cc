@@ -12,9 +12,18 @@ using tsr_test::ScopedEnv;
 using tsr_test::Stats;
 using tsr_test::UsableCores;
 
-const char *const kVars[] = {"TESSERA_NCPUS",        "TESSERA_SCHED",       "TESSERA_TRACE",
-                             "TESSERA_LOG_LEVEL",    "TESSERA_SIM_DEVICES", "TESSERA_CUDA_DEVICES",
-                             "TESSERA_CUDA_STREAMS", "TESSERA_MODEL_DIR"};
+const char *const kVars[] = {"TESSERA_DEVICE_MEMORY_LIMIT",
+                             "TESSERA_HOST_MEMORY_LIMIT",
+                             "TESSERA_SPILL_DIR",
+                             "TESSERA_SIMULATE",
+                             "TESSERA_NCPUS",
+                             "TESSERA_SCHED",
+                             "TESSERA_TRACE",
+                             "TESSERA_LOG_LEVEL",
+                             "TESSERA_SIM_DEVICES",
+                             "TESSERA_CUDA_DEVICES",
+                             "TESSERA_CUDA_STREAMS",
+                             "TESSERA_MODEL_DIR"};
 
 /* Every test starts from an environment without TESSERA_* variables. */
 class Config : public testing::Test {
@@ -166,6 +175,36 @@ TEST_F(Config, SchedFromEnvironment)
     }
     EXPECT_STREQ(tsr_sched_policy_name(TSR_SCHED_DMDA), "dmda");
     EXPECT_STREQ(tsr_sched_policy_name(TSR_SCHED_RANDOM), "random");
+}
+
+TEST_F(Config, MemoryLimitsFromEnvironment)
+{
+    tsr_config_t config = TSR_CONFIG_INIT;
+    {
+        ScopedEnv env("TESSERA_DEVICE_MEMORY_LIMIT", "12GiB");
+        tsr_config_t out = Resolve(&config);
+        EXPECT_EQ(out.device_memory_limit.bytes, 12ull << 30);
+        EXPECT_EQ(out.device_memory_limit.fraction, 0.0);
+    }
+    {
+        ScopedEnv env("TESSERA_HOST_MEMORY_LIMIT", "0.25");
+        tsr_config_t out = Resolve(&config);
+        EXPECT_EQ(out.host_memory_limit.bytes, 0u);
+        EXPECT_DOUBLE_EQ(out.host_memory_limit.fraction, 0.25);
+    }
+    {
+        ScopedEnv env("TESSERA_HOST_MEMORY_LIMIT", "80%");
+        EXPECT_DOUBLE_EQ(Resolve(&config).host_memory_limit.fraction, 0.8);
+    }
+    {
+        ScopedEnv env("TESSERA_SPILL_DIR", "/tmp/tsr-spill-test");
+        EXPECT_STREQ(Resolve(&config).spill_dir, "/tmp/tsr-spill-test");
+    }
+    ExpectEnvValuesRejected("TESSERA_DEVICE_MEMORY_LIMIT", {"0", "-1", "1.5", "120%", "lots"});
+    ExpectEnvValuesRejected("TESSERA_HOST_MEMORY_LIMIT", {"0%", "2 GiB", "GiB"});
+    config.device_memory_limit.fraction = 1.5;
+    tsr_config_t out;
+    EXPECT_EQ(tsr_config_resolve(&config, &out), TSR_EINVAL);
 }
 
 TEST_F(Config, CudaAndModelSettingsFromEnvironment)

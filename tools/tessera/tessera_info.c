@@ -71,7 +71,17 @@ static int print_devices(const tsr_config_t *resolved)
                kind_name(d.kind), (unsigned)d.mem_node, (unsigned)d.n_workers,
                d.n_workers == 1 ? "" : "s");
         if (d.mem_bytes > 0) {
-            printf(", %.1f GiB usable", (double)d.mem_bytes / (double)(1ull << 30));
+            printf(", limit %.1f %s",
+                   (double)d.mem_bytes /
+                       (double)(d.mem_bytes >= (1ull << 30) ? 1ull << 30 : 1ull << 20),
+                   d.mem_bytes >= (1ull << 30) ? "GiB" : "MiB");
+        } else {
+            tsr_mem_stats_t host;
+
+            if (tsr_runtime_mem_stats(rt, 0, &host) == TSR_OK) {
+                printf(", host memory limit %.1f GiB",
+                       (double)host.capacity / (double)(1ull << 30));
+            }
         }
         printf(" - %s\n", d.model);
     }
@@ -136,6 +146,8 @@ int cli_info(int argc, char **argv)
     printf("CPU workers: %d\n", (int)cfg.n_cpu_workers);
     printf("log level:   %s\n", log_level_name(cfg.log_level));
     printf("trace:       %s\n", cfg.trace_path != NULL ? cfg.trace_path : "off");
+    printf("spill dir:   %s (spilling arrives with issue 5)\n",
+           cfg.spill_dir != NULL ? cfg.spill_dir : "$TMPDIR or /tmp, /tessera-spill");
     n_cuda = print_devices(&cfg);
     if (n_cuda < 0) {
         return CLI_EXIT_FAIL;
