@@ -186,8 +186,8 @@ tsr_status_t tsr_wait_all(tsr_runtime_t *rt)
         TSR_TRY(tsr__vt_run(rt));
         if (!all_done(rt)) {
             return tsr__fail(TSR_EBUSY,
-                             "tsr_wait_all: the simulation cannot go on: tasks wait for a "
-                             "handle still acquired");
+                             "tsr_wait_all: the simulation cannot go on: the tasks left "
+                             "wait for a handle the program still holds acquired");
         }
         return TSR_OK;
     }

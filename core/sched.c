@@ -123,3 +123,16 @@ struct tsr_future *tsr__central_pop(struct tsr__central *c)
     }
     return t;
 }
+
+struct tsr_future *tsr__central_pop_ordered(struct tsr__central *c)
+{
+    struct tsr_future *t = tsr__central_pop_prio(c, +1);
+
+    if (t == NULL) {
+        t = tsr__central_pop(c);
+    }
+    if (t == NULL) {
+        t = tsr__central_pop_prio(c, -1);
+    }
+    return t;
+}

@@ -51,5 +51,8 @@ void tsr__central_push(struct tsr__central *c, struct tsr_future *t, int may_wai
 /* Prioritised tasks first (sign > 0), or the negative ones (sign < 0). */
 struct tsr_future *tsr__central_pop_prio(struct tsr__central *c, int sign);
 struct tsr_future *tsr__central_pop(struct tsr__central *c);
+/* Next task in priority order: prioritised ones, then the ring, then the negative
+ * ones. */
+struct tsr_future *tsr__central_pop_ordered(struct tsr__central *c);
 
 #endif /* TSR_CORE_SCHED_H */

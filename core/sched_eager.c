@@ -54,17 +54,9 @@ static void eager_push(void *state, struct tsr__worker *self, struct tsr_future 
 static struct tsr_future *eager_pop(void *state, struct tsr__worker *self)
 {
     struct eager *e = state;
-    struct tsr_future *t;
 
     (void)self;
-    t = tsr__central_pop_prio(&e->central, +1);
-    if (t == NULL) {
-        t = tsr__central_pop(&e->central);
-    }
-    if (t == NULL) {
-        t = tsr__central_pop_prio(&e->central, -1);
-    }
-    return t;
+    return tsr__central_pop_ordered(&e->central);
 }
 
 const struct tsr__sched_ops tsr__sched_eager_ops = {

@@ -13,8 +13,9 @@
  * (a link is busy until its last copy ends); the task then starts when its inputs
  * have arrived and runs for its modelled time. The earliest completion advances
  * the clock and completes its task for real, which makes successors ready and
- * lets the policy place them. Ties go to the lowest worker index, so the same
- * graph and platform give the same schedule. */
+ * lets the policy place them. Completions at the same time go in worker order and
+ * idle workers look for work in a fixed rotation, so the same graph and platform
+ * give the same schedule. */
 #include "core/vtime.h"
 
 #include <ctype.h>
@@ -79,6 +80,7 @@ struct tsr__vt {
     uint64_t n_tasks;
     uint64_t makespan_ns;
     uint64_t next_fake;
+    uint32_t next_first; /* the idle worker that looks for work first, in turn */
     struct vt_worker *workers;
     struct vdev gpus[TSR_MAX_NODES];
 };
@@ -510,13 +512,19 @@ tsr_status_t tsr__vt_run(tsr_runtime_t *rt)
     struct tsr__vt *vt = rt->vt;
 
     tsr__place_seed(0x5eed0f7e55e7aull); /* random placement repeats too */
+    vt->next_first = 0;
     for (;;) {
         int is_started = 1;
         int next = -1;
 
         while (is_started) {
+            /* Idle workers look for work in turn, from a rotating first one, so no
+             * device is always first to the queues they share. */
+            uint32_t first = vt->next_first++ % rt->n_workers;
+
             is_started = 0;
-            for (uint32_t i = 0; i < rt->n_workers; i++) {
+            for (uint32_t k = 0; k < rt->n_workers; k++) {
+                uint32_t i = (first + k) % rt->n_workers;
                 struct tsr_future *t;
 
                 if (vt->workers[i].task == NULL && (t = vt_pop(rt, i)) != NULL) {

@@ -43,11 +43,11 @@ void tsr__workers_notify(tsr_runtime_t *rt)
 struct tsr_future *tsr__worker_pop(struct tsr__worker *w)
 {
     tsr_runtime_t *rt = w->rt;
-    struct tsr_future *t =
-        w->dev->has_queue ? tsr__central_pop(&w->dev->queue) : rt->sched->pop(rt->sched_state, w);
+    struct tsr_future *t = w->dev->has_queue ? tsr__central_pop_ordered(&w->dev->queue)
+                                             : rt->sched->pop(rt->sched_state, w);
 
     if (t == NULL && rt->has_shared) {
-        t = tsr__central_pop(&rt->shared);
+        t = tsr__central_pop_ordered(&rt->shared);
         if (t != NULL) {
             t->device = w->dev->index; /* it runs here */
         }

@@ -306,4 +306,41 @@ TEST(Place, RandomSpreadsAndStaysCorrect)
     }
 }
 
+// Prioritised tasks reach every queue's workers: an accelerator's own queue, and
+// the queue eager and ws share between devices.
+TEST(Place, PrioritisedTasksRunOnEveryQueue)
+{
+    tsr_codelet_t cl = {};
+    cl.name = "place_add_prio";
+    cl.impl[TSR_DEVICE_CPU] = AddCpu;
+    cl.n_buffers = 1;
+    cl.modes[0] = TSR_RW;
+    for (tsr_sched_policy_t policy :
+         {TSR_SCHED_EAGER, TSR_SCHED_WS, TSR_SCHED_DMDA, TSR_SCHED_RANDOM}) {
+        Rt rt = Start(policy, 1);
+        ASSERT_TRUE(rt);
+        std::vector<uint64_t> x(8, 0);
+        tsr_data_t *h;
+        ASSERT_EQ(tsr_data_register(rt.get(), x.data(), 64, &h), TSR_OK);
+        for (int i = 0; i < 40; i++) {
+            tsr_task_desc_t d = TSR_TASK_DESC_INIT;
+            uint32_t us = 0;
+            d.codelet = &cl;
+            d.handles = &h;
+            d.n_handles = 1;
+            d.arg = &us;
+            d.arg_size = sizeof(us);
+            d.priority = i % 3 - 1;  // -1, 0, +1
+            if (i % 4 == 0) {
+                d.pin = TSR_PIN_DEVICE;
+                d.pin_value = 1;
+            }
+            ASSERT_EQ(tsr_task_submit(rt.get(), &d, nullptr), TSR_OK);
+        }
+        ASSERT_EQ(tsr_wait_all(rt.get()), TSR_OK) << tsr_sched_policy_name(policy);
+        tsr_data_unregister(h);
+        EXPECT_EQ(x[7], 40u) << tsr_sched_policy_name(policy);
+    }
+}
+
 }  // namespace
