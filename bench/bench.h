@@ -27,7 +27,7 @@ struct bench_opts {
     int is_quick;                /* --quick: sizes for smoke tests */
     uint32_t n_runs;             /* --runs: timed runs per case (warm-up excluded) */
     int32_t n_workers;           /* --workers: n_cpu_workers; 0 = every core */
-    tsr_sched_policy_t policy;   /* --policy: TSR_SCHED_DEFAULT = runtime default */
+    tsr_sched_policy_t policy;   /* --policy: TSR_SCHED_DEFAULT = runtime default (sched: all) */
     const char *case_filter;     /* --case: run only this case; NULL = all */
     int use_peers;               /* 0 with --no-peer */
     enum bench_device device;    /* --device: cpu (default), sim or cuda */
@@ -48,6 +48,7 @@ struct bench_scenario {
 int bench_overhead_run(const struct bench_opts *opts);
 int bench_transfer_run(const struct bench_opts *opts);
 int bench_gemm_run(const struct bench_opts *opts);
+int bench_sched_run(const struct bench_opts *opts);
 
 /* The accelerator cases of overhead (--device sim|cuda), bench_overhead_gpu.c. */
 int bench_overhead_gpu_run(const struct bench_opts *opts);

@@ -24,6 +24,12 @@ static const struct bench_scenario scenarios[] = {
      "tiled float32 matrix product, one task per tile product",
      {NULL, "tiled_f32_sim", "tiled_f32"},
      bench_gemm_run},
+    {"sched",
+     "policies' makespans for a tiled Cholesky on simulated CPU+GPU platforms, vs a bound",
+     {"kernel_<codelet>, cholesky_<dmda|eager|ws|random>_<0|1|2|4|8>gpu, "
+      "cholesky_dmda_<N>gpu_gpuonly (simulated)",
+      NULL, NULL},
+     bench_sched_run},
 };
 #define N_SCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
 
@@ -46,7 +52,8 @@ static void usage(FILE *out)
             "  --json | --table   output format (default: table on a terminal, else JSON)\n"
             "  --runs N           timed runs per case, warm-up excluded (default 5)\n"
             "  --workers N        CPU worker threads (default 0: every core)\n"
-            "  --policy P         scheduling policy: eager | ws (default: runtime default)\n"
+            "  --policy P         scheduling policy: eager | ws | dmda | random (default:\n"
+            "                     runtime default; sched: all four, or only P)\n"
             "  --case NAME        run only this case of the scenario\n"
             "  --device D         where the tasks run: cpu (default) | sim | cuda\n"
             "                     (cuda without a GPU: a note on stderr, no records, exit 0)\n"
@@ -108,16 +115,18 @@ static int parse_device(const char *text, enum bench_device *out)
 
 static int parse_policy(const char *text, tsr_sched_policy_t *out)
 {
-    if (text != NULL && strcmp(text, "eager") == 0) {
-        *out = TSR_SCHED_EAGER;
-    } else if (text != NULL && strcmp(text, "ws") == 0) {
-        *out = TSR_SCHED_WS;
-    } else {
-        fprintf(stderr, "tessera-bench: --policy must be eager or ws, got '%s'\n",
-                text != NULL ? text : "");
-        return 1;
+    static const tsr_sched_policy_t known[] = {TSR_SCHED_EAGER, TSR_SCHED_WS, TSR_SCHED_DMDA,
+                                               TSR_SCHED_RANDOM};
+
+    for (size_t i = 0; text != NULL && i < sizeof(known) / sizeof(known[0]); i++) {
+        if (strcmp(text, tsr_sched_policy_name(known[i])) == 0) {
+            *out = known[i];
+            return 0;
+        }
     }
-    return 0;
+    fprintf(stderr, "tessera-bench: --policy must be eager, ws, dmda or random, got '%s'\n",
+            text != NULL ? text : "");
+    return 1;
 }
 
 /* Options taking a value; `*i` is advanced past it. Returns 0, 1 on error, -1 if unknown. */
