@@ -105,6 +105,8 @@ struct tsr__device_ops {
      * TSR_EBACKEND with the backend's message in msg. */
     tsr_status_t (*copy)(const struct tsr__copy *c, char *msg, size_t n_msg);
     void (*fence_free)(void *state, void *fence);
+    /* Peak flops/s and memory bytes/s of the device (for cold-start estimates). */
+    void (*peaks)(void *state, double *flops_out, double *bytes_out);
 };
 
 extern const struct tsr__device_ops tsr__cpu_device_ops;

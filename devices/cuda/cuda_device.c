@@ -640,6 +640,25 @@ static tsr_status_t cuda_copy(const struct tsr__copy *c, char *msg, size_t n_msg
     return TSR_OK;
 }
 
+/* FP32 peak (128 lanes per SM, Volta to Hopper, two flops per FMA) and the memory
+ * bus's bandwidth (double data rate). */
+static void cuda_peaks(void *state, double *flops_out, double *bytes_out)
+{
+    struct cuda_dev *dev = state;
+    int sms = 0;
+    int clock_khz = 0;
+    int mem_khz = 0;
+    int bus_bits = 0;
+
+    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev->id);
+    cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, dev->id);
+    cudaDeviceGetAttribute(&mem_khz, cudaDevAttrMemoryClockRate, dev->id);
+    cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, dev->id);
+    (void)cudaGetLastError();
+    *flops_out = (double)sms * 128.0 * 2.0 * (double)clock_khz * 1e3;
+    *bytes_out = 2.0 * (double)mem_khz * 1e3 * (double)bus_bits / 8.0;
+}
+
 const struct tsr__device_ops tsr__cuda_device_ops = {
     .name = "cuda",
     .kind = TSR_DEVICE_CUDA,
@@ -657,4 +676,5 @@ const struct tsr__device_ops tsr__cuda_device_ops = {
     .mem_free = cuda_mem_free,
     .copy = cuda_copy,
     .fence_free = cuda_fence_free,
+    .peaks = cuda_peaks,
 };
