@@ -17,6 +17,21 @@
 #include "core/vtime.h"
 #include "core/worker.h"
 
+/* The trace's memory counter of device node `node`. */
+static void trace_device_memory(tsr_runtime_t *rt, uint32_t node)
+{
+    struct tsr__device *dev = &rt->devices[node];
+    uint64_t used;
+
+    if (rt->trace_path == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&dev->cache.mutex);
+    used = dev->cache.n_used_bytes;
+    pthread_mutex_unlock(&dev->cache.mutex);
+    tsr__trace_memory(rt, node, used);
+}
+
 static tsr_status_t node_alloc(struct tsr_data *d, uint32_t node, size_t n_bytes, void **ptr_out)
 {
     struct tsr__device *dev = &d->rt->devices[node];
@@ -33,7 +48,9 @@ static tsr_status_t node_alloc(struct tsr_data *d, uint32_t node, size_t n_bytes
         *ptr_out = p;
         return TSR_OK;
     }
-    if (tsr__mem_cache_alloc(dev, n_bytes, ptr_out) != TSR_OK) {
+    if (tsr__mem_cache_alloc(dev, n_bytes, ptr_out) == TSR_OK) {
+        trace_device_memory(d->rt, node);
+    } else {
         return tsr__fail(TSR_ENOMEM,
                          "device %s is out of memory: %zu bytes needed, %llu of %llu in use",
                          dev->name, n_bytes, (unsigned long long)atomic_load(&dev->mem.used),
@@ -50,6 +67,7 @@ static void node_free(struct tsr_data *d, uint32_t node)
     if (r->ptr != NULL) {
         if (node != 0) {
             tsr__mem_cache_free(dev, r->ptr, r->n_bytes);
+            trace_device_memory(d->rt, node);
         } else if (d->flags & TSR_DATA_F_OWNED) {
             tsr__host_account(d->rt, -(int64_t)r->n_bytes);
             if (d->rt->vt == NULL) {

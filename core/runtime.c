@@ -65,6 +65,7 @@ static tsr_status_t setup(tsr_runtime_t *rt, const tsr_config_t *resolved, int p
     rt->t0_ns = tsr__now_ns();
     tsr__task_pool_init(&rt->pool);
     pthread_mutex_init(&rt->data_mutex, NULL);
+    pthread_mutex_init(&rt->mem_trace_mutex, NULL);
     rt->oom_cause =
         tsr__cause_create(TSR_ENOMEM, UINT64_MAX, "out of memory while recording a dependency",
                           "cancelled: out of memory while recording a dependency");
@@ -103,6 +104,8 @@ static void teardown(tsr_runtime_t *rt)
     tsr__devices_fini(rt);
     tsr__task_pool_fini(&rt->pool);
     pthread_mutex_destroy(&rt->data_mutex);
+    tsr__trace_buf_fini(&rt->mem_trace);
+    pthread_mutex_destroy(&rt->mem_trace_mutex);
     tsr__cause_release(rt->oom_cause);
     tsr__cause_release(atomic_load(&rt->cancel_cause));
     free(rt->trace_path);

@@ -13,6 +13,7 @@
 #include "core/sched.h"
 #include "core/sync.h"
 #include "core/task_pool.h"
+#include "core/trace.h"
 #include "devices/device_ops.h"
 
 struct tsr__worker;
@@ -92,6 +93,8 @@ struct tsr_runtime {
     _Atomic uint64_t host_peak;
     _Atomic uint64_t host_registered;
     char *spill_dir;
+    pthread_mutex_t mem_trace_mutex; /* memory counters for the trace */
+    struct tsr__trace_buf mem_trace;
 
     /* Copies between memory nodes [src][dst]. */
     _Atomic uint64_t n_copies[TSR_MAX_NODES][TSR_MAX_NODES];
@@ -119,6 +122,7 @@ static inline void tsr__host_account(tsr_runtime_t *rt, int64_t delta)
            !atomic_compare_exchange_weak_explicit(&rt->host_peak, &peak, used, memory_order_relaxed,
                                                   memory_order_relaxed)) {
     }
+    tsr__trace_memory(rt, 0, used);
 }
 
 /* Number of tasks completed (acquires included); see tsr_wait_all. */

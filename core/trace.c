@@ -1,8 +1,10 @@
 /* Trace: workers append spans to their own buffer (no sharing on the hot path);
  * at shutdown the spans are written as a Chrome/Perfetto "traceEvents" file. */
 #include "core/trace.h"
+#include "core/vtime.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +57,28 @@ void tsr__trace_copy(struct tsr__trace_buf *buf, uint64_t t0_ns, uint64_t t1_ns,
     }
 }
 
+void tsr__trace_memory(tsr_runtime_t *rt, uint32_t node, uint64_t used_bytes)
+{
+    struct trace_event *ev;
+
+    if (rt->trace_path == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&rt->mem_trace_mutex);
+    ev = append(&rt->mem_trace);
+    if (ev != NULL) {
+        ev->t0_ns = rt->vt != NULL ? rt->t0_ns + tsr__vt_now_ns(rt) : tsr__now_ns();
+        ev->t1_ns = ev->t0_ns;
+        ev->value = used_bytes;
+        ev->name = NULL;
+        ev->status = 0;
+        ev->src_node = (uint16_t)node;
+        ev->dst_node = (uint16_t)node;
+        ev->is_copy = 2;
+    }
+    pthread_mutex_unlock(&rt->mem_trace_mutex);
+}
+
 void tsr__trace_buf_fini(struct tsr__trace_buf *buf)
 {
     free(buf->events);
@@ -88,6 +112,13 @@ static void write_event(FILE *f, const tsr_runtime_t *rt, const struct tsr__work
     double ts_us = (double)(ev->t0_ns - rt->t0_ns) / 1e3;
     double dur_us = (double)(ev->t1_ns - ev->t0_ns) / 1e3;
 
+    if (ev->is_copy == 2) {
+        fprintf(f,
+                ",\n{\"name\":\"memory %s\",\"cat\":\"memory\",\"ph\":\"C\",\"pid\":1,"
+                "\"ts\":%.3f,\"args\":{\"used_bytes\":%llu}}",
+                tsr__node_name(rt, ev->src_node), ts_us, (unsigned long long)ev->value);
+        return;
+    }
     if (ev->is_copy) {
         fprintf(f,
                 ",\n{\"name\":\"copy %s->%s\",\"cat\":\"copy\",\"ph\":\"X\",\"pid\":1,"
@@ -129,6 +160,9 @@ tsr_status_t tsr__trace_write(tsr_runtime_t *rt)
     fputs("{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"args\":{\"name\":\"tessera\"}}", f);
     for (uint32_t i = 0; i < rt->n_workers; i++) {
         write_worker(f, rt, &rt->workers[i]);
+    }
+    for (size_t i = 0; i < rt->mem_trace.n_events; i++) {
+        write_event(f, rt, &rt->workers[0], &rt->mem_trace.events[i]);
     }
     fputs("\n]}\n", f);
     failed = ferror(f);

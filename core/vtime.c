@@ -581,3 +581,8 @@ tsr_status_t tsr_sim_report(tsr_runtime_t *rt, tsr_sim_report_t *out)
     }
     return TSR_OK;
 }
+
+uint64_t tsr__vt_now_ns(tsr_runtime_t *rt)
+{
+    return rt->vt->now_ns;
+}

@@ -33,6 +33,9 @@ double tsr__vt_task_seconds(tsr_runtime_t *rt, struct tsr_future *t, uint32_t ki
 /* Modelled time of a copy of n_bytes from node src to node dst, link contention aside. */
 double tsr__vt_copy_seconds(tsr_runtime_t *rt, uint32_t src, uint32_t dst, uint64_t n_bytes);
 
+/* The virtual clock, in ns since the start. */
+uint64_t tsr__vt_now_ns(tsr_runtime_t *rt);
+
 /* Host memory for a replica of n_bytes in a simulation: an address never used. */
 void *tsr__vt_fake_alloc(tsr_runtime_t *rt, size_t n_bytes);
 

@@ -618,6 +618,14 @@ TEST(Coherence, TraceShowsCopies)
     ss << f.rdbuf();
     EXPECT_NE(ss.str().find("\"name\":\"copy host->sim0\",\"cat\":\"copy\""), std::string::npos);
     EXPECT_NE(ss.str().find("sim0 worker 0"), std::string::npos);
+    // A memory counter track per node: sim0 held the replica, then gave it back.
+    const std::string text = ss.str();
+    size_t first = text.find("\"name\":\"memory sim0\",\"cat\":\"memory\",\"ph\":\"C\"");
+    ASSERT_NE(first, std::string::npos) << text.substr(0, 600);
+    EXPECT_NE(text.find("\"used_bytes\":" + std::to_string(256), first), std::string::npos)
+        << "the 128-byte replica takes a block of the smallest class";
+    size_t last = text.rfind("\"name\":\"memory sim0\"");
+    EXPECT_NE(text.find("\"used_bytes\":0}", last), std::string::npos) << "freed at unregister";
     std::remove(path.c_str());
 }
 
