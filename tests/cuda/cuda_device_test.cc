@@ -186,14 +186,8 @@ bool SameSizes(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, uint32_t n)
 tsr_codelet_t CudaCodelet(const char *name, tsr_kernel_fn cuda,
                           std::initializer_list<tsr_access_t> modes)
 {
-    tsr_codelet_t cl = {};
-    cl.name = name;
+    tsr_codelet_t cl = tsr_test::MakeCodelet(name, nullptr, modes);
     cl.impl[TSR_DEVICE_CUDA] = cuda;
-    cl.n_buffers = static_cast<int32_t>(modes.size());
-    int i = 0;
-    for (tsr_access_t m : modes) {
-        cl.modes[i++] = m;
-    }
     return cl;
 }
 
