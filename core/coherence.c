@@ -32,6 +32,76 @@ static void trace_device_memory(tsr_runtime_t *rt, uint32_t node)
     tsr__trace_memory(rt, node, used);
 }
 
+static void node_free(struct tsr_data *d, uint32_t node);
+static tsr_status_t node_copy(tsr_runtime_t *rt, struct tsr_data *d, uint32_t src, uint32_t dst,
+                              const void *src_ptr, void *dst_ptr, size_t n);
+static tsr_status_t node_alloc(struct tsr_data *d, uint32_t node, size_t n_bytes, void **ptr_out);
+
+/* Whether giving up v's replica on `node` needs it written to host memory first:
+ * it is valid and host memory's is not (it may be the last valid copy). */
+static int needs_write_back(const struct tsr_data *v, uint32_t node)
+{
+    return v->rep[node].state != REP_INVALID && v->rep[0].state == REP_INVALID;
+}
+
+/* Give up v's replica on device node `node` (v locked, the replica unpinned),
+ * writing it to host memory first if needed. Returns 0 if it could not. */
+static int evict_replica(struct tsr_data *v, uint32_t node)
+{
+    struct replica *r = &v->rep[node];
+
+    if (needs_write_back(v, node)) {
+        struct replica *h = &v->rep[0];
+
+        if ((h->ptr == NULL || h->n_bytes != v->n_bytes) &&
+            node_alloc(v, 0, v->n_bytes, &h->ptr) != TSR_OK) {
+            return 0;
+        }
+        h->n_bytes = v->n_bytes;
+        if (node_copy(v->rt, v, node, 0, r->ptr, h->ptr, v->n_bytes) != TSR_OK) {
+            return 0;
+        }
+        h->state = r->state; /* the only modified copy moves; a shared one stays shared */
+        atomic_fetch_add_explicit(&v->rt->devices[node].spilled_bytes, v->n_bytes,
+                                  memory_order_relaxed);
+    }
+    node_free(v, node);
+    return 1;
+}
+
+/* Make room on device node `node`: give up one replica there that no task holds,
+ * ones host memory also has (dropped) before the others (written to host memory
+ * first), the handles registered longest ago first. `self` is the caller's (locked) handle; any
+ * other is taken only if its lock is free. Returns 1 if one was given up. */
+static int evict_one(tsr_runtime_t *rt, uint32_t node, struct tsr_data *self)
+{
+    struct tsr_data *tail;
+    int done = 0;
+
+    pthread_mutex_lock(&rt->data_mutex);
+    tail = rt->data_list;
+    while (tail != NULL && tail->next != NULL) {
+        tail = tail->next;
+    }
+    for (int dirty = 0; dirty <= 1 && !done; dirty++) {
+        for (struct tsr_data *v = tail; v != NULL && !done; v = v->prev) {
+            struct replica *r = &v->rep[node];
+
+            if (v == self || pthread_mutex_trylock(&v->coh_mutex) != 0) {
+                continue;
+            }
+            /* A write-back would overwrite host memory a task or an acquire holds. */
+            if (r->ptr != NULL && r->pins == 0 && needs_write_back(v, node) == dirty &&
+                (!dirty || v->rep[0].pins == 0)) {
+                done = evict_replica(v, node);
+            }
+            pthread_mutex_unlock(&v->coh_mutex);
+        }
+    }
+    pthread_mutex_unlock(&rt->data_mutex);
+    return done;
+}
+
 static tsr_status_t node_alloc(struct tsr_data *d, uint32_t node, size_t n_bytes, void **ptr_out)
 {
     struct tsr__device *dev = &d->rt->devices[node];
@@ -48,14 +118,16 @@ static tsr_status_t node_alloc(struct tsr_data *d, uint32_t node, size_t n_bytes
         *ptr_out = p;
         return TSR_OK;
     }
-    if (tsr__mem_cache_alloc(dev, n_bytes, ptr_out) == TSR_OK) {
-        trace_device_memory(d->rt, node);
-    } else {
-        return tsr__fail(TSR_ENOMEM,
-                         "device %s is out of memory: %zu bytes needed, %llu of %llu in use",
-                         dev->name, n_bytes, (unsigned long long)atomic_load(&dev->mem.used),
-                         (unsigned long long)dev->mem.capacity);
+    while (tsr__mem_cache_alloc(dev, n_bytes, ptr_out) != TSR_OK) {
+        if (!evict_one(d->rt, node, d)) {
+            return tsr__fail(TSR_ENOMEM,
+                             "device %s is out of memory: %zu bytes needed, %llu of %llu in "
+                             "use by data that running or queued tasks hold",
+                             dev->name, n_bytes, (unsigned long long)atomic_load(&dev->mem.used),
+                             (unsigned long long)dev->mem.capacity);
+        }
     }
+    trace_device_memory(d->rt, node);
     return TSR_OK;
 }
 
@@ -194,8 +266,8 @@ static tsr_status_t fetch_locked(struct tsr_data *d, uint32_t node, uint32_t mod
     return TSR_OK;
 }
 
-tsr_status_t tsr__coh_fetch(struct tsr_data *d, uint32_t node, uint32_t mode, struct tsr__worker *w,
-                            tsr_buffer_t *buf_out)
+static tsr_status_t fetch(struct tsr_data *d, uint32_t node, uint32_t mode, struct tsr__worker *w,
+                          tsr_buffer_t *buf_out, int pin)
 {
     tsr_status_t st = TSR_OK;
 
@@ -203,10 +275,32 @@ tsr_status_t tsr__coh_fetch(struct tsr_data *d, uint32_t node, uint32_t mode, st
     if (d->n_bytes > 0) {
         st = fetch_locked(d, node, mode, w);
     }
+    if (pin && st == TSR_OK) {
+        d->rep[node].pins++;
+    }
     buf_out->ptr = d->n_bytes > 0 ? d->rep[node].ptr : NULL;
     buf_out->n_bytes = d->n_bytes;
     pthread_mutex_unlock(&d->coh_mutex);
     return st;
+}
+
+tsr_status_t tsr__coh_fetch(struct tsr_data *d, uint32_t node, uint32_t mode, struct tsr__worker *w,
+                            tsr_buffer_t *buf_out)
+{
+    return fetch(d, node, mode, w, buf_out, 0);
+}
+
+tsr_status_t tsr__coh_fetch_pinned(struct tsr_data *d, uint32_t node, uint32_t mode,
+                                   struct tsr__worker *w, tsr_buffer_t *buf_out)
+{
+    return fetch(d, node, mode, w, buf_out, 1);
+}
+
+void tsr__coh_unpin(struct tsr_data *d, uint32_t node)
+{
+    pthread_mutex_lock(&d->coh_mutex);
+    d->rep[node].pins--;
+    pthread_mutex_unlock(&d->coh_mutex);
 }
 
 void tsr__coh_written(struct tsr_data *d, uint32_t node)

@@ -18,6 +18,12 @@ struct tsr__worker;
 tsr_status_t tsr__coh_fetch(struct tsr_data *d, uint32_t node, uint32_t mode, struct tsr__worker *w,
                             tsr_buffer_t *buf_out);
 
+/* As tsr__coh_fetch, and pin the replica on `node` for a task that uses it: it is
+ * not evicted until tsr__coh_unpin. */
+tsr_status_t tsr__coh_fetch_pinned(struct tsr_data *d, uint32_t node, uint32_t mode,
+                                   struct tsr__worker *w, tsr_buffer_t *buf_out);
+void tsr__coh_unpin(struct tsr_data *d, uint32_t node);
+
 /* A task on `node` wrote d: that replica is now the only valid one. */
 void tsr__coh_written(struct tsr_data *d, uint32_t node);
 

@@ -134,7 +134,8 @@ tsr_status_t tsr_data_acquire(tsr_data_t *data, tsr_access_t mode, void **ptr_ou
     }
     TSR_TRY(acquire_task(data, (uint32_t)mode, &t));
     if (data->rt->n_devices > 1) {
-        tsr_status_t st = tsr__coh_fetch(data, 0, (uint32_t)mode, NULL, &host);
+        /* Pinned while acquired: no eviction writes back over the program's access. */
+        tsr_status_t st = tsr__coh_fetch_pinned(data, 0, (uint32_t)mode, NULL, &host);
 
         if (st != TSR_OK) {
             acquire_end(t, TSR_OK);
@@ -163,8 +164,11 @@ tsr_status_t tsr_data_release(tsr_data_t *data)
     }
     t = data->acquire;
     data->acquire = NULL;
-    if ((t->bufs[0].mode & TSR_W) && data->rt->n_devices > 1) {
-        tsr__coh_written(data, 0);
+    if (data->rt->n_devices > 1) {
+        if (t->bufs[0].mode & TSR_W) {
+            tsr__coh_written(data, 0);
+        }
+        tsr__coh_unpin(data, 0);
     }
     acquire_end(t, TSR_OK);
     return TSR_OK;

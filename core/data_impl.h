@@ -25,7 +25,8 @@ struct replica {
     void *ptr;
     size_t n_bytes; /* allocated size */
     uint32_t state;
-    void *fence; /* asynchronous devices: last queued work writing it (device_ops.h) */
+    void *fence;   /* asynchronous devices: last queued work writing it (device_ops.h) */
+    uint32_t pins; /* tasks using it now: it may not be evicted */
 };
 
 /* A logical buffer. The lock guards last_writer, readers and changes of poison;

@@ -328,6 +328,7 @@ tsr_status_t tsr_runtime_mem_stats(tsr_runtime_t *rt, uint32_t node, tsr_mem_sta
         return TSR_OK;
     }
     stats_out->capacity = dev->mem.capacity;
+    stats_out->spilled_bytes = atomic_load_explicit(&dev->spilled_bytes, memory_order_relaxed);
     pthread_mutex_lock(&dev->cache.mutex);
     stats_out->used_bytes = dev->cache.n_used_bytes;
     stats_out->cached_bytes = dev->cache.n_cached_bytes;

@@ -43,7 +43,8 @@ struct tsr__device {
     struct tsr__central queue;   /* accelerators only */
     int has_queue;
     alignas(TSR_CACHE_LINE) struct tsr__event ev; /* its idle workers sleep here */
-    _Atomic uint64_t load_ns; /* dmda: predicted work placed here, not completed */
+    _Atomic uint64_t load_ns;       /* dmda: predicted work placed here, not completed */
+    _Atomic uint64_t spilled_bytes; /* dirty replicas evicted to host memory */
     char name[32];
     char model[64]; /* what the backend calls it ("NVIDIA H100 80GB HBM3") */
 };

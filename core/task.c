@@ -149,6 +149,7 @@ struct tsr_future *tsr__task_new(tsr_runtime_t *rt, uint32_t refs)
     t->is_early = 0;
     t->device = 0;
     t->dev_mask = 1;
+    t->n_pinned = 0;
     t->pred_ns = 0;
     atomic_store_explicit(&t->refs, refs, memory_order_relaxed);
     atomic_store_explicit(&t->state, TASK_PENDING, memory_order_relaxed);

@@ -208,12 +208,22 @@ static void release_successors(struct tsr_future *t, struct tsr_cause *cause)
     t->n_edges = 0;
 }
 
+/* Give up the pins t's buffers hold on its device. */
+static void unpin_buffers(struct tsr_future *t)
+{
+    for (uint32_t i = 0; i < t->n_pinned; i++) {
+        tsr__coh_unpin(t->bufs[i].data, t->rt->devices[t->device].node);
+    }
+    t->n_pinned = 0;
+}
+
 void tsr__task_complete(struct tsr_future *t, tsr_status_t status, const char *msg,
                         _Atomic uint64_t *n_done)
 {
     struct tsr_cause *cause = outcome_cause(t, status, msg);
 
     tsr__place_done(t->rt, t);
+    unpin_buffers(t);
     for (uint32_t i = 0; i < t->n_bufs; i++) {
         if (t->bufs[i].mode & TSR_W) {
             tsr__deps_writer_done(t->bufs[i].data, cause);
@@ -272,7 +282,10 @@ static tsr_status_t prepare_buffers(struct tsr__worker *w, struct tsr_future *t,
         return TSR_OK;
     }
     for (uint32_t i = 0; i < t->n_bufs; i++) {
-        TSR_TRY(tsr__coh_fetch(t->bufs[i].data, w->dev->node, t->bufs[i].mode, w, &bufs[i]));
+        /* Held until t completes: a device replica is not evicted under it, and a
+         * host one not overwritten by an eviction writing back to host memory. */
+        TSR_TRY(tsr__coh_fetch_pinned(t->bufs[i].data, w->dev->node, t->bufs[i].mode, w, &bufs[i]));
+        t->n_pinned++;
     }
     return TSR_OK;
 }
@@ -450,6 +463,13 @@ int tsr__task_launch(struct tsr__worker *w, struct tsr_future *t, struct tsr__in
     f->t0 = rt->trace_path != NULL || rt->models != NULL ? tsr__now_ns() : 0;
     atomic_store_explicit(&t->state, TASK_RUNNING, memory_order_relaxed);
     st = prepare_buffers(w, t, bufs);
+    if (st == TSR_ENOMEM && w->n_inflight > 0) {
+        /* The room is held by launches still running here: let them finish (and
+         * give their data up to eviction), then try once more. */
+        unpin_buffers(t);
+        tsr__driver_drain(w);
+        st = prepare_buffers(w, t, bufs);
+    }
     if (st != TSR_OK) {
         return launch_ended(w, t, f, st, tsr_last_error());
     }

@@ -80,6 +80,7 @@ struct tsr_future {
     uint32_t cancel_epoch;
     uint32_t device;         /* index of the device that runs it, or TSR_DEVICE_ANY */
     uint32_t dev_mask;       /* devices it may run on (bit d: device d) */
+    uint32_t n_pinned;       /* its first n_pinned buffers are pinned on its device */
     uint64_t pred_ns;        /* dmda: predicted run time, in its device's load */
     struct tsr_future *next; /* free lists, overflow queues */
     alignas(16) unsigned char arg_inline[TSR_TASK_ARG_INLINE];

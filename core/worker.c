@@ -178,6 +178,15 @@ static void driver_launch(struct tsr__worker *w, struct tsr_future *t)
     }
 }
 
+void tsr__driver_drain(struct tsr__worker *w)
+{
+    while (w->n_inflight > 0) {
+        if (driver_progress(w) == 0) {
+            sched_yield();
+        }
+    }
+}
+
 /* Complete what finished, launch what is queued; returns how much was done. */
 static uint32_t driver_step(struct tsr__worker *w)
 {

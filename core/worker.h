@@ -68,6 +68,9 @@ tsr_status_t tsr__workers_start(tsr_runtime_t *rt);
 /* Ask the workers to exit once idle and join them. */
 void tsr__workers_stop(tsr_runtime_t *rt);
 
+/* An asynchronous device's driver w: wait for every launch it has in flight. */
+void tsr__driver_drain(struct tsr__worker *w);
+
 /* Run ready tasks on worker w until `t` is done (a task waiting for a future). */
 void tsr__worker_help_until(struct tsr__worker *w, struct tsr_future *t);
 

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <tessera.h>
 
+#include "common/test_util.h"
+
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -198,10 +200,13 @@ TEST(Coherence, SimDevicesFromEnvironment)
 
 // Random DAG, each task pinned to a random device (CPU or one of the sims), compared
 // with a sequential replay on plain memory.
-void RunOracle(uint32_t n_sim, int n_tasks, int n_handles, uint32_t seed)
+// sim_mem: memory of each sim device (0: default); *spilled_out (if given): the
+// bytes they evicted to host memory.
+void RunOracle(uint32_t n_sim, int n_tasks, int n_handles, uint32_t seed, uint64_t sim_mem = 0,
+               uint64_t *spilled_out = nullptr)
 {
     SCOPED_TRACE("seed " + std::to_string(seed));
-    Rt rt = StartSim(n_sim);
+    Rt rt = StartSim(n_sim, sim_mem);
     ASSERT_TRUE(rt);
     std::mt19937 rng(seed);
     std::vector<std::vector<uint64_t>> data(n_handles, std::vector<uint64_t>(kWords));
@@ -260,10 +265,26 @@ void RunOracle(uint32_t n_sim, int n_tasks, int n_handles, uint32_t seed)
         }
     }
     EXPECT_GT(n_moved, 0u);  // the data really travelled between nodes
+    for (uint32_t s = 1; spilled_out != nullptr && s <= n_sim; s++) {
+        tsr_mem_stats_t m;
+        ASSERT_EQ(tsr_runtime_mem_stats(rt.get(), s, &m), TSR_OK);
+        *spilled_out += m.spilled_bytes;
+        EXPECT_LE(m.peak_bytes, sim_mem) << "sim" << s - 1;
+    }
     for (int i = 0; i < n_handles; i++) {
         tsr_data_unregister(h[i]);  // brings the latest contents back to data[i]
         EXPECT_EQ(data[i], ref[i]) << "handle " << i;
     }
+}
+
+// Devices with room for a few blocks only: replicas are evicted (dirty ones written
+// to host memory) and the results stay those of a sequential run.
+TEST(Coherence, RandomDagOnTinyDevicesEvictsAndMatchesReplay)
+{
+    uint32_t seed = (uint32_t)tsr_test::TestSeed();
+    uint64_t spilled = 0;
+    RunOracle(2, 3000, 64, seed, 8 * 256, &spilled);
+    EXPECT_GT(spilled, 0u) << "no dirty replica was ever evicted";
 }
 
 TEST(Coherence, RandomDagOnCpuAndTwoSimsMatchesReplay)
