@@ -69,33 +69,59 @@ static int evict_replica(struct tsr_data *v, uint32_t node)
     return 1;
 }
 
-/* Make room on device node `node`: give up one replica there that no task holds,
- * ones host memory also has (dropped) before the others (written to host memory
- * first), the handles registered longest ago first. `self` is the caller's (locked) handle; any
- * other is taken only if its lock is free. Returns 1 if one was given up. */
+/* Whether v's replica on node may be evicted now (v locked): 0 no, 1 dropped, 2
+ * written back first (not over host memory a task or an acquire holds). */
+static int evictable(const struct tsr_data *v, uint32_t node)
+{
+    const struct replica *r = &v->rep[node];
+
+    if (r->ptr == NULL || r->pins != 0) {
+        return 0;
+    }
+    if (!needs_write_back(v, node)) {
+        return 1;
+    }
+    return v->rep[0].pins == 0 ? 2 : 0;
+}
+
+/* Make room on device node `node`: give up the least recently used replica there
+ * that no task holds, preferring ones host memory also has (dropped) to the others
+ * (written to host memory first). `self` is the caller's (locked) handle; any other
+ * is looked at only if its lock is free. Returns 1 if one was given up. */
 static int evict_one(tsr_runtime_t *rt, uint32_t node, struct tsr_data *self)
 {
-    struct tsr_data *tail;
     int done = 0;
 
     pthread_mutex_lock(&rt->data_mutex);
-    tail = rt->data_list;
-    while (tail != NULL && tail->next != NULL) {
-        tail = tail->next;
-    }
-    for (int dirty = 0; dirty <= 1 && !done; dirty++) {
-        for (struct tsr_data *v = tail; v != NULL && !done; v = v->prev) {
-            struct replica *r = &v->rep[node];
+    for (int attempt = 0; attempt < 3 && !done; attempt++) {
+        struct tsr_data *best = NULL;
+        int best_kind = 0;
+        uint64_t best_use = 0;
+
+        for (struct tsr_data *v = rt->data_list; v != NULL; v = v->next) {
+            int kind;
 
             if (v == self || pthread_mutex_trylock(&v->coh_mutex) != 0) {
                 continue;
             }
-            /* A write-back would overwrite host memory a task or an acquire holds. */
-            if (r->ptr != NULL && r->pins == 0 && needs_write_back(v, node) == dirty &&
-                (!dirty || v->rep[0].pins == 0)) {
-                done = evict_replica(v, node);
+            kind = evictable(v, node);
+            if (kind != 0 && (best == NULL || kind < best_kind ||
+                              (kind == best_kind && v->rep[node].last_use < best_use))) {
+                best = v;
+                best_kind = kind;
+                best_use = v->rep[node].last_use;
             }
             pthread_mutex_unlock(&v->coh_mutex);
+        }
+        if (best == NULL) {
+            break;
+        }
+        /* Unlinking a handle takes data_mutex, held here: best is still alive. */
+        if (pthread_mutex_trylock(&best->coh_mutex) == 0) {
+            if (evictable(best, node) != 0) {
+                done = evict_replica(best, node);
+            }
+            pthread_mutex_unlock(&best->coh_mutex);
         }
     }
     pthread_mutex_unlock(&rt->data_mutex);
@@ -277,6 +303,10 @@ static tsr_status_t fetch(struct tsr_data *d, uint32_t node, uint32_t mode, stru
     }
     if (pin && st == TSR_OK) {
         d->rep[node].pins++;
+    }
+    if (node != 0) {
+        d->rep[node].last_use =
+            atomic_fetch_add_explicit(&d->rt->use_clock, 1, memory_order_relaxed);
     }
     buf_out->ptr = d->n_bytes > 0 ? d->rep[node].ptr : NULL;
     buf_out->n_bytes = d->n_bytes;

@@ -25,8 +25,9 @@ struct replica {
     void *ptr;
     size_t n_bytes; /* allocated size */
     uint32_t state;
-    void *fence;   /* asynchronous devices: last queued work writing it (device_ops.h) */
-    uint32_t pins; /* tasks using it now: it may not be evicted */
+    void *fence;       /* asynchronous devices: last queued work writing it (device_ops.h) */
+    uint32_t pins;     /* tasks using it now: it may not be evicted */
+    uint64_t last_use; /* device replicas: the runtime's use clock when last fetched */
 };
 
 /* A logical buffer. The lock guards last_writer, readers and changes of poison;

@@ -99,6 +99,7 @@ struct tsr_runtime {
 
     /* Copies between memory nodes [src][dst]. */
     _Atomic uint64_t n_copies[TSR_MAX_NODES][TSR_MAX_NODES];
+    _Atomic uint64_t use_clock; /* orders the uses of device replicas, for eviction */
     _Atomic uint64_t n_copy_bytes[TSR_MAX_NODES][TSR_MAX_NODES];
 
     pthread_mutex_t data_mutex; /* guards data_list and cancel_cause creation */

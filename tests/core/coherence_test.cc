@@ -277,6 +277,43 @@ void RunOracle(uint32_t n_sim, int n_tasks, int n_handles, uint32_t seed, uint64
     }
 }
 
+// A full device gives up its least recently used replica: the one read long ago
+// goes, the one read again stays.
+TEST(Coherence, EvictionTakesTheLeastRecentlyUsedReplica)
+{
+    Rt rt = StartSim(1, 2 * 256);  // room for two blocks of the smallest class
+    ASSERT_TRUE(rt);
+    std::vector<std::vector<uint64_t>> data(3, std::vector<uint64_t>(kWords, 9));
+    tsr_data_t *h[3];
+    for (int i = 0; i < 3; i++) {
+        ASSERT_EQ(tsr_data_register(rt.get(), data[i].data(), kWords * 8, &h[i]), TSR_OK);
+    }
+    auto read_on_sim = [&](int i) {
+        StepArg a = {};
+        a.n = 1;
+        a.modes[0] = TSR_R;
+        a.pinned_device = 1;
+        ASSERT_EQ(Submit(rt.get(), a, &h[i], 1), TSR_OK);
+        ASSERT_EQ(tsr_wait_all(rt.get()), TSR_OK);
+    };
+    read_on_sim(0);  // A
+    read_on_sim(1);  // B
+    read_on_sim(0);  // A again: B is now the least recently used
+    EXPECT_EQ(Copies(rt.get(), 0, 1), 2u);
+    read_on_sim(2);  // C: the device is full, B goes
+    EXPECT_EQ(Copies(rt.get(), 0, 1), 3u);
+    read_on_sim(0);  // A is still there
+    EXPECT_EQ(Copies(rt.get(), 0, 1), 3u);
+    read_on_sim(1);  // B comes back
+    EXPECT_EQ(Copies(rt.get(), 0, 1), 4u);
+    tsr_mem_stats_t m;
+    ASSERT_EQ(tsr_runtime_mem_stats(rt.get(), 1, &m), TSR_OK);
+    EXPECT_EQ(m.spilled_bytes, 0u) << "clean replicas are dropped";
+    for (tsr_data_t *x : h) {
+        tsr_data_unregister(x);
+    }
+}
+
 // Devices with room for a few blocks only: replicas are evicted (dirty ones written
 // to host memory) and the results stay those of a sequential run.
 TEST(Coherence, RandomDagOnTinyDevicesEvictsAndMatchesReplay)
