@@ -258,7 +258,7 @@ static tsr_status_t copy_replica(struct tsr_data *d, uint32_t src, uint32_t dst,
     return TSR_OK;
 }
 
-static int find_valid(const struct tsr_data *d)
+int tsr__coh_source(const struct tsr_data *d)
 {
     int shared = -1;
 
@@ -282,7 +282,7 @@ static tsr_status_t fetch_locked(struct tsr_data *d, uint32_t node, uint32_t mod
     if (!(mode & TSR_R) || d->rep[node].state != REP_INVALID) {
         return TSR_OK;
     }
-    src = find_valid(d);
+    src = tsr__coh_source(d);
     if (src < 0) {
         return TSR_OK; /* never written: any contents will do */
     }

@@ -24,6 +24,10 @@ tsr_status_t tsr__coh_fetch_pinned(struct tsr_data *d, uint32_t node, uint32_t m
                                    struct tsr__worker *w, tsr_buffer_t *buf_out);
 void tsr__coh_unpin(struct tsr_data *d, uint32_t node);
 
+/* The replica a copy of d should come from (d's coh_mutex held): the modified
+ * one, else the first shared one in node order (host memory first); -1 if none. */
+int tsr__coh_source(const struct tsr_data *d);
+
 /* A task on `node` wrote d: that replica is now the only valid one. */
 void tsr__coh_written(struct tsr_data *d, uint32_t node);
 

@@ -15,6 +15,7 @@
 #include <math.h>
 #include <stdatomic.h>
 
+#include "core/coherence.h"
 #include "core/data_impl.h"
 #include "core/models.h"
 #include "core/runtime_impl.h"
@@ -77,19 +78,7 @@ static double inputs_arrival(tsr_runtime_t *rt, struct tsr_future *t, uint32_t n
         }
         pthread_mutex_lock(&d->coh_mutex);
         if (d->n_bytes > 0 && d->rep[node].state == REP_INVALID) {
-            for (uint32_t n = 0; n < rt->n_devices && src < 0; n++) {
-                if (d->rep[n].state == REP_MODIFIED) {
-                    src = (int)n;
-                }
-            }
-            if (src < 0) {
-                src = d->rep[0].state != REP_INVALID ? 0 : -1;
-            }
-            for (uint32_t n = 0; n < rt->n_devices && src < 0; n++) {
-                if (d->rep[n].state == REP_SHARED) {
-                    src = (int)n;
-                }
-            }
+            src = tsr__coh_source(d); /* where the copy would come from */
         }
         if (src >= 0) {
             s += tsr__xfer_predict(rt, (uint32_t)src, node, d->n_bytes);
