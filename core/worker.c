@@ -55,11 +55,6 @@ struct tsr_future *tsr__worker_pop(struct tsr__worker *w)
     return t;
 }
 
-static struct tsr_future *pop(struct tsr__worker *w)
-{
-    return tsr__worker_pop(w);
-}
-
 static struct tsr__event *idle_event(struct tsr__worker *w)
 {
     return w->dev->has_queue ? &w->dev->ev : &w->rt->work_ev;
@@ -103,7 +98,7 @@ static struct tsr_future *spin_for_work(struct tsr__worker *w)
         } else {
             sched_yield();
         }
-        t = pop(w);
+        t = tsr__worker_pop(w);
     }
     atomic_store_explicit(&rt->n_spinning, 0, memory_order_seq_cst);
     if (t != NULL) {
@@ -119,7 +114,7 @@ static struct tsr_future *sleep_for_work(struct tsr__worker *w, int *stop)
 {
     struct tsr__event *ev = idle_event(w);
     uint32_t key = tsr__event_prepare(ev);
-    struct tsr_future *t = pop(w);
+    struct tsr_future *t = tsr__worker_pop(w);
 
     if (t != NULL || atomic_load_explicit(&w->rt->is_stopping, memory_order_acquire)) {
         tsr__event_cancel(ev);
@@ -193,7 +188,7 @@ static uint32_t driver_step(struct tsr__worker *w)
     uint32_t n = driver_progress(w);
     struct tsr_future *t;
 
-    while (w->n_inflight < TSR_MAX_INFLIGHT && (t = pop(w)) != NULL) {
+    while (w->n_inflight < TSR_MAX_INFLIGHT && (t = tsr__worker_pop(w)) != NULL) {
         driver_launch(w, t);
         n++;
     }
@@ -234,7 +229,7 @@ static void *worker_main(void *arg)
         return NULL;
     }
     while (!stop) {
-        struct tsr_future *t = pop(w);
+        struct tsr_future *t = tsr__worker_pop(w);
 
         if (t == NULL) {
             t = spin_for_work(w);
@@ -277,7 +272,7 @@ void tsr__worker_help_until(struct tsr__worker *w, struct tsr_future *t)
             }
             continue;
         }
-        other = pop(w);
+        other = tsr__worker_pop(w);
         if (other != NULL) {
             if (was_asleep) {
                 notify_peers(w); /* pass the wake-up on, as worker_main does */
@@ -288,7 +283,7 @@ void tsr__worker_help_until(struct tsr__worker *w, struct tsr_future *t)
         }
         /* Sleep until new work or t's completion (which wakes work_ev too). */
         key = tsr__event_prepare(ev);
-        other = pop(w);
+        other = tsr__worker_pop(w);
         if (other != NULL) {
             tsr__event_cancel(ev);
             tsr__task_execute(w, other);
