@@ -3,6 +3,8 @@
  * tasks. */
 #include "core/models.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <tessera/task.h>
@@ -19,6 +21,8 @@
 struct tsr__models {
     struct tsr__pm *pm;
     struct tsr__xm *xm;
+    pthread_mutex_t peaks_mutex;
+    atomic_int has_peaks; /* measured when a hint first needs them */
 };
 
 /* A buffer of n bytes on memory node `node`. */
@@ -206,10 +210,9 @@ tsr_status_t tsr__models_init(tsr_runtime_t *rt)
         free(m);
         return tsr__fail(TSR_ENOMEM, "tsr_init: out of memory for the models");
     }
+    pthread_mutex_init(&m->peaks_mutex, NULL);
+    atomic_init(&m->has_peaks, 0);
     rt->models = m;
-    if (rt->vt == NULL) {
-        set_peaks(rt, m->pm);
-    }
     {
         struct tsr__pm_load_report rep;
 
@@ -247,6 +250,7 @@ void tsr__models_fini(tsr_runtime_t *rt)
     }
     tsr__pm_destroy(m->pm);
     tsr__xm_destroy(m->xm);
+    pthread_mutex_destroy(&m->peaks_mutex);
     free(m);
     rt->models = NULL;
 }
@@ -272,6 +276,16 @@ double tsr__model_predict(tsr_runtime_t *rt, struct tsr_future *t, uint32_t kind
     }
     if (t->cl->bytes != NULL) {
         bytes = t->cl->bytes(sizes, t->n_bufs, t->arg);
+    }
+    if ((flops > 0.0 || bytes > 0.0) &&
+        !atomic_load_explicit(&m->has_peaks, memory_order_acquire)) {
+        /* Only a cold-start estimate from hints needs the peaks (about 15 ms). */
+        pthread_mutex_lock(&m->peaks_mutex);
+        if (!atomic_load_explicit(&m->has_peaks, memory_order_relaxed)) {
+            set_peaks(rt, m->pm);
+            atomic_store_explicit(&m->has_peaks, 1, memory_order_release);
+        }
+        pthread_mutex_unlock(&m->peaks_mutex);
     }
     tsr__pm_predict(m->pm, &key, flops, bytes, &est);
     return est.seconds;
