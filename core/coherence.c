@@ -5,17 +5,26 @@
  * different nodes fetching at once. */
 #include "core/coherence.h"
 
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/data_impl.h"
 #include "core/error.h"
 #include "core/mem_cache.h"
 #include "core/models.h"
 #include "core/runtime_impl.h"
+#include "core/spill.h"
 #include "core/trace.h"
 #include "core/vtime.h"
 #include "core/worker.h"
+
+#define MAX_BUSY_NS 1000000000ull /* an allocation retries busy evictions this long */
+
+/* Set while this thread prefetches: allocations then take free memory only and
+ * evict nothing (a prefetch must not fight the launches for room). */
+static _Thread_local int tls_prefetching;
 
 /* The trace's memory counter of device node `node`. */
 static void trace_device_memory(tsr_runtime_t *rt, uint32_t node)
@@ -36,12 +45,44 @@ static void node_free(struct tsr_data *d, uint32_t node);
 static tsr_status_t node_copy(tsr_runtime_t *rt, struct tsr_data *d, uint32_t src, uint32_t dst,
                               const void *src_ptr, void *dst_ptr, size_t n);
 static tsr_status_t node_alloc(struct tsr_data *d, uint32_t node, size_t n_bytes, void **ptr_out);
+static tsr_status_t host_alloc(struct tsr_data *d, size_t n_bytes, int may_wait, void **ptr_out);
 
 /* Whether giving up v's replica on `node` needs it written to host memory first:
- * it is valid and host memory's is not (it may be the last valid copy). */
+ * it is valid and neither host memory's nor the disk copy is (it may be the last
+ * valid copy). */
 static int needs_write_back(const struct tsr_data *v, uint32_t node)
 {
-    return v->rep[node].state != REP_INVALID && v->rep[0].state == REP_INVALID;
+    return v->rep[node].state != REP_INVALID && v->rep[0].state == REP_INVALID && !v->disk.valid;
+}
+
+/* Wait until no I/O thread reads d back (d locked; the reader needs the lock to
+ * finish, so it is let go meanwhile). */
+static void wait_read_back(struct tsr_data *d)
+{
+    while (d->io == TSR_IO_READING) {
+        pthread_mutex_unlock(&d->coh_mutex);
+        usleep(20);
+        pthread_mutex_lock(&d->coh_mutex);
+    }
+}
+
+/* Wait until no I/O thread uses d's host replica at all (d locked). */
+static void wait_io(struct tsr_data *d)
+{
+    while (d->io != TSR_IO_NONE) {
+        pthread_mutex_unlock(&d->coh_mutex);
+        usleep(20);
+        pthread_mutex_lock(&d->coh_mutex);
+    }
+}
+
+/* d's disk copy no longer holds the latest contents (d locked). */
+static void discard_disk(struct tsr_data *d)
+{
+    d->version++;
+    if (d->disk.file != 0) {
+        tsr__spill_remove(d->rt, &d->disk);
+    }
 }
 
 /* Give up v's replica on device node `node` (v locked, the replica unpinned),
@@ -53,8 +94,10 @@ static int evict_replica(struct tsr_data *v, uint32_t node)
     if (needs_write_back(v, node)) {
         struct replica *h = &v->rep[0];
 
-        if ((h->ptr == NULL || h->n_bytes != v->n_bytes) &&
-            node_alloc(v, 0, v->n_bytes, &h->ptr) != TSR_OK) {
+        if (h->ptr != NULL && h->n_bytes != v->n_bytes) {
+            node_free(v, 0);
+        }
+        if (h->ptr == NULL && host_alloc(v, v->n_bytes, 1, &h->ptr) != TSR_OK) {
             return 0;
         }
         h->n_bytes = v->n_bytes;
@@ -81,16 +124,18 @@ static int evictable(const struct tsr_data *v, uint32_t node)
     if (!needs_write_back(v, node)) {
         return 1;
     }
-    return v->rep[0].pins == 0 ? 2 : 0;
+    return v->rep[0].pins == 0 && v->io == TSR_IO_NONE ? 2 : 0;
 }
 
 /* Make room on device node `node`: give up the least recently used replica there
  * that no task holds, preferring ones host memory also has (dropped) to the others
  * (written to host memory first). `self` is the caller's (locked) handle; any other
- * is looked at only if its lock is free. Returns 1 if one was given up. */
+ * is looked at only if its lock is free. Returns 1 if one was given up, 0 if none
+ * could be, -1 if none could be but some handle was busy (worth another try). */
 static int evict_one(tsr_runtime_t *rt, uint32_t node, struct tsr_data *self)
 {
     int done = 0;
+    int busy = 0;
 
     pthread_mutex_lock(&rt->data_mutex);
     for (int attempt = 0; attempt < 3 && !done; attempt++) {
@@ -101,7 +146,11 @@ static int evict_one(tsr_runtime_t *rt, uint32_t node, struct tsr_data *self)
         for (struct tsr_data *v = rt->data_list; v != NULL; v = v->next) {
             int kind;
 
-            if (v == self || pthread_mutex_trylock(&v->coh_mutex) != 0) {
+            if (v == self) {
+                continue;
+            }
+            if (pthread_mutex_trylock(&v->coh_mutex) != 0) {
+                busy = 1;
                 continue;
             }
             kind = evictable(v, node);
@@ -116,36 +165,72 @@ static int evict_one(tsr_runtime_t *rt, uint32_t node, struct tsr_data *self)
         if (best == NULL) {
             break;
         }
-        /* Unlinking a handle takes data_mutex, held here: best is still alive. */
+        /* Unlinking a handle takes data_mutex, held here: best is still alive,
+         * and stays so while locked (freeing it takes the lock). The write-back
+         * happens without data_mutex, as it may wait for host room. */
         if (pthread_mutex_trylock(&best->coh_mutex) == 0) {
+            pthread_mutex_unlock(&rt->data_mutex);
             if (evictable(best, node) != 0) {
                 done = evict_replica(best, node);
             }
             pthread_mutex_unlock(&best->coh_mutex);
+            pthread_mutex_lock(&rt->data_mutex);
+        } else {
+            busy = 1;
         }
     }
     pthread_mutex_unlock(&rt->data_mutex);
-    return done;
+    return done ? 1 : (busy ? -1 : 0);
+}
+
+/* Host memory for d's replica; may_wait: first wait for room under the host limit
+ * (see tsr__spill_wait_room). */
+static tsr_status_t host_alloc(struct tsr_data *d, size_t n_bytes, int may_wait, void **ptr_out)
+{
+    tsr_runtime_t *rt = d->rt;
+    void *p;
+
+    if (may_wait) {
+        TSR_TRY(tsr__spill_reserve(rt, n_bytes, "a host replica"));
+    } else {
+        tsr__host_account(rt, (int64_t)n_bytes);
+    }
+    p = rt->vt != NULL ? tsr__vt_fake_alloc(rt, n_bytes) : malloc(n_bytes > 0 ? n_bytes : 1);
+    if (p == NULL) {
+        tsr__host_account(rt, -(int64_t)n_bytes);
+        return tsr__fail(TSR_ENOMEM, "out of host memory for %zu bytes", n_bytes);
+    }
+    if (rt->spill.enabled &&
+        atomic_load_explicit(&rt->host_used, memory_order_relaxed) > rt->spill.high) {
+        tsr__spill_kick(rt);
+    }
+    d->flags |= TSR_DATA_F_OWNED;
+    *ptr_out = p;
+    return TSR_OK;
 }
 
 static tsr_status_t node_alloc(struct tsr_data *d, uint32_t node, size_t n_bytes, void **ptr_out)
 {
     struct tsr__device *dev = &d->rt->devices[node];
-    void *p;
 
     if (node == 0) {
-        p = d->rt->vt != NULL ? tsr__vt_fake_alloc(d->rt, n_bytes)
-                              : malloc(n_bytes > 0 ? n_bytes : 1);
-        if (p == NULL) {
-            return tsr__fail(TSR_ENOMEM, "out of host memory for %zu bytes", n_bytes);
-        }
-        tsr__host_account(d->rt, (int64_t)n_bytes);
-        d->flags |= TSR_DATA_F_OWNED;
-        *ptr_out = p;
-        return TSR_OK;
+        return host_alloc(d, n_bytes, 1, ptr_out);
     }
-    while (tsr__mem_cache_alloc(dev, n_bytes, ptr_out) != TSR_OK) {
-        if (!evict_one(d->rt, node, d)) {
+    for (uint64_t busy_since = 0; tsr__mem_cache_alloc(dev, n_bytes, ptr_out) != TSR_OK;) {
+        int r = tls_prefetching ? 0 : evict_one(d->rt, node, d);
+
+        if (r < 0) {
+            /* A candidate was locked (a fetch, the spill scan, an allocation
+             * waiting for host room): try again for a while. */
+            uint64_t now = tsr__now_ns();
+
+            busy_since = busy_since != 0 ? busy_since : now;
+            if (now - busy_since < MAX_BUSY_NS) {
+                usleep(50);
+                continue;
+            }
+        }
+        if (r <= 0) {
             return tsr__fail(TSR_ENOMEM,
                              "device %s is out of memory: %zu bytes needed, %llu of %llu in "
                              "use by data that running or queued tasks hold",
@@ -273,16 +358,37 @@ int tsr__coh_source(const struct tsr_data *d)
     return shared;
 }
 
+/* Bring d's disk copy into host memory (d locked, no valid replica). */
+static tsr_status_t load_from_disk(struct tsr_data *d)
+{
+    TSR_TRY(ensure_alloc(d, 0));
+    TSR_TRY(tsr__spill_read(d->rt, &d->disk, d->rep[0].ptr));
+    d->rep[0].state = REP_SHARED;
+    return TSR_OK;
+}
+
 static tsr_status_t fetch_locked(struct tsr_data *d, uint32_t node, uint32_t mode,
                                  struct tsr__worker *w)
 {
     int src;
 
+    if (node == 0 && (mode & TSR_W)) {
+        wait_io(d); /* no write into a host replica the I/O thread is writing out */
+    } else {
+        wait_read_back(d);
+    }
     TSR_TRY(ensure_alloc(d, node));
     if (!(mode & TSR_R) || d->rep[node].state != REP_INVALID) {
         return TSR_OK;
     }
     src = tsr__coh_source(d);
+    if (src < 0 && d->disk.valid) {
+        TSR_TRY(load_from_disk(d));
+        if (node == 0) {
+            return TSR_OK;
+        }
+        src = 0;
+    }
     if (src < 0) {
         return TSR_OK; /* never written: any contents will do */
     }
@@ -304,10 +410,11 @@ static tsr_status_t fetch(struct tsr_data *d, uint32_t node, uint32_t mode, stru
     if (pin && st == TSR_OK) {
         d->rep[node].pins++;
     }
-    if (node != 0) {
-        d->rep[node].last_use =
-            atomic_fetch_add_explicit(&d->rt->use_clock, 1, memory_order_relaxed);
-    }
+    /* Host replicas take the clock without moving it (every task touches them; the
+     * spill thread moves it at each scan): an LRU order by scan epochs. */
+    d->rep[node].last_use =
+        node != 0 ? atomic_fetch_add_explicit(&d->rt->use_clock, 1, memory_order_relaxed)
+                  : atomic_load_explicit(&d->rt->use_clock, memory_order_relaxed);
     buf_out->ptr = d->n_bytes > 0 ? d->rep[node].ptr : NULL;
     buf_out->n_bytes = d->n_bytes;
     pthread_mutex_unlock(&d->coh_mutex);
@@ -326,6 +433,15 @@ tsr_status_t tsr__coh_fetch_pinned(struct tsr_data *d, uint32_t node, uint32_t m
     return fetch(d, node, mode, w, buf_out, 1);
 }
 
+void tsr__coh_prefetch(struct tsr_data *d, uint32_t node)
+{
+    tsr_buffer_t buf;
+
+    tls_prefetching = 1;
+    (void)fetch(d, node, TSR_R, NULL, &buf, 0);
+    tls_prefetching = 0;
+}
+
 void tsr__coh_unpin(struct tsr_data *d, uint32_t node)
 {
     pthread_mutex_lock(&d->coh_mutex);
@@ -336,6 +452,7 @@ void tsr__coh_unpin(struct tsr_data *d, uint32_t node)
 void tsr__coh_written(struct tsr_data *d, uint32_t node)
 {
     pthread_mutex_lock(&d->coh_mutex);
+    discard_disk(d);
     for (uint32_t i = 0; i < d->rt->n_devices; i++) {
         d->rep[i].state = REP_INVALID;
     }
@@ -402,6 +519,8 @@ tsr_status_t tsr__coh_resize(struct tsr_data *d, uint32_t node, size_t n_bytes, 
     tsr_status_t st;
 
     pthread_mutex_lock(&d->coh_mutex);
+    wait_io(d);
+    discard_disk(d);
     st = resize_locked(d, node, n_bytes);
     if (st == TSR_OK) {
         *ptr_out = d->rep[node].ptr;
@@ -413,8 +532,215 @@ tsr_status_t tsr__coh_resize(struct tsr_data *d, uint32_t node, size_t n_bytes, 
 void tsr__coh_free_all(struct tsr_data *d)
 {
     pthread_mutex_lock(&d->coh_mutex);
+    wait_io(d);
+    discard_disk(d);
     for (uint32_t i = 0; i < d->rt->n_devices; i++) {
         node_free(d, i);
+    }
+    pthread_mutex_unlock(&d->coh_mutex);
+}
+
+/* Whether v's host replica may leave host memory now (v locked): 0 no; 1 it is
+ * stale, or another copy (a device's, the disk's) is valid: freed; 2 it is the
+ * last valid copy: written to disk first. Only replicas the runtime allocated. */
+static int host_evictable(const struct tsr_data *v)
+{
+    const struct replica *h = &v->rep[0];
+
+    if (!(v->flags & TSR_DATA_F_OWNED) || (v->flags & TSR_DATA_F_REGISTERED) || h->ptr == NULL ||
+        h->pins != 0 || v->io != TSR_IO_NONE) {
+        return 0;
+    }
+    if (h->state == REP_INVALID || v->disk.valid) {
+        return 1;
+    }
+    for (uint32_t i = 1; i < v->rt->n_devices; i++) {
+        if (v->rep[i].state != REP_INVALID) {
+            return 1;
+        }
+    }
+    return 2;
+}
+
+/* The least recently used host replica that may go (see host_evictable), freed
+ * ones first; locked on return (with *kind_out), NULL if none. */
+static struct tsr_data *host_victim(tsr_runtime_t *rt, int *kind_out)
+{
+    struct tsr_data *best = NULL;
+    int best_kind = 0;
+    uint64_t best_use = 0;
+
+    atomic_fetch_add_explicit(&rt->use_clock, 1, memory_order_relaxed);
+    for (struct tsr_data *v = rt->data_list; v != NULL; v = v->next) {
+        int kind;
+
+        if (pthread_mutex_trylock(&v->coh_mutex) != 0) {
+            continue;
+        }
+        kind = host_evictable(v);
+        if (kind != 0 && (best == NULL || kind < best_kind ||
+                          (kind == best_kind && v->rep[0].last_use < best_use))) {
+            best = v;
+            best_kind = kind;
+            best_use = v->rep[0].last_use;
+        }
+        pthread_mutex_unlock(&v->coh_mutex);
+    }
+    if (best == NULL || pthread_mutex_trylock(&best->coh_mutex) != 0) {
+        return NULL;
+    }
+    *kind_out = host_evictable(best);
+    if (*kind_out == 0) {
+        pthread_mutex_unlock(&best->coh_mutex);
+        return NULL;
+    }
+    return best;
+}
+
+/* The end of a spill write of v (v locked): keep the disk copy if no task wrote v
+ * meanwhile, and free the host replica if no task holds it. Returns 1 if freed. */
+static int commit_locked(tsr_runtime_t *rt, const struct tsr__pending_commit *c)
+{
+    struct tsr_data *v = c->data;
+    struct tsr__disk_copy copy = c->copy;
+    int freed = 0;
+
+    v->rep[0].pins--;
+    v->io = TSR_IO_NONE;
+    if (c->status != TSR_OK) {
+        return 0;
+    }
+    if (v->version == c->version && v->disk.file == 0) {
+        v->disk = copy;
+        atomic_fetch_add_explicit(&rt->spill.n_on_disk, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&rt->devices[0].spilled_bytes, v->n_bytes, memory_order_relaxed);
+        if (v->rep[0].pins == 0) {
+            node_free(v, 0);
+            freed = 1;
+        }
+    } else {
+        copy.valid = 0;
+        tsr__spill_remove(rt, &copy);
+    }
+    return freed;
+}
+
+int tsr__coh_commit_pending(tsr_runtime_t *rt, int wait)
+{
+    struct tsr__spill *sp = &rt->spill;
+    int freed = 0;
+
+    for (uint32_t i = 0; i < sp->n_pending;) {
+        struct tsr__pending_commit *c = &sp->pending[i];
+        struct tsr_data *v = c->data;
+
+        if (wait) {
+            pthread_mutex_lock(&v->coh_mutex);
+        } else if (pthread_mutex_trylock(&v->coh_mutex) != 0) {
+            i++;
+            continue;
+        }
+        freed += commit_locked(rt, c);
+        pthread_mutex_unlock(&v->coh_mutex);
+        tsr__spill_release(rt, v);
+        *c = sp->pending[--sp->n_pending];
+    }
+    return freed;
+}
+
+int tsr__coh_spill_one(tsr_runtime_t *rt)
+{
+    struct tsr__pending_commit c = {0};
+    struct tsr_data *v;
+    int kind = 0;
+
+    if (rt->spill.n_pending == TSR_SPILL_MAX_PENDING &&
+        tsr__coh_commit_pending(rt, 0) == 0 && rt->spill.n_pending == TSR_SPILL_MAX_PENDING) {
+        return 2;
+    }
+    pthread_mutex_lock(&rt->data_mutex);
+    v = host_victim(rt, &kind);
+    if (v == NULL) {
+        pthread_mutex_unlock(&rt->data_mutex);
+        return 0;
+    }
+    if (kind == 1) {
+        node_free(v, 0);
+        atomic_fetch_add_explicit(&rt->spill.n_dropped, 1, memory_order_relaxed);
+        pthread_mutex_unlock(&v->coh_mutex);
+        pthread_mutex_unlock(&rt->data_mutex);
+        return 1;
+    }
+    /* Written without the locks: pinned against frees, and the version tells
+     * whether a task wrote it meanwhile. */
+    v->io = TSR_IO_WRITING;
+    v->rep[0].pins++;
+    c.data = v;
+    c.version = v->version;
+    tsr__spill_hold(rt, v);
+    pthread_mutex_unlock(&v->coh_mutex);
+    pthread_mutex_unlock(&rt->data_mutex);
+
+    c.status = tsr__spill_write(rt, v->rep[0].ptr, v->n_bytes, &c.copy);
+
+    if (pthread_mutex_trylock(&v->coh_mutex) == 0) {
+        commit_locked(rt, &c);
+        pthread_mutex_unlock(&v->coh_mutex);
+        tsr__spill_release(rt, v);
+    } else {
+        rt->spill.pending[rt->spill.n_pending++] = c;
+    }
+    return c.status == TSR_OK ? 1 : (int)c.status;
+}
+
+void tsr__coh_read_back(struct tsr_data *d)
+{
+    tsr_runtime_t *rt = d->rt;
+    struct tsr__disk_copy copy;
+    uint64_t version;
+    size_t n;
+    void *p;
+
+    if (pthread_mutex_trylock(&d->coh_mutex) != 0) {
+        return; /* busy: the task's own fetch reads it if still needed */
+    }
+    if (!d->disk.valid || d->io != TSR_IO_NONE || d->rep[0].ptr != NULL ||
+        tsr__coh_source(d) >= 0) {
+        pthread_mutex_unlock(&d->coh_mutex);
+        return;
+    }
+    d->io = TSR_IO_READING;
+    copy = d->disk;
+    version = d->version;
+    n = d->n_bytes;
+    pthread_mutex_unlock(&d->coh_mutex);
+
+    /* Only into room below the high mark: reading ahead must not cause spilling. */
+    p = NULL;
+    if (tsr__spill_try_reserve(rt, n, rt->spill.high)) {
+        p = malloc(n > 0 ? n : 1);
+        if (p == NULL) {
+            tsr__host_account(rt, -(int64_t)n);
+        }
+    }
+    if (p != NULL) {
+        if (tsr__spill_read(rt, &copy, p) != TSR_OK) {
+            tsr__host_account(rt, -(int64_t)n);
+            free(p);
+            p = NULL; /* the task's fetch reads it again and reports the error */
+        }
+    }
+    pthread_mutex_lock(&d->coh_mutex);
+    d->io = TSR_IO_NONE;
+    if (p != NULL && d->version == version && d->rep[0].ptr == NULL && tsr__coh_source(d) < 0) {
+        d->rep[0].ptr = p;
+        d->rep[0].n_bytes = n;
+        d->rep[0].state = REP_SHARED;
+        d->flags |= TSR_DATA_F_OWNED;
+        atomic_fetch_add_explicit(&rt->spill.n_read_ahead, 1, memory_order_relaxed);
+    } else if (p != NULL) {
+        tsr__host_account(rt, -(int64_t)n);
+        free(p);
     }
     pthread_mutex_unlock(&d->coh_mutex);
 }

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <tessera/runtime.h>
 #include <tessera/task.h>
 
 struct tsr_data;
@@ -24,6 +25,10 @@ tsr_status_t tsr__coh_fetch_pinned(struct tsr_data *d, uint32_t node, uint32_t m
                                    struct tsr__worker *w, tsr_buffer_t *buf_out);
 void tsr__coh_unpin(struct tsr_data *d, uint32_t node);
 
+/* Start copying d to `node` for a task placed there, if the node has free room
+ * (nothing is evicted for it); failures are left to the task's own fetch. */
+void tsr__coh_prefetch(struct tsr_data *d, uint32_t node);
+
 /* The replica a copy of d should come from (d's coh_mutex held): the modified
  * one, else the first shared one in node order (host memory first); -1 if none. */
 int tsr__coh_source(const struct tsr_data *d);
@@ -38,5 +43,22 @@ tsr_status_t tsr__coh_resize(struct tsr_data *d, uint32_t node, size_t n_bytes, 
 /* Free every replica the runtime allocated (device ones, and the host one when the
  * runtime owns it). */
 void tsr__coh_free_all(struct tsr_data *d);
+
+/* The spill I/O thread: give up the least recently used host replica the runtime
+ * owns that no task holds: freed if another copy is valid, else written to disk
+ * first (its memory is freed when the write is committed, at once or, when the
+ * handle is locked, by tsr__coh_commit_pending). Returns 1 if one went, 0 if none
+ * could, 2 if too many commits are pending, a negative tsr_status_t (TSR_EIO,
+ * tsr_last_error() says why) if writing failed; the data then stays. */
+int tsr__coh_spill_one(tsr_runtime_t *rt);
+
+/* The spill I/O thread: commit the pending spill writes whose handles are free
+ * (all of them, waiting for the locks, when `wait`). Returns the number of host
+ * replicas freed. */
+int tsr__coh_commit_pending(tsr_runtime_t *rt, int wait);
+
+/* The spill I/O thread: read d's disk copy back into host memory if it is still
+ * the only valid one (a task will read d). */
+void tsr__coh_read_back(struct tsr_data *d);
 
 #endif /* TSR_CORE_COHERENCE_H */

@@ -10,6 +10,7 @@
 
 #include "core/config_impl.h"
 #include "core/error.h"
+#include "tessera/config.h"
 #include "tessera/runtime.h"
 
 #define MAX_CPU_WORKERS 1024
@@ -201,6 +202,18 @@ static tsr_status_t parse_memory_env(tsr_config_t *cfg)
     if ((v = getenv("TESSERA_SPILL_DIR")) != NULL) {
         cfg->spill_dir = v[0] != '\0' ? v : NULL;
     }
+    if ((v = getenv("TESSERA_SPILL_COMPRESSION")) != NULL) {
+        if (strcmp(v, "auto") == 0) {
+            cfg->spill_compression = TSR_SPILL_COMPRESS_DEFAULT;
+        } else if (strcmp(v, "none") == 0) {
+            cfg->spill_compression = TSR_SPILL_COMPRESS_NONE;
+        } else if (strcmp(v, "lz4") == 0) {
+            cfg->spill_compression = TSR_SPILL_COMPRESS_LZ4;
+        } else {
+            return tsr__fail(TSR_EINVAL,
+                             "TESSERA_SPILL_COMPRESSION='%s' is not one of auto, none, lz4", v);
+        }
+    }
     return TSR_OK;
 }
 
@@ -234,6 +247,17 @@ static tsr_status_t check_struct(const tsr_config_t *cfg)
         return tsr__fail(TSR_EINVAL, "config.n_cuda_devices=%d is outside -1..%d",
                          (int)cfg->n_cuda_devices, MAX_CUDA_DEVICES);
     }
+    if (cfg->spill_compression < TSR_SPILL_COMPRESS_DEFAULT ||
+        cfg->spill_compression > TSR_SPILL_COMPRESS_LZ4) {
+        return tsr__fail(TSR_EINVAL, "config.spill_compression=%d is not a tsr_spill_compress_t",
+                         (int)cfg->spill_compression);
+    }
+#if !TSR_HAVE_LZ4
+    if (cfg->spill_compression == TSR_SPILL_COMPRESS_LZ4) {
+        return tsr__fail(TSR_ENOTSUP, "spill compression lz4: this build has no lz4 (install "
+                                      "liblz4-dev and reconfigure)");
+    }
+#endif
     if (cfg->cuda_streams > MAX_CUDA_STREAMS) {
         return tsr__fail(TSR_EINVAL, "config.cuda_streams=%u is outside 0..%d",
                          (unsigned)cfg->cuda_streams, MAX_CUDA_STREAMS);

@@ -133,7 +133,7 @@ tsr_status_t tsr_data_acquire(tsr_data_t *data, tsr_access_t mode, void **ptr_ou
         return tsr__fail(TSR_EBUSY, "tsr_data_acquire: the handle is already acquired");
     }
     TSR_TRY(acquire_task(data, (uint32_t)mode, &t));
-    if (data->rt->n_devices > 1) {
+    if (data->rt->coherent) {
         /* Pinned while acquired: no eviction writes back over the program's access. */
         tsr_status_t st = tsr__coh_fetch_pinned(data, 0, (uint32_t)mode, NULL, &host);
 
@@ -164,7 +164,7 @@ tsr_status_t tsr_data_release(tsr_data_t *data)
     }
     t = data->acquire;
     data->acquire = NULL;
-    if (data->rt->n_devices > 1) {
+    if (data->rt->coherent) {
         if (t->bufs[0].mode & TSR_W) {
             tsr__coh_written(data, 0);
         }
@@ -189,7 +189,8 @@ void tsr__data_free(struct tsr_data *d)
         d->next->prev = d->prev;
     }
     pthread_mutex_unlock(&rt->data_mutex);
-    if (rt->n_devices > 1 && !(d->flags & TSR_DATA_F_DYNAMIC)) {
+    tsr__spill_forget(rt, d);
+    if (rt->coherent && !(d->flags & TSR_DATA_F_DYNAMIC)) {
         /* The user's buffer gets the latest contents before the handle goes. */
         tsr_buffer_t host;
 

@@ -9,6 +9,7 @@
 #include <tessera/data.h>
 
 #include "core/runtime_impl.h"
+#include "core/spill.h"
 #include "core/sync.h"
 #include "core/task_impl.h"
 
@@ -50,6 +51,11 @@ struct tsr_data {
      * with the CPU alone only rep[0] exists and tasks ordering is enough. */
     pthread_mutex_t coh_mutex;
     struct replica rep[TSR_MAX_NODES];
+    struct tsr__disk_copy disk; /* in the spill directory (guarded by coh_mutex) */
+    uint64_t version;           /* bumped by every write: a spill racing one is dropped */
+    uint32_t io;                /* TSR_IO_*: an I/O thread is using the host replica */
+    uint32_t read_queued;       /* in the read-ahead queue (spill mutex) */
+    uint32_t io_held;           /* the I/O thread uses it unlocked: not freed (spill mutex) */
     struct tsr_future *acquire; /* the held acquire, NULL when none */
     struct tsr_data *prev;      /* runtime's list of live handles */
     struct tsr_data *next;

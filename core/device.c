@@ -222,10 +222,8 @@ static void prefetch(tsr_runtime_t *rt, struct tsr_future *t)
     uint32_t node = rt->devices[t->device].node;
 
     for (uint32_t i = 0; i < t->n_bufs; i++) {
-        tsr_buffer_t buf;
-
         if (t->bufs[i].mode & TSR_R) {
-            (void)tsr__coh_fetch(t->bufs[i].data, node, TSR_R, NULL, &buf);
+            tsr__coh_prefetch(t->bufs[i].data, node);
         }
     }
 }
@@ -234,6 +232,9 @@ void tsr__device_push(tsr_runtime_t *rt, struct tsr__worker *self, struct tsr_fu
 {
     struct tsr__device *dev;
 
+    if (atomic_load_explicit(&rt->spill.n_on_disk, memory_order_relaxed) != 0) {
+        tsr__spill_read_ahead(rt, t);
+    }
     if (t->device == TSR_DEVICE_SHARED) {
         tsr__central_push(&rt->shared, t, 0);
         tsr__workers_notify(rt);

@@ -123,13 +123,32 @@ static void place_dmda(tsr_runtime_t *rt, struct tsr_future *t)
     }
 }
 
+/* t->dev_mask without the accelerators whose memory cannot hold t's buffers at
+ * once (unchanged if that leaves none: the task then fails with TSR_ENOMEM). */
+static uint32_t fitting_devices(tsr_runtime_t *rt, const struct tsr_future *t)
+{
+    uint64_t need = tsr__task_bytes(t);
+    uint32_t mask = t->dev_mask;
+
+    for (uint32_t d = 1; d < rt->n_devices; d++) {
+        if (need > rt->devices[d].mem.capacity) {
+            mask &= ~(1u << d);
+        }
+    }
+    return mask != 0 ? mask : t->dev_mask;
+}
+
 void tsr__place(tsr_runtime_t *rt, struct tsr_future *t)
 {
+    uint32_t all = t->dev_mask;
+
+    t->dev_mask = fitting_devices(rt, t);
     if (rt->cfg.policy == TSR_SCHED_RANDOM) {
         t->device = pick_random(t->dev_mask);
-        return;
+    } else {
+        place_dmda(rt, t);
     }
-    place_dmda(rt, t);
+    t->dev_mask = all;
 }
 
 void tsr__place_done(tsr_runtime_t *rt, struct tsr_future *t)

@@ -73,6 +73,8 @@ static tsr_status_t setup(tsr_runtime_t *rt, const tsr_config_t *resolved, int p
         return tsr__fail(TSR_ENOMEM, "tsr_init: out of memory");
     }
     TSR_TRY(tsr__devices_setup(rt));
+    TSR_TRY(tsr__spill_init(rt));
+    rt->coherent = rt->n_devices > 1 || rt->spill.enabled;
     if (policy_is_default && rt->n_devices > 1) {
         rt->cfg.policy = TSR_SCHED_DMDA; /* the default with accelerators */
     }
@@ -87,9 +89,11 @@ static tsr_status_t setup(tsr_runtime_t *rt, const tsr_config_t *resolved, int p
 
 static void teardown(tsr_runtime_t *rt)
 {
+    tsr__spill_stop(rt);
     while (rt->data_list != NULL) {
         tsr__data_free(rt->data_list);
     }
+    tsr__spill_fini(rt);
     if (rt->sched_state != NULL) {
         rt->sched->fini(rt->sched_state);
     }
@@ -137,6 +141,9 @@ tsr_status_t tsr_init(const tsr_config_t *config, tsr_runtime_t **rt_out)
     st = setup(rt, &resolved, tsr__config_policy_is_default(config));
     if (st == TSR_OK) {
         st = tsr__workers_start(rt);
+    }
+    if (st == TSR_OK) {
+        st = tsr__spill_start(rt);
     }
     if (st != TSR_OK) {
         teardown(rt);

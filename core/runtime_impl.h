@@ -11,6 +11,7 @@
 
 #include "core/mem_cache.h"
 #include "core/sched.h"
+#include "core/spill.h"
 #include "core/sync.h"
 #include "core/task_pool.h"
 #include "core/trace.h"
@@ -94,6 +95,10 @@ struct tsr_runtime {
     _Atomic uint64_t host_peak;
     _Atomic uint64_t host_registered;
     char *spill_dir;
+    struct tsr__spill spill; /* the disk tier (core/spill.c) */
+    /* Tasks and acquires go through coherence (fetch, pin, mark written): with
+     * accelerators, or when host replicas may be spilled to disk. */
+    int coherent;
     pthread_mutex_t mem_trace_mutex; /* memory counters for the trace */
     struct tsr__trace_buf mem_trace;
 

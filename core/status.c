@@ -31,6 +31,8 @@ const char *tsr_status_str(tsr_status_t st)
         return "TSR_ECANCELED";
     case TSR_ETASK:
         return "TSR_ETASK";
+    case TSR_EIO:
+        return "TSR_EIO";
     }
     return "TSR_E(unknown)";
 }

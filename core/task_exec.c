@@ -270,16 +270,41 @@ static struct tsr_cause *cancel_cause_of(struct tsr_future *t)
     return cause;
 }
 
+uint64_t tsr__task_bytes(const struct tsr_future *t)
+{
+    uint64_t n = 0;
+
+    for (uint32_t i = 0; i < t->n_bufs; i++) {
+        struct tsr_data *d = t->bufs[i].data;
+
+        pthread_mutex_lock(&d->coh_mutex);
+        n += d->n_bytes;
+        pthread_mutex_unlock(&d->coh_mutex);
+    }
+    return n;
+}
+
 /* The buffers of t as seen on w's device: with accelerators present, each handle
  * is first made valid on the device's memory node. */
 static tsr_status_t prepare_buffers(struct tsr__worker *w, struct tsr_future *t, tsr_buffer_t *bufs)
 {
-    if (t->rt->n_devices == 1) {
+    if (!t->rt->coherent) {
         for (uint32_t i = 0; i < t->n_bufs; i++) {
             bufs[i].ptr = t->bufs[i].data->rep[0].ptr;
             bufs[i].n_bytes = t->bufs[i].data->n_bytes;
         }
         return TSR_OK;
+    }
+    if (w->dev->node != 0) {
+        uint64_t need = tsr__task_bytes(t);
+
+        if (need > w->dev->mem.capacity) {
+            return tsr__fail(TSR_ENOMEM,
+                             "task '%s' needs %llu bytes of buffers on %s at once, more than its "
+                             "memory limit of %llu bytes; do not pin it there, or split its data",
+                             t->name != NULL ? t->name : "?", (unsigned long long)need,
+                             w->dev->name, (unsigned long long)w->dev->mem.capacity);
+        }
     }
     for (uint32_t i = 0; i < t->n_bufs; i++) {
         /* Held until t completes: a device replica is not evicted under it, and a
@@ -292,7 +317,7 @@ static tsr_status_t prepare_buffers(struct tsr__worker *w, struct tsr_future *t,
 
 static void mark_written(struct tsr__worker *w, struct tsr_future *t)
 {
-    if (t->rt->n_devices == 1) {
+    if (!t->rt->coherent) {
         return;
     }
     for (uint32_t i = 0; i < t->n_bufs; i++) {
@@ -560,6 +585,7 @@ void tsr_task_ctx_fail(tsr_task_ctx_t *ctx, const char *fmt, ...)
 tsr_status_t tsr_task_ctx_alloc(tsr_task_ctx_t *ctx, uint32_t index, size_t n_bytes, void **ptr_out)
 {
     struct tsr_data *d;
+    tsr_status_t st;
     void *p;
 
     if (ctx == NULL || ptr_out == NULL || index >= ctx->task->n_bufs) {
@@ -572,8 +598,9 @@ tsr_status_t tsr_task_ctx_alloc(tsr_task_ctx_t *ctx, uint32_t index, size_t n_by
                          "output written by this task",
                          (unsigned)index);
     }
-    if (tsr__coh_resize(d, ctx->worker->dev->node, n_bytes, &p) != TSR_OK) {
-        return tsr__fail(TSR_ENOMEM, "tsr_task_ctx_alloc: cannot allocate %zu bytes: %s", n_bytes,
+    st = tsr__coh_resize(d, ctx->worker->dev->node, n_bytes, &p);
+    if (st != TSR_OK) {
+        return tsr__fail(st, "tsr_task_ctx_alloc: cannot allocate %zu bytes: %s", n_bytes,
                          tsr_last_error());
     }
     *ptr_out = p;

@@ -54,6 +54,7 @@ enum task_state { TASK_PENDING = 0, TASK_READY = 1, TASK_RUNNING = 2, TASK_DONE 
 
 #define TSR_TASK_F_ACQUIRE 0x1u  /* host acquire of a handle; never queued on a worker */
 #define TSR_TASK_F_ARG_HEAP 0x2u /* arg points to a malloc'd copy */
+#define TSR_TASK_F_ADMITTED 0x4u /* run even while host memory is paused (core/spill.c) */
 
 /* Predecessors a task may be launched behind on its asynchronous device (stream
  * order or an event wait instead of waiting for their completion). */
@@ -158,6 +159,9 @@ void tsr__task_dep_done(struct tsr_future *t);
 /* Complete t with `status` (and failure message `msg`, may be NULL): update the
  * handles it wrote, count it in *n_done, wake waiters, release successors. The
  * caller then drops the runtime's reference. */
+/* Bytes of t's buffers now (a dynamic output counts once it has a size). */
+uint64_t tsr__task_bytes(const struct tsr_future *t);
+
 void tsr__task_complete(struct tsr_future *t, tsr_status_t status, const char *msg,
                         _Atomic uint64_t *n_done);
 

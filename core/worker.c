@@ -40,7 +40,7 @@ void tsr__workers_notify(tsr_runtime_t *rt)
 
 /* CPU workers take work from the scheduling policy; an accelerator's workers
  * from its device queue. */
-struct tsr_future *tsr__worker_pop(struct tsr__worker *w)
+static struct tsr_future *pop_any(struct tsr__worker *w)
 {
     tsr_runtime_t *rt = w->rt;
     struct tsr_future *t = w->dev->has_queue ? tsr__central_pop_ordered(&w->dev->queue)
@@ -51,6 +51,21 @@ struct tsr_future *tsr__worker_pop(struct tsr__worker *w)
         if (t != NULL) {
             t->device = w->dev->index; /* it runs here */
         }
+    }
+    return t;
+}
+
+struct tsr_future *tsr__worker_pop(struct tsr__worker *w)
+{
+    tsr_runtime_t *rt = w->rt;
+    struct tsr_future *t = pop_any(w);
+
+    /* Back-pressure: while host memory is above its pause mark, graph roots wait
+     * for the spill thread (core/spill.c) and the worker takes another task. */
+    while (t != NULL && !w->dev->has_queue && rt->spill.started &&
+           atomic_load_explicit(&rt->host_used, memory_order_relaxed) >= rt->spill.pause &&
+           tsr__spill_defer(rt, t)) {
+        t = pop_any(w);
     }
     return t;
 }

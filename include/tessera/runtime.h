@@ -44,6 +44,13 @@ typedef struct {
     double fraction;
 } tsr_mem_limit_t;
 
+/** Compression of chunks spilled to disk. */
+typedef enum {
+    TSR_SPILL_COMPRESS_DEFAULT = 0, /* lz4 when built with it and a sample compresses */
+    TSR_SPILL_COMPRESS_NONE = 1,
+    TSR_SPILL_COMPRESS_LZ4 = 2, /* always lz4 (TSR_ENOTSUP at tsr_init if not built in) */
+} tsr_spill_compress_t;
+
 /** Runtime configuration. Zero means default for every field, so
  *  `tsr_config_t cfg = TSR_CONFIG_INIT;` is a complete configuration. After the
  *  struct, TESSERA_* environment variables override it (see tsr_config_resolve):
@@ -62,6 +69,7 @@ typedef struct {
  *                       "512MiB", "1000000") or a fraction of the node's memory
  *                       ("0.8" or "80%")
  *    TESSERA_SPILL_DIR  where data spilled to disk goes
+ *    TESSERA_SPILL_COMPRESSION  auto | none | lz4
  *    TESSERA_MODEL_DIR  where dmda's performance models persist ("" or "none": they
  *                       are not saved); default $XDG_CACHE_HOME/tessera/models/HOST,
  *                       else ~/.cache/tessera/models/HOST
@@ -89,13 +97,20 @@ typedef struct {
      * memory (a GPU's, less max(10%, 1 GiB) for the CUDA context and libraries; a
      * sim device's capacity). A fraction is of that usable memory. */
     tsr_mem_limit_t device_memory_limit;
-    /* Most host memory the runtime allocates for replicas: default 80% of RAM. */
+    /* Most host memory the runtime allocates for replicas: default 80% of RAM.
+     * Replicas the runtime owns (those of tsr_data_create handles) are written to
+     * spill_dir from 70% of it (down to 60%); an allocation that would pass it
+     * waits for that; above 85% tasks that read nothing (graph roots) wait for
+     * their consumers. Buffers the program registered are never spilled. With
+     * the CPU alone this happens only when a limit is set here or in
+     * TESSERA_HOST_MEMORY_LIMIT (the bookkeeping costs each task ~0.1 us). */
     tsr_mem_limit_t host_memory_limit;
     const char *spill_dir; /* NULL: $TMPDIR (else /tmp)/tessera-spill; borrowed */
+    tsr_spill_compress_t spill_compression;
 } tsr_config_t;
 /* clang-format off */
 #define TSR_CONFIG_INIT {0, TSR_SCHED_DEFAULT, NULL, TSR_LOG_DEFAULT, 0, 0, 0, 0, 0, NULL, NULL, \
-                         {0, 0.0}, {0, 0.0}, NULL}
+                         {0, 0.0}, {0, 0.0}, NULL, TSR_SPILL_COMPRESS_DEFAULT}
 /* clang-format on */
 
 /** Ignore every TESSERA_* environment variable (tests and embedding hosts). */
@@ -235,6 +250,28 @@ typedef struct {
  *  Errors: TSR_EINVAL. Thread-safe. */
 TSR_API tsr_status_t tsr_runtime_mem_stats(tsr_runtime_t *rt, uint32_t node,
                                            tsr_mem_stats_t *stats_out);
+
+/** The disk tier: chunks the runtime wrote to and read back from its spill
+ *  directory. Throughputs are bytes / (ns the I/O threads spent on them). */
+typedef struct {
+    uint64_t n_writes;        /* chunks written to disk */
+    uint64_t bytes_written;   /* their size in memory */
+    uint64_t bytes_stored;    /* their size on disk (smaller when compressed) */
+    uint64_t write_ns;        /* compressing, checksumming and writing them */
+    uint64_t n_reads;         /* chunks read back */
+    uint64_t bytes_read;      /* their size in memory */
+    uint64_t read_ns;         /* reading, checking and decompressing them */
+    uint64_t n_read_ahead;    /* of those, read by an I/O thread before a task asked */
+    uint64_t n_dropped;       /* clean host replicas freed without writing */
+    uint64_t on_disk_bytes;   /* stored in spill files now */
+    uint64_t peak_disk_bytes; /* peak of on_disk_bytes */
+    uint64_t n_errors;        /* failed writes and reads (TSR_EIO) */
+    uint64_t n_deferred;      /* graph roots held back while host memory was paused */
+    uint64_t n_over_limit;    /* allocations let past the host limit: nothing could go */
+} tsr_spill_stats_t;
+
+/** Disk-tier statistics of `rt`. Errors: TSR_EINVAL. Thread-safe. */
+TSR_API tsr_status_t tsr_runtime_spill_stats(tsr_runtime_t *rt, tsr_spill_stats_t *stats_out);
 
 /** Name of a policy ("eager", "ws"); "default" for TSR_SCHED_DEFAULT. */
 TSR_API const char *tsr_sched_policy_name(tsr_sched_policy_t policy);

@@ -21,6 +21,8 @@ typedef enum {
     TSR_EBACKEND = -6,  /* a vendor library or the OS failed; see tsr_last_error() */
     TSR_ECANCELED = -7, /* cancelled: a dependency failed, or the runtime cancelled it */
     TSR_ETASK = -8,     /* generic failure reported by a task implementation */
+    TSR_EIO = -9,       /* spilling to disk failed: the spill directory is unwritable or
+                         * full, or a spilled chunk read back corrupt; see tsr_last_error() */
 } tsr_status_t;
 
 /** Short constant name of `st` ("TSR_EINVAL"); never NULL, even for unknown codes.

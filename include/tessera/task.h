@@ -145,7 +145,8 @@ TSR_API void tsr_task_ctx_fail(tsr_task_ctx_t *ctx, const char *fmt, ...)
  *  that uses the handle's buffer, since a resize does not wait for work the
  *  task queued itself.
  *  Errors: TSR_EINVAL (index out of range, read-only access, registered user
- *  buffer), TSR_ENOMEM. */
+ *  buffer), TSR_ENOMEM (more than the node's limit, or out of memory), TSR_EIO
+ *  (host memory is full and spilling to disk failed). */
 TSR_API tsr_status_t tsr_task_ctx_alloc(tsr_task_ctx_t *ctx, uint32_t index, size_t n_bytes,
                                         void **ptr_out);
 

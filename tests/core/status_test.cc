@@ -16,6 +16,7 @@ const std::pair<tsr_status_t, const char *> kCodes[] = {
     {TSR_ENOMEM, "TSR_ENOMEM"}, {TSR_EBUSY, "TSR_EBUSY"},       {TSR_ENOTSUP, "TSR_ENOTSUP"},
     {TSR_ENODEV, "TSR_ENODEV"}, {TSR_EBACKEND, "TSR_EBACKEND"}, {TSR_ECANCELED, "TSR_ECANCELED"},
     {TSR_ETASK, "TSR_ETASK"},
+    {TSR_EIO, "TSR_EIO"},
 };
 
 TEST(Status, CodesHaveDocumentedValues)
@@ -43,7 +44,7 @@ TEST(Status, StrNamesEveryCode)
 
 TEST(Status, StrOfUnknownCodeIsNotNull)
 {
-    for (int value : {-1000, -9, 2, 77, 1 << 30}) {
+    for (int value : {-1000, -10, 2, 77, 1 << 30}) {
         const char *name = tsr_status_str(static_cast<tsr_status_t>(value));
         ASSERT_NE(name, nullptr) << value;
         EXPECT_GT(std::string(name).size(), 0u) << value;
