@@ -30,6 +30,12 @@ static const struct bench_scenario scenarios[] = {
       "cholesky_dmda_<N>gpu_gpuonly (simulated)",
       NULL, NULL},
      bench_sched_run},
+    {"spill",
+     "data larger than device or host memory: device tier, disk tier, peak RSS",
+     {"peak_rss, stream_4x_device (on a sim device), disk_write, disk_read",
+      "peak_rss, stream_4x_device, disk_write, disk_read",
+      "peak_rss, disk_write, disk_read (host only; stream_4x_device has no CUDA kernel)"},
+     bench_spill_run},
 };
 #define N_SCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
 

@@ -8,6 +8,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "core/data_impl.h"
@@ -183,6 +184,31 @@ static int evict_one(tsr_runtime_t *rt, uint32_t node, struct tsr_data *self)
     return done ? 1 : (busy ? -1 : 0);
 }
 
+/* Host memory of a replica. Large ones are mapped pages, so that freeing them
+ * (after a spill) gives the memory back to the system at once instead of leaving
+ * it in the allocator's pools, where it would count in the process's RSS. */
+#define HOST_MMAP_MIN ((size_t)1 << 20)
+
+static void *host_mem_alloc(size_t n)
+{
+    void *p;
+
+    if (n < HOST_MMAP_MIN) {
+        return malloc(n > 0 ? n : 1);
+    }
+    p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p != MAP_FAILED ? p : NULL;
+}
+
+static void host_mem_free(void *p, size_t n)
+{
+    if (n < HOST_MMAP_MIN) {
+        free(p);
+    } else if (p != NULL) {
+        munmap(p, n);
+    }
+}
+
 /* Host memory for d's replica; may_wait: first wait for room under the host limit
  * (see tsr__spill_wait_room). */
 static tsr_status_t host_alloc(struct tsr_data *d, size_t n_bytes, int may_wait, void **ptr_out)
@@ -195,7 +221,7 @@ static tsr_status_t host_alloc(struct tsr_data *d, size_t n_bytes, int may_wait,
     } else {
         tsr__host_account(rt, (int64_t)n_bytes);
     }
-    p = rt->vt != NULL ? tsr__vt_fake_alloc(rt, n_bytes) : malloc(n_bytes > 0 ? n_bytes : 1);
+    p = rt->vt != NULL ? tsr__vt_fake_alloc(rt, n_bytes) : host_mem_alloc(n_bytes);
     if (p == NULL) {
         tsr__host_account(rt, -(int64_t)n_bytes);
         return tsr__fail(TSR_ENOMEM, "out of host memory for %zu bytes", n_bytes);
@@ -254,7 +280,7 @@ static void node_free(struct tsr_data *d, uint32_t node)
         } else if (d->flags & TSR_DATA_F_OWNED) {
             tsr__host_account(d->rt, -(int64_t)r->n_bytes);
             if (d->rt->vt == NULL) {
-                free(r->ptr);
+                host_mem_free(r->ptr, r->n_bytes);
             }
         }
     }
@@ -718,7 +744,7 @@ void tsr__coh_read_back(struct tsr_data *d)
     /* Only into room below the high mark: reading ahead must not cause spilling. */
     p = NULL;
     if (tsr__spill_try_reserve(rt, n, rt->spill.high)) {
-        p = malloc(n > 0 ? n : 1);
+        p = host_mem_alloc(n);
         if (p == NULL) {
             tsr__host_account(rt, -(int64_t)n);
         }
@@ -726,7 +752,7 @@ void tsr__coh_read_back(struct tsr_data *d)
     if (p != NULL) {
         if (tsr__spill_read(rt, &copy, p) != TSR_OK) {
             tsr__host_account(rt, -(int64_t)n);
-            free(p);
+            host_mem_free(p, n);
             p = NULL; /* the task's fetch reads it again and reports the error */
         }
     }
@@ -740,7 +766,7 @@ void tsr__coh_read_back(struct tsr_data *d)
         atomic_fetch_add_explicit(&rt->spill.n_read_ahead, 1, memory_order_relaxed);
     } else if (p != NULL) {
         tsr__host_account(rt, -(int64_t)n);
-        free(p);
+        host_mem_free(p, n);
     }
     pthread_mutex_unlock(&d->coh_mutex);
 }
