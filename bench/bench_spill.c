@@ -489,32 +489,13 @@ static void remove_tree(const char *dir, int depth)
 
 /* ---- The pwrite / pread floor ------------------------------------------------ */
 
-static int pwrite_all(int fd, const char *p, size_t n)
+/* pwrite (is_write) or pread all n bytes at offset 0, retrying short transfers. */
+static int pio_all(int fd, char *p, size_t n, int is_write)
 {
     off_t off = 0;
 
     while (n > 0) {
-        ssize_t k = pwrite(fd, p, n, off);
-
-        if (k < 0 && errno == EINTR) {
-            continue;
-        }
-        if (k <= 0) {
-            return -1;
-        }
-        p += k;
-        off += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
-static int pread_all(int fd, char *p, size_t n)
-{
-    off_t off = 0;
-
-    while (n > 0) {
-        ssize_t k = pread(fd, p, n, off);
+        ssize_t k = is_write ? pwrite(fd, p, n, off) : pread(fd, p, n, off);
 
         if (k < 0 && errno == EINTR) {
             continue;
@@ -561,7 +542,7 @@ static int disk_floor(const char *dir, size_t chunk_bytes, uint64_t n_write, uin
 
         snprintf(path, sizeof(path), "%s/floor-%llu.chunk", dir, (unsigned long long)i);
         fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        err = fd < 0 || pwrite_all(fd, pool[i % FLOOR_POOL], chunk_bytes) != 0;
+        err = fd < 0 || pio_all(fd, pool[i % FLOOR_POOL], chunk_bytes, 1) != 0;
         what = "pwrite";
         err = (fd >= 0 && close(fd) != 0) || err;
     }
@@ -574,7 +555,7 @@ static int disk_floor(const char *dir, size_t chunk_bytes, uint64_t n_write, uin
 
         snprintf(path, sizeof(path), "%s/floor-%llu.chunk", dir, (unsigned long long)(i % n_write));
         fd = open(path, O_RDONLY | O_CLOEXEC);
-        err = fd < 0 || pread_all(fd, pool[i % FLOOR_POOL], chunk_bytes) != 0;
+        err = fd < 0 || pio_all(fd, pool[i % FLOOR_POOL], chunk_bytes, 0) != 0;
         what = "pread";
         err = (fd >= 0 && close(fd) != 0) || err;
     }

@@ -56,21 +56,12 @@ static int needs_write_back(const struct tsr_data *v, uint32_t node)
     return v->rep[node].state != REP_INVALID && v->rep[0].state == REP_INVALID && !v->disk.valid;
 }
 
-/* Wait until no I/O thread reads d back (d locked; the reader needs the lock to
- * finish, so it is let go meanwhile). */
-static void wait_read_back(struct tsr_data *d)
+/* Wait until the I/O thread does none of `what` (TSR_IO_* bits) with d's host
+ * replica (d locked; the I/O thread needs the lock to finish, so it is let go
+ * meanwhile). */
+static void wait_io(struct tsr_data *d, uint32_t what)
 {
-    while (d->io == TSR_IO_READING) {
-        pthread_mutex_unlock(&d->coh_mutex);
-        usleep(20);
-        pthread_mutex_lock(&d->coh_mutex);
-    }
-}
-
-/* Wait until no I/O thread uses d's host replica at all (d locked). */
-static void wait_io(struct tsr_data *d)
-{
-    while (d->io != TSR_IO_NONE) {
+    while (d->io & what) {
         pthread_mutex_unlock(&d->coh_mutex);
         usleep(20);
         pthread_mutex_lock(&d->coh_mutex);
@@ -128,6 +119,56 @@ static int evictable(const struct tsr_data *v, uint32_t node)
     return v->rep[0].pins == 0 && v->io == TSR_IO_NONE ? 2 : 0;
 }
 
+/* The replica on `node` to give up (rt->data_mutex held): the least recently used
+ * of the lowest non-zero kind_of (1 before 2), skipping `self` and handles whose
+ * lock is taken (then *busy = 1). Returned locked with *kind_out; NULL with
+ * *kind_out 0 if there is none, -1 if the chosen one was taken or changed
+ * meanwhile. Unlinking a handle takes data_mutex: the result stays alive while
+ * locked, even once data_mutex is let go (freeing it takes its lock). */
+static struct tsr_data *lru_victim(tsr_runtime_t *rt, uint32_t node, const struct tsr_data *self,
+                                   int (*kind_of)(const struct tsr_data *, uint32_t), int *kind_out,
+                                   int *busy)
+{
+    struct tsr_data *best = NULL;
+    int best_kind = 0;
+    uint64_t best_use = 0;
+
+    for (struct tsr_data *v = rt->data_list; v != NULL; v = v->next) {
+        int kind;
+
+        if (v == self) {
+            continue;
+        }
+        if (pthread_mutex_trylock(&v->coh_mutex) != 0) {
+            *busy = 1;
+            continue;
+        }
+        kind = kind_of(v, node);
+        if (kind != 0 && (best == NULL || kind < best_kind ||
+                          (kind == best_kind && v->rep[node].last_use < best_use))) {
+            best = v;
+            best_kind = kind;
+            best_use = v->rep[node].last_use;
+        }
+        pthread_mutex_unlock(&v->coh_mutex);
+    }
+    *kind_out = best == NULL ? 0 : -1;
+    if (best == NULL) {
+        return NULL;
+    }
+    if (pthread_mutex_trylock(&best->coh_mutex) != 0) {
+        *busy = 1;
+        return NULL;
+    }
+    *kind_out = kind_of(best, node);
+    if (*kind_out == 0) {
+        pthread_mutex_unlock(&best->coh_mutex);
+        *kind_out = -1;
+        return NULL;
+    }
+    return best;
+}
+
 /* Make room on device node `node`: give up the least recently used replica there
  * that no task holds, preferring ones host memory also has (dropped) to the others
  * (written to host memory first). `self` is the caller's (locked) handle; any other
@@ -140,44 +181,18 @@ static int evict_one(tsr_runtime_t *rt, uint32_t node, struct tsr_data *self)
 
     pthread_mutex_lock(&rt->data_mutex);
     for (int attempt = 0; attempt < 3 && !done; attempt++) {
-        struct tsr_data *best = NULL;
-        int best_kind = 0;
-        uint64_t best_use = 0;
+        int kind;
+        struct tsr_data *best = lru_victim(rt, node, self, evictable, &kind, &busy);
 
-        for (struct tsr_data *v = rt->data_list; v != NULL; v = v->next) {
-            int kind;
-
-            if (v == self) {
-                continue;
-            }
-            if (pthread_mutex_trylock(&v->coh_mutex) != 0) {
-                busy = 1;
-                continue;
-            }
-            kind = evictable(v, node);
-            if (kind != 0 && (best == NULL || kind < best_kind ||
-                              (kind == best_kind && v->rep[node].last_use < best_use))) {
-                best = v;
-                best_kind = kind;
-                best_use = v->rep[node].last_use;
-            }
-            pthread_mutex_unlock(&v->coh_mutex);
-        }
-        if (best == NULL) {
+        if (best == NULL && kind == 0) {
             break;
         }
-        /* Unlinking a handle takes data_mutex, held here: best is still alive,
-         * and stays so while locked (freeing it takes the lock). The write-back
-         * happens without data_mutex, as it may wait for host room. */
-        if (pthread_mutex_trylock(&best->coh_mutex) == 0) {
+        if (best != NULL) {
+            /* The write-back happens without data_mutex: it may wait for host room. */
             pthread_mutex_unlock(&rt->data_mutex);
-            if (evictable(best, node) != 0) {
-                done = evict_replica(best, node);
-            }
+            done = evict_replica(best, node);
             pthread_mutex_unlock(&best->coh_mutex);
             pthread_mutex_lock(&rt->data_mutex);
-        } else {
-            busy = 1;
         }
     }
     pthread_mutex_unlock(&rt->data_mutex);
@@ -398,11 +413,8 @@ static tsr_status_t fetch_locked(struct tsr_data *d, uint32_t node, uint32_t mod
 {
     int src;
 
-    if (node == 0 && (mode & TSR_W)) {
-        wait_io(d); /* no write into a host replica the I/O thread is writing out */
-    } else {
-        wait_read_back(d);
-    }
+    /* No write into a host replica the I/O thread is writing out. */
+    wait_io(d, node == 0 && (mode & TSR_W) ? TSR_IO_READING | TSR_IO_WRITING : TSR_IO_READING);
     TSR_TRY(ensure_alloc(d, node));
     if (!(mode & TSR_R) || d->rep[node].state != REP_INVALID) {
         return TSR_OK;
@@ -545,7 +557,7 @@ tsr_status_t tsr__coh_resize(struct tsr_data *d, uint32_t node, size_t n_bytes, 
     tsr_status_t st;
 
     pthread_mutex_lock(&d->coh_mutex);
-    wait_io(d);
+    wait_io(d, TSR_IO_READING | TSR_IO_WRITING);
     discard_disk(d);
     st = resize_locked(d, node, n_bytes);
     if (st == TSR_OK) {
@@ -558,7 +570,7 @@ tsr_status_t tsr__coh_resize(struct tsr_data *d, uint32_t node, size_t n_bytes, 
 void tsr__coh_free_all(struct tsr_data *d)
 {
     pthread_mutex_lock(&d->coh_mutex);
-    wait_io(d);
+    wait_io(d, TSR_IO_READING | TSR_IO_WRITING);
     discard_disk(d);
     for (uint32_t i = 0; i < d->rt->n_devices; i++) {
         node_free(d, i);
@@ -569,10 +581,11 @@ void tsr__coh_free_all(struct tsr_data *d)
 /* Whether v's host replica may leave host memory now (v locked): 0 no; 1 it is
  * stale, or another copy (a device's, the disk's) is valid: freed; 2 it is the
  * last valid copy: written to disk first. Only replicas the runtime allocated. */
-static int host_evictable(const struct tsr_data *v)
+static int host_evictable(const struct tsr_data *v, uint32_t node)
 {
     const struct replica *h = &v->rep[0];
 
+    (void)node; /* always 0: lru_victim's kind_of */
     if (!(v->flags & TSR_DATA_F_OWNED) || (v->flags & TSR_DATA_F_REGISTERED) || h->ptr == NULL ||
         h->pins != 0 || v->io != TSR_IO_NONE) {
         return 0;
@@ -586,41 +599,6 @@ static int host_evictable(const struct tsr_data *v)
         }
     }
     return 2;
-}
-
-/* The least recently used host replica that may go (see host_evictable), freed
- * ones first; locked on return (with *kind_out), NULL if none. */
-static struct tsr_data *host_victim(tsr_runtime_t *rt, int *kind_out)
-{
-    struct tsr_data *best = NULL;
-    int best_kind = 0;
-    uint64_t best_use = 0;
-
-    atomic_fetch_add_explicit(&rt->use_clock, 1, memory_order_relaxed);
-    for (struct tsr_data *v = rt->data_list; v != NULL; v = v->next) {
-        int kind;
-
-        if (pthread_mutex_trylock(&v->coh_mutex) != 0) {
-            continue;
-        }
-        kind = host_evictable(v);
-        if (kind != 0 && (best == NULL || kind < best_kind ||
-                          (kind == best_kind && v->rep[0].last_use < best_use))) {
-            best = v;
-            best_kind = kind;
-            best_use = v->rep[0].last_use;
-        }
-        pthread_mutex_unlock(&v->coh_mutex);
-    }
-    if (best == NULL || pthread_mutex_trylock(&best->coh_mutex) != 0) {
-        return NULL;
-    }
-    *kind_out = host_evictable(best);
-    if (*kind_out == 0) {
-        pthread_mutex_unlock(&best->coh_mutex);
-        return NULL;
-    }
-    return best;
 }
 
 /* The end of a spill write of v (v locked): keep the disk copy if no task wrote v
@@ -679,13 +657,15 @@ int tsr__coh_spill_one(tsr_runtime_t *rt)
     struct tsr__pending_commit c = {0};
     struct tsr_data *v;
     int kind = 0;
+    int busy = 0;
 
-    if (rt->spill.n_pending == TSR_SPILL_MAX_PENDING &&
-        tsr__coh_commit_pending(rt, 0) == 0 && rt->spill.n_pending == TSR_SPILL_MAX_PENDING) {
+    if (rt->spill.n_pending == TSR_SPILL_MAX_PENDING && tsr__coh_commit_pending(rt, 0) == 0 &&
+        rt->spill.n_pending == TSR_SPILL_MAX_PENDING) {
         return 2;
     }
     pthread_mutex_lock(&rt->data_mutex);
-    v = host_victim(rt, &kind);
+    atomic_fetch_add_explicit(&rt->use_clock, 1, memory_order_relaxed); /* a new LRU epoch */
+    v = lru_victim(rt, 0, NULL, host_evictable, &kind, &busy);
     if (v == NULL) {
         pthread_mutex_unlock(&rt->data_mutex);
         return 0;

@@ -123,11 +123,9 @@ static inline void tsr__host_account(tsr_runtime_t *rt, int64_t delta)
     uint64_t used =
         atomic_fetch_add_explicit(&rt->host_used, (uint64_t)delta, memory_order_relaxed) +
         (uint64_t)delta;
-    uint64_t peak = atomic_load_explicit(&rt->host_peak, memory_order_relaxed);
 
-    while (delta > 0 && used > peak &&
-           !atomic_compare_exchange_weak_explicit(&rt->host_peak, &peak, used, memory_order_relaxed,
-                                                  memory_order_relaxed)) {
+    if (delta > 0) {
+        tsr__atomic_max_u64(&rt->host_peak, used);
     }
     tsr__trace_memory(rt, 0, used);
 }

@@ -26,7 +26,7 @@
 #include <lz4.h>
 #endif
 
-#define SAMPLE_BYTES (64u << 10)      /* compressibility sample */
+#define SAMPLE_BYTES (64u << 10)       /* compressibility sample */
 #define COMPRESS_MAX ((size_t)1 << 30) /* larger chunks are stored raw */
 #define IDLE_WAIT_NS 20000000L         /* the I/O thread rechecks memory this often */
 #define STUCK_WAIT_NS 2000000L         /* and this often when nothing could be spilled */
@@ -78,14 +78,6 @@ static uint64_t checksum(const void *data, size_t n)
 }
 
 /* ---- Files ------------------------------------------------------------------ */
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* The runtime's own directory under spill_dir, made on first use (sp->mutex held). */
 static tsr_status_t make_dir_locked(tsr_runtime_t *rt)
@@ -225,7 +217,7 @@ tsr_status_t tsr__spill_write(tsr_runtime_t *rt, const void *ptr, size_t n,
                               struct tsr__disk_copy *out)
 {
     struct tsr__spill *sp = &rt->spill;
-    uint64_t t0 = now_ns();
+    uint64_t t0 = tsr__now_ns();
     size_t stored = n;
     void *packed = maybe_compress(rt, ptr, n, &stored);
     const void *bytes = packed != NULL ? packed : ptr;
@@ -261,11 +253,10 @@ tsr_status_t tsr__spill_write(tsr_runtime_t *rt, const void *ptr, size_t n,
             unlink(path);
         }
         free(packed);
-        return tsr__fail(TSR_EIO,
-                         "spilling %zu bytes to %s failed: %s; the data stays in memory%s", n,
-                         path, strerror(err),
-                         err == ENOSPC ? " (free disk space or set TESSERA_SPILL_DIR elsewhere)"
-                                       : "");
+        return tsr__fail(
+            TSR_EIO, "spilling %zu bytes to %s failed: %s; the data stays in memory%s", n, path,
+            strerror(err),
+            err == ENOSPC ? " (free disk space or set TESSERA_SPILL_DIR elsewhere)" : "");
     }
     out->file = file;
     out->n_bytes = n;
@@ -274,24 +265,18 @@ tsr_status_t tsr__spill_write(tsr_runtime_t *rt, const void *ptr, size_t n,
     out->compressed = packed != NULL;
     out->valid = 1;
     free(packed);
-    {
-        uint64_t on = atomic_fetch_add(&sp->on_disk, stored) + stored;
-        uint64_t peak = atomic_load(&sp->peak_disk);
-
-        while (on > peak && !atomic_compare_exchange_weak(&sp->peak_disk, &peak, on)) {
-        }
-    }
+    tsr__atomic_max_u64(&sp->peak_disk, atomic_fetch_add(&sp->on_disk, stored) + stored);
     atomic_fetch_add(&sp->n_writes, 1);
     atomic_fetch_add(&sp->bytes_written, n);
     atomic_fetch_add(&sp->bytes_stored, stored);
-    atomic_fetch_add(&sp->write_ns, now_ns() - t0);
+    atomic_fetch_add(&sp->write_ns, tsr__now_ns() - t0);
     return TSR_OK;
 }
 
 tsr_status_t tsr__spill_read(tsr_runtime_t *rt, const struct tsr__disk_copy *copy, void *dst)
 {
     struct tsr__spill *sp = &rt->spill;
-    uint64_t t0 = now_ns();
+    uint64_t t0 = tsr__now_ns();
     char path[sizeof(sp->dir) + 32];
     void *raw = copy->compressed ? malloc(copy->stored) : dst;
     const char *why = NULL;
@@ -327,7 +312,7 @@ tsr_status_t tsr__spill_read(tsr_runtime_t *rt, const struct tsr__disk_copy *cop
     }
     atomic_fetch_add(&sp->n_reads, 1);
     atomic_fetch_add(&sp->bytes_read, copy->n_bytes);
-    atomic_fetch_add(&sp->read_ns, now_ns() - t0);
+    atomic_fetch_add(&sp->read_ns, tsr__now_ns() - t0);
     return TSR_OK;
 }
 
@@ -534,8 +519,7 @@ void tsr__spill_fini(tsr_runtime_t *rt)
     }
     tsr__spill_stop(rt);
     if (sp->dir[0] != '\0' && rmdir(sp->dir) != 0) {
-        tsr__log(rt, TSR_LOG_WARN, "spill directory %s not removed: %s", sp->dir,
-                 strerror(errno));
+        tsr__log(rt, TSR_LOG_WARN, "spill directory %s not removed: %s", sp->dir, strerror(errno));
     }
     free(sp->readq);
     free(sp->deferred);
@@ -562,7 +546,6 @@ void tsr__spill_kick(tsr_runtime_t *rt)
 int tsr__spill_try_reserve(tsr_runtime_t *rt, size_t n_bytes, uint64_t cap)
 {
     uint64_t used = host_used(rt);
-    uint64_t peak;
 
     do {
         if (used + n_bytes > cap) {
@@ -570,13 +553,8 @@ int tsr__spill_try_reserve(tsr_runtime_t *rt, size_t n_bytes, uint64_t cap)
         }
     } while (!atomic_compare_exchange_weak_explicit(&rt->host_used, &used, used + n_bytes,
                                                     memory_order_relaxed, memory_order_relaxed));
-    used += n_bytes;
-    peak = atomic_load_explicit(&rt->host_peak, memory_order_relaxed);
-    while (used > peak && !atomic_compare_exchange_weak_explicit(&rt->host_peak, &peak, used,
-                                                                 memory_order_relaxed,
-                                                                 memory_order_relaxed)) {
-    }
-    tsr__trace_memory(rt, 0, used);
+    tsr__atomic_max_u64(&rt->host_peak, used + n_bytes);
+    tsr__trace_memory(rt, 0, used + n_bytes);
     return 1;
 }
 
@@ -620,8 +598,8 @@ tsr_status_t tsr__spill_reserve(tsr_runtime_t *rt, size_t n_bytes, const char *w
             break;
         }
         if (sp->error_gen != error0) {
-            st = tsr__fail(sp->error, "%s: no room in host memory for %zu bytes: %s", what,
-                           n_bytes, sp->error_msg);
+            st = tsr__fail(sp->error, "%s: no room in host memory for %zu bytes: %s", what, n_bytes,
+                           sp->error_msg);
             break;
         }
         /* Nothing could be spilled for a while (what is in memory is in use, or

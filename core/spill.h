@@ -35,7 +35,7 @@ struct tsr__disk_copy {
     uint32_t compressed;
 };
 
-/* What an I/O thread is doing with a handle (tsr_data.io). */
+/* What an I/O thread is doing with a handle (tsr_data.io; bits, one at a time). */
 enum { TSR_IO_NONE = 0, TSR_IO_WRITING = 1, TSR_IO_READING = 2 };
 
 /* A spill write whose outcome waits for its handle's lock (the I/O thread does
@@ -51,8 +51,8 @@ struct tsr__pending_commit {
 
 struct tsr__spill {
     int inited;
-    int enabled;  /* host replicas may be spilled (not in simulations) */
-    int compress; /* tsr_spill_compress_t, resolved */
+    int enabled;               /* host replicas may be spilled (not in simulations) */
+    int compress;              /* tsr_spill_compress_t, resolved */
     uint64_t high, low, pause; /* host marks in bytes */
     pthread_mutex_t mutex;     /* guards everything below but the atomics */
     pthread_cond_t wake;       /* the I/O thread waits here */
@@ -60,23 +60,23 @@ struct tsr__spill {
     pthread_t thread;
     int started;
     int stop;
-    int want_spill;                  /* host usage passed the high mark */
-    char dir[4096];                  /* this runtime's own directory; "" until made */
-    uint64_t next_file;              /* file numbers */
-    struct tsr_data **readq;         /* handles to read back ahead of their tasks */
+    int want_spill;          /* host usage passed the high mark */
+    char dir[4096];          /* this runtime's own directory; "" until made */
+    uint64_t next_file;      /* file numbers */
+    struct tsr_data **readq; /* handles to read back ahead of their tasks */
     uint32_t n_readq;
     uint32_t cap_readq;
-    struct tsr_future **deferred;    /* roots held back while host memory is paused */
+    struct tsr_future **deferred; /* roots held back while host memory is paused */
     uint32_t n_deferred;
     uint32_t cap_deferred;
-    uint64_t progress_gen;           /* bumped when host memory was freed */
-    uint64_t stuck_gen;              /* bumped when nothing more could be spilled */
-    uint64_t error_gen;              /* bumped by each failed write */
-    tsr_status_t error;              /* the last failed write's status and message */
+    uint64_t progress_gen; /* bumped when host memory was freed */
+    uint64_t stuck_gen;    /* bumped when nothing more could be spilled */
+    uint64_t error_gen;    /* bumped by each failed write */
+    tsr_status_t error;    /* the last failed write's status and message */
     char error_msg[512];
     struct tsr__pending_commit pending[TSR_SPILL_MAX_PENDING]; /* the I/O thread's own */
     uint32_t n_pending;
-    int fault_errno;                 /* tests: fail the next fault_count writes */
+    int fault_errno; /* tests: fail the next fault_count writes */
     uint32_t fault_count;
     _Atomic uint32_t n_deferred_now; /* n_deferred, read without the mutex */
     _Atomic uint64_t n_on_disk;      /* handles with a valid disk copy */

@@ -90,6 +90,16 @@ static inline void tsr__event_notify(struct tsr__event *ev, int n)
 /* Monotonic clock in nanoseconds. */
 uint64_t tsr__now_ns(void);
 
+/* Raise *a to v if v is larger (relaxed): a peak kept by several threads. */
+static inline void tsr__atomic_max_u64(_Atomic uint64_t *a, uint64_t v)
+{
+    uint64_t old = atomic_load_explicit(a, memory_order_relaxed);
+
+    while (v > old && !atomic_compare_exchange_weak_explicit(a, &old, v, memory_order_relaxed,
+                                                             memory_order_relaxed)) {
+    }
+}
+
 /* A double kept in an atomic 64-bit word (relaxed): read and written whole. */
 static inline double tsr__atomic_load_double(const _Atomic uint64_t *bits)
 {

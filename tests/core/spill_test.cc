@@ -7,18 +7,18 @@
 
 #include "common/test_util.h"
 
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <dirent.h>
 #include <fstream>
 #include <random>
 #include <string>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <vector>
 
 // Tests only (core/spill.h): the next `count` spill writes fail with errno `err`.
@@ -28,10 +28,7 @@ namespace {
 
 using tsr_test::TestSeed;
 
-struct RtDeleter {
-    void operator()(tsr_runtime_t *rt) const { tsr_shutdown(rt); }
-};
-using Rt = std::unique_ptr<tsr_runtime_t, RtDeleter>;
+using Rt = tsr_test::Runtime;
 
 // A fresh directory under the build's temp dir, removed with its contents.
 class TempDir {
@@ -76,6 +73,17 @@ Rt Start(const Limits &l)
     tsr_runtime_t *rt = nullptr;
     EXPECT_EQ(tsr_init(&cfg, &rt), TSR_OK) << tsr_last_error();
     return Rt(rt);
+}
+
+// The CPU alone with a 1 MiB host limit, spilling to spill_dir.
+constexpr uint64_t kSmallHostLimit = 1 << 20;
+
+Rt StartSmallHost(const std::string &spill_dir)
+{
+    Limits l;
+    l.host_limit = kSmallHostLimit;
+    l.spill_dir = spill_dir.c_str();
+    return Start(l);
 }
 
 uint64_t Mix(uint64_t h, uint64_t v)
@@ -301,13 +309,13 @@ TEST(Spill, RandomDagOracleUnderTightLimits)
     const uint64_t seed = TestSeed();
     std::mt19937_64 rng(seed);
     constexpr size_t kHandles = 48;
-    constexpr uint64_t kWords = 8192; // 64 KiB chunks, 3 MiB in all
+    constexpr uint64_t kWords = 8192;  // 64 KiB chunks, 3 MiB in all
     const uint64_t chunk = kWords * sizeof(uint64_t);
     const uint64_t working_set = kHandles * chunk;
     TempDir dir;
     Limits l;
     l.n_sim = 2;
-    l.sim_mem = working_set / 10; // room for 4.8 chunks
+    l.sim_mem = working_set / 10;  // room for 4.8 chunks
     l.host_limit = working_set / 4;
     l.spill_dir = dir.path().c_str();
     Rt rt = Start(l);
@@ -343,10 +351,10 @@ TEST(Spill, RandomDagOracleUnderTightLimits)
             modes.push_back(static_cast<tsr_access_t>(a.modes[i]));
             refs.push_back(ref[idx[i]].data());
         }
-        uint32_t device = static_cast<uint32_t>(rng() % 4); // 3: anywhere
-        ASSERT_EQ(Submit(rt.get(), &kStep, hs, modes, &a, sizeof(a),
-                         device == 3 ? UINT32_MAX : device),
-                  TSR_OK)
+        uint32_t device = static_cast<uint32_t>(rng() % 4);  // 3: anywhere
+        ASSERT_EQ(
+            Submit(rt.get(), &kStep, hs, modes, &a, sizeof(a), device == 3 ? UINT32_MAX : device),
+            TSR_OK)
             << tsr_last_error();
         ApplyStep(a, refs, kWords);
     }
@@ -362,7 +370,8 @@ TEST(Spill, RandomDagOracleUnderTightLimits)
     EXPECT_GT(sp.n_writes, 0u) << "nothing reached the disk";
     EXPECT_GT(sp.n_reads, 0u);
     EXPECT_EQ(sp.n_errors, 0u);
-    uint64_t device_spilled = MemStats(rt.get(), 1).spilled_bytes + MemStats(rt.get(), 2).spilled_bytes;
+    uint64_t device_spilled =
+        MemStats(rt.get(), 1).spilled_bytes + MemStats(rt.get(), 2).spilled_bytes;
     EXPECT_GT(device_spilled, 0u) << "no device replica was written back";
     Unregister(h);
     EXPECT_EQ(SpillStats(rt.get()).on_disk_bytes, 0u) << "spill files outlived their handles";
@@ -375,10 +384,10 @@ TEST(Spill, RandomDagOracleUnderTightLimits)
 TEST(Spill, StreamingReductionStaysUnderLimits)
 {
     const uint64_t seed = TestSeed();
-    constexpr uint64_t kWords = 8192; // 64 KiB
+    constexpr uint64_t kWords = 8192;  // 64 KiB
     const uint64_t chunk = kWords * sizeof(uint64_t);
-    const uint64_t device_mem = 16 * chunk; // 1 MiB
-    const size_t n_chunks = 160;        // 10 MiB
+    const uint64_t device_mem = 16 * chunk;  // 1 MiB
+    const size_t n_chunks = 160;             // 10 MiB
     TempDir dir;
     Limits l;
     l.n_sim = 1;
@@ -424,6 +433,17 @@ TEST(Spill, StreamingReductionStaysUnderLimits)
 
 // ---- Errors -------------------------------------------------------------------------
 
+// n non-zero fill keys (0 means zeros) from the test's seed.
+std::vector<uint64_t> RandomKeys(size_t n)
+{
+    std::mt19937_64 rng(TestSeed());
+    std::vector<uint64_t> keys(n);
+    for (auto &k : keys) {
+        k = rng() | 1;
+    }
+    return keys;
+}
+
 // Fill n chunks one by one; returns each task's status (futures waited).
 std::vector<tsr_status_t> FillAll(tsr_runtime_t *rt, std::vector<tsr_data_t *> &h,
                                   const std::vector<uint64_t> &keys, uint64_t words,
@@ -450,12 +470,8 @@ std::vector<tsr_status_t> FillAll(tsr_runtime_t *rt, std::vector<tsr_data_t *> &
 void ExpectSpillFailureIsClean(tsr_runtime_t *rt, const char *why)
 {
     constexpr uint64_t kWords = 8192;
-    const size_t n = 40; // 2.5 MiB against a 1 MiB limit
-    std::mt19937_64 rng(TestSeed());
-    std::vector<uint64_t> keys(n);
-    for (auto &k : keys) {
-        k = rng() | 1;
-    }
+    const size_t n = 40;  // 2.5 MiB against a 1 MiB limit
+    std::vector<uint64_t> keys = RandomKeys(n);
     std::vector<tsr_data_t *> h = Create(rt, n);
     std::vector<std::string> msgs;
     std::vector<tsr_status_t> st = FillAll(rt, h, keys, kWords, &msgs);
@@ -494,11 +510,8 @@ TEST(Spill, UnwritableSpillDirIsAClearError)
     TempDir dir;
     std::string file = dir.path() + "/not-a-directory";
     std::ofstream(file) << "x";
-    std::string spill = file + "/spill"; // ENOTDIR, even for root
-    Limits l;
-    l.host_limit = 1 << 20;
-    l.spill_dir = spill.c_str();
-    Rt rt = Start(l);
+    std::string spill = file + "/spill";  // ENOTDIR, even for root
+    Rt rt = StartSmallHost(spill);
     ASSERT_TRUE(rt);
     ExpectSpillFailureIsClean(rt.get(), "spill directory");
 }
@@ -506,10 +519,7 @@ TEST(Spill, UnwritableSpillDirIsAClearError)
 TEST(Spill, FullDiskIsAClearError)
 {
     TempDir dir;
-    Limits l;
-    l.host_limit = 1 << 20;
-    l.spill_dir = dir.path().c_str();
-    Rt rt = Start(l);
+    Rt rt = StartSmallHost(dir.path());
     ASSERT_TRUE(rt);
     tsr__spill_inject_fault(rt.get(), ENOSPC, 1u << 30);
     ExpectSpillFailureIsClean(rt.get(), "No space left on device");
@@ -524,16 +534,9 @@ TEST(Spill, CorruptedSpillFileIsDetected)
     constexpr uint64_t kWords = 8192;
     const size_t n = 40;
     TempDir dir;
-    Limits l;
-    l.host_limit = 1 << 20;
-    l.spill_dir = dir.path().c_str();
-    Rt rt = Start(l);
+    Rt rt = StartSmallHost(dir.path());
     ASSERT_TRUE(rt);
-    std::mt19937_64 rng(TestSeed());
-    std::vector<uint64_t> keys(n);
-    for (auto &k : keys) {
-        k = rng() | 1;
-    }
+    std::vector<uint64_t> keys = RandomKeys(n);
     std::vector<tsr_data_t *> h = Create(rt.get(), n);
     for (tsr_status_t st : FillAll(rt.get(), h, keys, kWords, nullptr)) {
         ASSERT_EQ(st, TSR_OK);
@@ -595,14 +598,11 @@ TEST(Spill, CompressedChunksRoundTrip)
     constexpr uint64_t kWords = 8192;
     const size_t n = 40;
     TempDir dir;
-    Limits l;
-    l.host_limit = 1 << 20;
-    l.spill_dir = dir.path().c_str();
-    Rt rt = Start(l); // default compression: on where a sample compresses
+    Rt rt = StartSmallHost(dir.path());  // default compression: on where a sample compresses
     ASSERT_TRUE(rt);
     std::vector<uint64_t> keys(n);
     for (size_t i = 0; i < n; i++) {
-        keys[i] = i % 2 == 0 ? 0 : Mix(TestSeed(), i) | 1; // zeros, random
+        keys[i] = i % 2 == 0 ? 0 : Mix(TestSeed(), i) | 1;  // zeros, random
     }
     std::vector<tsr_data_t *> h = Create(rt.get(), n);
     for (tsr_status_t st : FillAll(rt.get(), h, keys, kWords, nullptr)) {
@@ -625,10 +625,7 @@ TEST(Spill, CompressedChunksRoundTrip)
 TEST(Spill, ChunkLargerThanHostLimitFailsFast)
 {
     TempDir dir;
-    Limits l;
-    l.host_limit = 1 << 20;
-    l.spill_dir = dir.path().c_str();
-    Rt rt = Start(l);
+    Rt rt = StartSmallHost(dir.path());
     ASSERT_TRUE(rt);
     std::vector<tsr_data_t *> h = Create(rt.get(), 1);
     std::vector<std::string> msgs;
@@ -642,10 +639,10 @@ TEST(Spill, ChunkLargerThanHostLimitFailsFast)
 // TSR_ENOMEM naming it and the sizes; unpinned, it runs where it fits.
 TEST(Spill, TaskLargerThanDeviceFailsFastOrGoesElsewhere)
 {
-    const uint64_t words = 32768; // 256 KiB per buffer
+    const uint64_t words = 32768;  // 256 KiB per buffer
     Limits l;
     l.n_sim = 1;
-    l.sim_mem = 384 << 10; // holds one buffer, not two
+    l.sim_mem = 384 << 10;  // holds one buffer, not two
     Rt rt = Start(l);
     ASSERT_TRUE(rt);
     std::vector<std::vector<uint64_t>> v(2, std::vector<uint64_t>(words, 1));
@@ -672,8 +669,7 @@ TEST(Spill, TaskLargerThanDeviceFailsFastOrGoesElsewhere)
     for (int i = 0; i < 2; i++) {
         ASSERT_EQ(tsr_data_register(rt.get(), v2[i].data(), words * 8, &h2[i]), TSR_OK);
     }
-    ASSERT_EQ(Submit(rt.get(), &kStep, h2, {TSR_RW, TSR_R}, &a, sizeof(a), UINT32_MAX, &f),
-              TSR_OK);
+    ASSERT_EQ(Submit(rt.get(), &kStep, h2, {TSR_RW, TSR_R}, &a, sizeof(a), UINT32_MAX, &f), TSR_OK);
     EXPECT_EQ(tsr_future_wait(f), TSR_OK) << tsr_last_error();
     tsr_future_release(f);
     for (tsr_data_t *p : h) {
@@ -697,4 +693,4 @@ TEST(Spill, ConfigFromEnvironment)
     EXPECT_EQ(tsr_runtime_spill_stats(nullptr, nullptr), TSR_EINVAL);
 }
 
-} // namespace
+}  // namespace
