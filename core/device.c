@@ -66,6 +66,7 @@ static tsr_status_t init_device(tsr_runtime_t *rt, const struct tsr__device_ops 
     }
     if (ops->kind != TSR_DEVICE_CPU) {
         TSR_TRY(tsr__central_init(&dev->queue));
+        dev->queue.by_order = 1;
         tsr__mem_cache_init(&dev->cache);
         dev->has_queue = 1;
     }

@@ -1,4 +1,4 @@
-/* Binary max-heap on (priority, -id). */
+/* Binary max-heap on (priority, depth, -id). */
 #include "core/prio_heap.h"
 
 #include <stdlib.h>
@@ -9,6 +9,11 @@ static int before(const struct tsr_future *a, const struct tsr_future *b)
 {
     if (a->priority != b->priority) {
         return a->priority > b->priority;
+    }
+    uint64_t da = atomic_load_explicit(&a->depth, memory_order_relaxed);
+    uint64_t db = atomic_load_explicit(&b->depth, memory_order_relaxed);
+    if (da != db) {
+        return da > db;
     }
     return atomic_load_explicit(&a->id, memory_order_relaxed) <
            atomic_load_explicit(&b->id, memory_order_relaxed);

@@ -27,6 +27,7 @@ tsr_status_t tsr__central_init(struct tsr__central *c)
         return tsr__fail(TSR_ENOMEM, "tsr_init: no memory for the ready queue");
     }
     tsr__prio_heap_init(&c->heap);
+    c->by_order = 0;
     pthread_mutex_init(&c->overflow_mutex, NULL);
     c->overflow_head = NULL;
     c->overflow_tail = NULL;
@@ -80,7 +81,7 @@ static struct tsr_future *pop_overflow(struct tsr__central *c)
 
 void tsr__central_push(struct tsr__central *c, struct tsr_future *t, int may_wait)
 {
-    if (t->priority != 0 && tsr__prio_heap_push(&c->heap, t)) {
+    if ((t->priority != 0 || c->by_order) && tsr__prio_heap_push(&c->heap, t)) {
         return;
     }
     while (!tsr__ready_ring_push(&c->ring, t)) {

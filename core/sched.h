@@ -33,8 +33,12 @@ extern const struct tsr__sched_ops tsr__sched_ws_ops;
 /* The shared queue: a lock-free ring for priority-0 tasks, an overflow list for
  * when the ring is full and the pusher cannot wait (a worker), and a heap for
  * prioritised tasks. Threads outside the runtime wait for room instead of
- * overflowing, which bounds the ready tasks they can pile up. */
+ * overflowing, which bounds the ready tasks they can pile up. A queue made
+ * `by_order` (a device queue) puts every task in the heap, so that among tasks of
+ * one priority the deepest in the graph goes first (core/task_impl.h): consumers
+ * of data already made run before roots that make more. */
 struct tsr__central {
+    int by_order;
     struct tsr__ready_ring ring;
     struct tsr__prio_heap heap;
     pthread_mutex_t overflow_mutex;

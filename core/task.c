@@ -158,6 +158,7 @@ struct tsr_future *tsr__task_new(tsr_runtime_t *rt, uint32_t refs)
      * is_done together. */
     tsr__spin_lock(&t->lock);
     atomic_store_explicit(&t->id, id, memory_order_relaxed);
+    atomic_store_explicit(&t->depth, 0, memory_order_relaxed);
     t->is_done = 0;
     tsr__spin_unlock(&t->lock);
     return t;

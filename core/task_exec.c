@@ -95,6 +95,14 @@ int tsr__task_add_edge(struct tsr_future *pred, uint64_t pred_id, struct tsr_fut
     int is_added = 0;
 
     tsr__spin_lock(&pred->lock);
+    if (atomic_load_explicit(&pred->id, memory_order_relaxed) == pred_id) {
+        /* Done or not, a predecessor not yet recycled still tells its depth. */
+        uint64_t depth = atomic_load_explicit(&pred->depth, memory_order_relaxed) + 1;
+
+        if (depth > atomic_load_explicit(&succ->depth, memory_order_relaxed)) {
+            atomic_store_explicit(&succ->depth, depth, memory_order_relaxed);
+        }
+    }
     is_live = !pred->is_done && atomic_load_explicit(&pred->id, memory_order_relaxed) == pred_id;
     if (is_live) {
         atomic_fetch_add_explicit(&succ->deps, TSR_DEPS_ONE_EDGE, memory_order_relaxed);
@@ -599,6 +607,12 @@ tsr_status_t tsr_task_ctx_alloc(tsr_task_ctx_t *ctx, uint32_t index, size_t n_by
                          (unsigned)index);
     }
     st = tsr__coh_resize(d, ctx->worker->dev->node, n_bytes, &p);
+    if (st == TSR_ENOMEM && ctx->worker->dev->is_async && ctx->worker->n_inflight > 0) {
+        /* As at launch: the room may be held by earlier launches on this device
+         * that have not been retired yet; let them finish, then try once more. */
+        tsr__driver_drain(ctx->worker);
+        st = tsr__coh_resize(d, ctx->worker->dev->node, n_bytes, &p);
+    }
     if (st != TSR_OK) {
         return tsr__fail(st, "tsr_task_ctx_alloc: cannot allocate %zu bytes: %s", n_bytes,
                          tsr_last_error());

@@ -83,6 +83,11 @@ struct tsr_future {
     uint32_t dev_mask;       /* devices it may run on (bit d: device d) */
     uint32_t n_pinned;       /* its first n_pinned buffers are pinned on its device */
     uint64_t pred_ns;        /* dmda: predicted run time, in its device's load */
+    /* Its depth in the graph: 0 for a root, else 1 + its deepest predecessor's.
+     * Device queues run the deepest ready task first (depth-first, memory-friendly
+     * order): the consumers of data just made run before roots make more. Written
+     * by the submitter while registering the task; read by its successors then. */
+    _Atomic uint64_t depth;
     struct tsr_future *next; /* free lists, overflow queues */
     alignas(16) unsigned char arg_inline[TSR_TASK_ARG_INLINE];
     struct task_buf bufs[TSR_MAX_BUFFERS];

@@ -445,6 +445,7 @@ tsr_status_t tsr__vt_devices_setup(tsr_runtime_t *rt)
         snprintf(dev->model, sizeof(dev->model), "simulated GPU, %g x a core by default",
                  vt->default_speedup);
         TSR_TRY(tsr__central_init(&dev->queue));
+        dev->queue.by_order = 1;
         tsr__mem_cache_init(&dev->cache);
         dev->has_queue = 1;
     }

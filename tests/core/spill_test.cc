@@ -197,6 +197,7 @@ tsr_codelet_t Codelet(const char *name, tsr_kernel_fn fn, uint32_t n_buffers)
 }
 
 const tsr_codelet_t kFill = Codelet("fill", FillKernel, 1);
+const tsr_codelet_t kGatedFill = Codelet("gated_fill", FillKernel, 2);  // 2nd buffer unused
 const tsr_codelet_t kStep = Codelet("step", StepKernel, TSR_NBUFFERS_DYNAMIC);
 const tsr_codelet_t kSquare = Codelet("square", SquareKernel, 1);
 const tsr_codelet_t kReduce = Codelet("reduce", ReduceKernel, 2);
@@ -429,6 +430,75 @@ TEST(Spill, StreamingReductionStaysUnderLimits)
     EXPECT_GE(sp.bytes_written, n_chunks * chunk / 2) << "most of the data must have gone to disk";
     Unregister(h);
     tsr_data_unregister(acc);
+}
+
+// A graph submitted layer by layer (all fills, then all squares, then all
+// reductions, as a collection lowers an expression) and started at once, on a
+// device holding 1/8 of it: the device queue runs the deepest ready task first,
+// so each chunk is made, used and given up once instead of being evicted after
+// its fill and brought back for its square.
+TEST(Spill, LayerByLayerGraphStreamsDepthFirst)
+{
+    const uint64_t seed = TestSeed();
+    constexpr uint64_t kWords = 8192;  // 64 KiB
+    const uint64_t chunk = kWords * sizeof(uint64_t);
+    const size_t n_chunks = 64;
+    Limits l;
+    l.n_sim = 1;
+    l.sim_mem = 8 * chunk;
+    l.n_cpu = 1;
+    Rt rt = Start(l);
+    ASSERT_TRUE(rt);
+
+    std::vector<uint64_t> acc_init(1, 0);
+    tsr_data_t *acc = nullptr;
+    ASSERT_EQ(tsr_data_register(rt.get(), acc_init.data(), sizeof(uint64_t), &acc), TSR_OK);
+    std::vector<tsr_data_t *> h = Create(rt.get(), n_chunks);
+    // The fills read `gate`, held by this thread until the whole graph is in.
+    uint64_t gate_word = 0;
+    tsr_data_t *gate = nullptr;
+    ASSERT_EQ(tsr_data_register(rt.get(), &gate_word, sizeof(gate_word), &gate), TSR_OK);
+    ASSERT_EQ(tsr_data_acquire(gate, TSR_RW, nullptr, nullptr), TSR_OK);
+    std::vector<uint64_t> keys(n_chunks);
+    std::vector<tsr_future_t *> fills;
+    uint64_t expect = 0;
+    for (size_t i = 0; i < n_chunks; i++) {
+        keys[i] = Mix(seed, i) | 1;
+        FillArg a = {keys[i], kWords};
+        tsr_future_t *f = nullptr;
+        ASSERT_EQ(Submit(rt.get(), &kGatedFill, {h[i], gate}, {TSR_W, TSR_R}, &a, sizeof(a), 1, &f),
+                  TSR_OK);
+        fills.push_back(f);
+        for (uint64_t w = 0; w < kWords; w++) {
+            uint64_t x = FillWord(keys[i], w);
+            expect += x * x + 7;
+        }
+    }
+    for (size_t i = 0; i < n_chunks; i++) {
+        ASSERT_EQ(Submit(rt.get(), &kSquare, {h[i]}, {TSR_RW}, nullptr, 0, 1), TSR_OK);
+    }
+    for (size_t i = 0; i < n_chunks; i++) {
+        ASSERT_EQ(Submit(rt.get(), &kReduce, {h[i], acc}, {TSR_R, TSR_RW}, nullptr, 0, 1), TSR_OK);
+    }
+    ASSERT_EQ(tsr_data_release(gate), TSR_OK);
+    ASSERT_EQ(tsr_wait_all(rt.get()), TSR_OK);
+    for (tsr_future_t *f : fills) {
+        EXPECT_EQ(tsr_future_wait(f), TSR_OK) << tsr_future_message(f);
+        tsr_future_release(f);
+    }
+    EXPECT_EQ(tsr_test::Stats(rt.get()).n_failed, 0u);
+    std::vector<uint64_t> got;
+    ASSERT_EQ(Read(acc, &got), TSR_OK);
+    EXPECT_EQ(got[0], expect) << "seed " << seed;
+
+    tsr_copy_stats_t to_device;
+    ASSERT_EQ(tsr_runtime_copy_stats(rt.get(), 0, 1, &to_device), TSR_OK);
+    EXPECT_LT(to_device.n_bytes, n_chunks * chunk / 4)
+        << "chunks went back to the device: the layers ran breadth-first";
+    EXPECT_GT(MemStats(rt.get(), 1).spilled_bytes, 0u) << "the device never had to give data up";
+    Unregister(h);
+    tsr_data_unregister(acc);
+    tsr_data_unregister(gate);
 }
 
 // ---- Errors -------------------------------------------------------------------------
