@@ -199,6 +199,29 @@ static int evict_one(tsr_runtime_t *rt, uint32_t node, struct tsr_data *self)
     return done ? 1 : (busy ? -1 : 0);
 }
 
+int tsr__coh_evict_ahead(tsr_runtime_t *rt, uint32_t node, uint64_t progress)
+{
+    struct tsr__device *dev = &rt->devices[node];
+    double f = rt->cfg.device_spill_mark - (dev->is_evicting_ahead ? 0.1 : 0.0);
+    uint64_t mark = (uint64_t)((double)dev->mem.capacity * f);
+
+    /* The backend's count includes cached blocks: under the mark, so are replicas. */
+    if (!rt->coherent || rt->cfg.device_spill_mark >= 1.0 ||
+        atomic_load_explicit(&dev->mem.used, memory_order_relaxed) <= mark ||
+        tsr__mem_cache_used(dev) <= mark) {
+        dev->is_evicting_ahead = 0;
+        return 0;
+    }
+    if (progress == dev->ahead_stuck_at || evict_one(rt, node, NULL) <= 0) {
+        dev->ahead_stuck_at = progress;
+        dev->is_evicting_ahead = 0;
+        return 0;
+    }
+    atomic_fetch_add_explicit(&dev->n_evicted_ahead, 1, memory_order_relaxed);
+    dev->is_evicting_ahead = 1;
+    return 1;
+}
+
 /* Host memory of a replica. Large ones are mapped pages, so that freeing them
  * (after a spill) gives the memory back to the system at once instead of leaving
  * it in the allocator's pools, where it would count in the process's RSS. */
@@ -260,6 +283,9 @@ static tsr_status_t node_alloc(struct tsr_data *d, uint32_t node, size_t n_bytes
     for (uint64_t busy_since = 0; tsr__mem_cache_alloc(dev, n_bytes, ptr_out) != TSR_OK;) {
         int r = tls_prefetching ? 0 : evict_one(d->rt, node, d);
 
+        if (r > 0) {
+            atomic_fetch_add_explicit(&dev->n_evicted, 1, memory_order_relaxed);
+        }
         if (r < 0) {
             /* A candidate was locked (a fetch, the spill scan, an allocation
              * waiting for host room): try again for a while. */

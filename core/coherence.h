@@ -44,6 +44,15 @@ tsr_status_t tsr__coh_resize(struct tsr_data *d, uint32_t node, size_t n_bytes, 
  * runtime owns it). */
 void tsr__coh_free_all(struct tsr_data *d);
 
+/* Device node `node`'s driver thread, between launches: above the node's spill
+ * mark (cfg.device_spill_mark of its limit), give up one least recently used
+ * replica that no task holds, and go on at each call until usage is 0.1 of the
+ * limit under the mark, so that
+ * allocations find room without evicting. `progress` is the driver's completed
+ * launches: after a call finds nothing to give up, none is looked for until it
+ * changes. Returns 1 if a replica was given up. */
+int tsr__coh_evict_ahead(tsr_runtime_t *rt, uint32_t node, uint64_t progress);
+
 /* The spill I/O thread: give up the least recently used host replica the runtime
  * owns that no task holds: freed if another copy is valid, else written to disk
  * first (its memory is freed when the write is committed, at once or, when the

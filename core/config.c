@@ -78,6 +78,7 @@ static tsr_status_t parse_log_level(const char *text, tsr_log_level_t *out)
 #define MAX_SIM_DEVICES 8
 #define MAX_CUDA_DEVICES 15
 #define MAX_CUDA_STREAMS 32
+#define DEFAULT_DEVICE_SPILL_MARK 0.9
 #define DEFAULT_CUDA_STREAMS 4
 
 /* "123", "64KiB", "256MiB", "2GiB". */
@@ -202,6 +203,17 @@ static tsr_status_t parse_memory_env(tsr_config_t *cfg)
     if ((v = getenv("TESSERA_SPILL_DIR")) != NULL) {
         cfg->spill_dir = v[0] != '\0' ? v : NULL;
     }
+    if ((v = getenv("TESSERA_DEVICE_SPILL_MARK")) != NULL) {
+        tsr_mem_limit_t mark;
+
+        if (!parse_limit(v, &mark) || mark.bytes != 0) {
+            return tsr__fail(TSR_EINVAL,
+                             "TESSERA_DEVICE_SPILL_MARK='%s' is not a fraction in (0, 1] (like 0.9 "
+                             "or 90%%)",
+                             v);
+        }
+        cfg->device_spill_mark = mark.fraction;
+    }
     if ((v = getenv("TESSERA_SPILL_COMPRESSION")) != NULL) {
         if (strcmp(v, "auto") == 0) {
             cfg->spill_compression = TSR_SPILL_COMPRESS_DEFAULT;
@@ -254,8 +266,9 @@ static tsr_status_t check_struct(const tsr_config_t *cfg)
     }
 #if !TSR_HAVE_LZ4
     if (cfg->spill_compression == TSR_SPILL_COMPRESS_LZ4) {
-        return tsr__fail(TSR_ENOTSUP, "spill compression lz4: this build has no lz4 (install "
-                                      "liblz4-dev and reconfigure)");
+        return tsr__fail(TSR_ENOTSUP,
+                         "spill compression lz4: this build has no lz4 (install "
+                         "liblz4-dev and reconfigure)");
     }
 #endif
     if (cfg->cuda_streams > MAX_CUDA_STREAMS) {
@@ -264,6 +277,10 @@ static tsr_status_t check_struct(const tsr_config_t *cfg)
     }
     TSR_TRY(check_limit("device_memory_limit", &cfg->device_memory_limit));
     TSR_TRY(check_limit("host_memory_limit", &cfg->host_memory_limit));
+    if (!(cfg->device_spill_mark >= 0.0 && cfg->device_spill_mark <= 1.0)) {
+        return tsr__fail(TSR_EINVAL, "config.device_spill_mark=%g is outside [0, 1]",
+                         cfg->device_spill_mark);
+    }
     if ((cfg->flags & ~TSR_CONFIG_F_NO_ENV) != 0) {
         return tsr__fail(TSR_EINVAL, "config.flags=0x%x has unknown bits", (unsigned)cfg->flags);
     }
@@ -325,6 +342,9 @@ tsr_status_t tsr_config_resolve(const tsr_config_t *config, tsr_config_t *resolv
     }
     if (cfg.log_level == TSR_LOG_DEFAULT) {
         cfg.log_level = TSR_LOG_WARN;
+    }
+    if (cfg.device_spill_mark == 0.0) {
+        cfg.device_spill_mark = DEFAULT_DEVICE_SPILL_MARK;
     }
     if (cfg.simulate != NULL && cfg.simulate[0] == '\0') {
         cfg.simulate = NULL;

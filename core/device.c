@@ -331,6 +331,8 @@ tsr_status_t tsr_runtime_mem_stats(tsr_runtime_t *rt, uint32_t node, tsr_mem_sta
     }
     stats_out->capacity = dev->mem.capacity;
     stats_out->spilled_bytes = atomic_load_explicit(&dev->spilled_bytes, memory_order_relaxed);
+    stats_out->n_evicted = atomic_load_explicit(&dev->n_evicted, memory_order_relaxed);
+    stats_out->n_evicted_ahead = atomic_load_explicit(&dev->n_evicted_ahead, memory_order_relaxed);
     pthread_mutex_lock(&dev->cache.mutex);
     stats_out->used_bytes = dev->cache.n_used_bytes;
     stats_out->cached_bytes = dev->cache.n_cached_bytes;

@@ -97,6 +97,16 @@ tsr_status_t tsr__mem_cache_alloc(struct tsr__device *dev, size_t n_bytes, void 
     return st;
 }
 
+uint64_t tsr__mem_cache_used(struct tsr__device *dev)
+{
+    uint64_t n;
+
+    pthread_mutex_lock(&dev->cache.mutex);
+    n = dev->cache.n_used_bytes;
+    pthread_mutex_unlock(&dev->cache.mutex);
+    return n;
+}
+
 void tsr__mem_cache_free(struct tsr__device *dev, void *ptr, size_t n_bytes)
 {
     struct tsr__mem_cache *cache = &dev->cache;

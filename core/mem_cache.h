@@ -32,6 +32,8 @@ void tsr__mem_cache_fini(struct tsr__mem_cache *cache, struct tsr__device *dev);
 
 /* A block of at least n_bytes on dev. Errors: TSR_ENOMEM. */
 tsr_status_t tsr__mem_cache_alloc(struct tsr__device *dev, size_t n_bytes, void **ptr_out);
+/* Bytes of dev's blocks handed out now (cached ones not counted). */
+uint64_t tsr__mem_cache_used(struct tsr__device *dev);
 /* Return a block obtained for n_bytes to the cache. */
 void tsr__mem_cache_free(struct tsr__device *dev, void *ptr, size_t n_bytes);
 

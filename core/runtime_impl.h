@@ -46,6 +46,11 @@ struct tsr__device {
     alignas(TSR_CACHE_LINE) struct tsr__event ev; /* its idle workers sleep here */
     _Atomic uint64_t load_ns;       /* dmda: predicted work placed here, not completed */
     _Atomic uint64_t spilled_bytes; /* dirty replicas evicted to host memory */
+    _Atomic uint64_t n_evicted;
+    _Atomic uint64_t n_evicted_ahead;
+    /* Eviction ahead of need (tsr__coh_evict_ahead; the driver thread's own). */
+    int is_evicting_ahead;
+    uint64_t ahead_stuck_at; /* the driver's completions when nothing could go */
     char name[32];
     char model[64]; /* what the backend calls it ("NVIDIA H100 80GB HBM3") */
 };

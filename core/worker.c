@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/coherence.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "core/runtime_impl.h"
@@ -217,7 +218,9 @@ static void driver_main(struct tsr__worker *w)
     while (!stop) {
         struct tsr_future *t;
 
-        if (driver_step(w) > 0) {
+        if (driver_step(w) > 0 ||
+            tsr__coh_evict_ahead(w->rt, w->dev->node,
+                                 atomic_load_explicit(&w->n_completed, memory_order_relaxed))) {
             continue;
         }
         if (w->n_inflight > 0) {

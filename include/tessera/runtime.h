@@ -70,6 +70,8 @@ typedef enum {
  *                       ("0.8" or "80%")
  *    TESSERA_SPILL_DIR  where data spilled to disk goes
  *    TESSERA_SPILL_COMPRESSION  auto | none | lz4
+ *    TESSERA_DEVICE_SPILL_MARK  fraction of a device's limit where eviction ahead
+ *                       of need starts ("0.9", "90%"; "1": never)
  *    TESSERA_MODEL_DIR  where dmda's performance models persist ("" or "none": they
  *                       are not saved); default $XDG_CACHE_HOME/tessera/models/HOST,
  *                       else ~/.cache/tessera/models/HOST
@@ -107,10 +109,15 @@ typedef struct {
     tsr_mem_limit_t host_memory_limit;
     const char *spill_dir; /* NULL: $TMPDIR (else /tmp)/tessera-spill; borrowed */
     tsr_spill_compress_t spill_compression;
+    /* Fraction of a device's memory limit above which its driver gives up least
+     * recently used replicas no task holds (dirty ones written to host memory)
+     * ahead of need, down to 0.1 below it, so that allocations find room without
+     * evicting. 0: 0.9; 1: evict only when an allocation needs room. */
+    double device_spill_mark;
 } tsr_config_t;
 /* clang-format off */
 #define TSR_CONFIG_INIT {0, TSR_SCHED_DEFAULT, NULL, TSR_LOG_DEFAULT, 0, 0, 0, 0, 0, NULL, NULL, \
-                         {0, 0.0}, {0, 0.0}, NULL, TSR_SPILL_COMPRESS_DEFAULT}
+                         {0, 0.0}, {0, 0.0}, NULL, TSR_SPILL_COMPRESS_DEFAULT, 0.0}
 /* clang-format on */
 
 /** Ignore every TESSERA_* environment variable (tests and embedding hosts). */
@@ -244,6 +251,8 @@ typedef struct {
     uint64_t n_reuses;         /* blocks served from the cache (devices) */
     uint64_t registered_bytes; /* host: buffers the program registered */
     uint64_t spilled_bytes;    /* written down a tier (device to host, host to disk) */
+    uint64_t n_evicted;        /* devices: replicas given up for an allocation */
+    uint64_t n_evicted_ahead;  /* devices: given up ahead of need, above the high mark */
 } tsr_mem_stats_t;
 
 /** Memory statistics of memory node `node` (see tsr_device_info_t.mem_node).

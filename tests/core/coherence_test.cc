@@ -24,7 +24,8 @@ struct RtDeleter {
 };
 using Rt = std::unique_ptr<tsr_runtime_t, RtDeleter>;
 
-Rt StartSim(uint32_t n_sim, uint64_t sim_mem = 0, int32_t n_cpu = 2, const char *trace = nullptr)
+Rt StartSim(uint32_t n_sim, uint64_t sim_mem = 0, int32_t n_cpu = 2, const char *trace = nullptr,
+            double spill_mark = 0.0)
 {
     tsr_config_t cfg = TSR_CONFIG_INIT;
     cfg.flags = TSR_CONFIG_F_NO_ENV;
@@ -32,6 +33,7 @@ Rt StartSim(uint32_t n_sim, uint64_t sim_mem = 0, int32_t n_cpu = 2, const char 
     cfg.n_sim_devices = n_sim;
     cfg.sim_mem_bytes = sim_mem;
     cfg.trace_path = trace;
+    cfg.device_spill_mark = spill_mark;
     tsr_runtime_t *rt = nullptr;
     EXPECT_EQ(tsr_init(&cfg, &rt), TSR_OK) << tsr_last_error();
     return Rt(rt);
@@ -278,10 +280,10 @@ void RunOracle(uint32_t n_sim, int n_tasks, int n_handles, uint32_t seed, uint64
 }
 
 // A full device gives up its least recently used replica: the one read long ago
-// goes, the one read again stays.
+// goes, the one read again stays. (No eviction ahead of need here: mark 1.)
 TEST(Coherence, EvictionTakesTheLeastRecentlyUsedReplica)
 {
-    Rt rt = StartSim(1, 2 * 256);  // room for two blocks of the smallest class
+    Rt rt = StartSim(1, 2 * 256, 2, nullptr, 1.0);  // room for two blocks of the smallest class
     ASSERT_TRUE(rt);
     std::vector<std::vector<uint64_t>> data(3, std::vector<uint64_t>(kWords, 9));
     tsr_data_t *h[3];
@@ -312,6 +314,69 @@ TEST(Coherence, EvictionTakesTheLeastRecentlyUsedReplica)
     for (tsr_data_t *x : h) {
         tsr_data_unregister(x);
     }
+}
+
+// Above its spill mark (0.9 by default) a device gives up its least recently used
+// replicas between launches, down to 0.8 of its memory, before any allocation
+// needs the room; the data stays right.
+TEST(Coherence, DeviceAboveItsSpillMarkEvictsAhead)
+{
+    constexpr size_t kBlocks = 20;
+    Rt rt = StartSim(1, kBlocks * 256);
+    ASSERT_TRUE(rt);
+    const uint64_t seed = tsr_test::TestSeed();
+    std::mt19937_64 rng(seed);
+    std::vector<std::vector<uint64_t>> data(19, std::vector<uint64_t>(kWords));
+    std::vector<tsr_data_t *> h(data.size());
+    for (size_t i = 0; i < data.size(); i++) {
+        for (auto &w : data[i]) {
+            w = rng();
+        }
+        ASSERT_EQ(tsr_data_register(rt.get(), data[i].data(), kWords * 8, &h[i]), TSR_OK);
+    }
+    // Each handle read then written on the device: 19 dirty blocks of 20, 95%.
+    for (size_t i = 0; i < h.size(); i++) {
+        StepArg a = {};
+        a.key = i;
+        a.n = 1;
+        a.modes[0] = TSR_RW;
+        a.pinned_device = 1;
+        ASSERT_EQ(Submit(rt.get(), a, &h[i], 1), TSR_OK);
+    }
+    ASSERT_EQ(tsr_wait_all(rt.get()), TSR_OK);
+    tsr_mem_stats_t m = {};
+    for (int i = 0; i < 1000; i++) {  // the driver evicts once idle: up to 1 s
+        ASSERT_EQ(tsr_runtime_mem_stats(rt.get(), 1, &m), TSR_OK);
+        if (m.used_bytes <= kBlocks * 256 * 8 / 10) {
+            break;
+        }
+        usleep(1000);
+    }
+    EXPECT_LE(m.used_bytes, kBlocks * 256 * 8 / 10) << "the device stayed above its low mark";
+    EXPECT_GE(m.n_evicted_ahead, 3u);
+    EXPECT_EQ(m.n_evicted, 0u) << "no allocation should have had to evict";
+    EXPECT_GE(m.spilled_bytes, 3u * kWords * 8) << "dirty replicas are written back";
+    // The oldest replicas went: the first handle is on the host only now, and
+    // every handle holds what a sequential run gives.
+    uint64_t before = Copies(rt.get(), 1, 0);
+    for (size_t i = 0; i < h.size(); i++) {
+        tsr_data_unregister(h[i]);
+        std::vector<uint64_t> ref(kWords);
+        std::mt19937_64 replay(seed);
+        for (size_t j = 0; j <= i; j++) {
+            for (auto &w : ref) {
+                w = replay();
+            }
+        }
+        StepArg a = {};
+        a.key = i;
+        a.n = 1;
+        a.modes[0] = TSR_RW;
+        ApplyStep(a, {ref.data()});
+        EXPECT_EQ(data[i], ref) << "handle " << i << ", " << tsr_test::SeedTrace(seed);
+    }
+    EXPECT_EQ(Copies(rt.get(), 1, 0), before + h.size() - m.n_evicted_ahead)
+        << "the replicas evicted ahead were written back, the others at unregister";
 }
 
 // Devices with room for a few blocks only: replicas are evicted (dirty ones written

@@ -15,6 +15,7 @@ using tsr_test::UsableCores;
 const char *const kVars[] = {"TESSERA_DEVICE_MEMORY_LIMIT",
                              "TESSERA_HOST_MEMORY_LIMIT",
                              "TESSERA_SPILL_DIR",
+                             "TESSERA_DEVICE_SPILL_MARK",
                              "TESSERA_SIMULATE",
                              "TESSERA_NCPUS",
                              "TESSERA_SCHED",
@@ -202,8 +203,17 @@ TEST_F(Config, MemoryLimitsFromEnvironment)
     }
     ExpectEnvValuesRejected("TESSERA_DEVICE_MEMORY_LIMIT", {"0", "-1", "1.5", "120%", "lots"});
     ExpectEnvValuesRejected("TESSERA_HOST_MEMORY_LIMIT", {"0%", "2 GiB", "GiB"});
-    config.device_memory_limit.fraction = 1.5;
+    EXPECT_DOUBLE_EQ(Resolve(&config).device_spill_mark, 0.9);
+    {
+        ScopedEnv env("TESSERA_DEVICE_SPILL_MARK", "75%");
+        EXPECT_DOUBLE_EQ(Resolve(&config).device_spill_mark, 0.75);
+    }
+    ExpectEnvValuesRejected("TESSERA_DEVICE_SPILL_MARK", {"0", "1.5", "12GiB", "high"});
     tsr_config_t out;
+    config.device_spill_mark = -0.5;
+    EXPECT_EQ(tsr_config_resolve(&config, &out), TSR_EINVAL);
+    config.device_spill_mark = 0.0;
+    config.device_memory_limit.fraction = 1.5;
     EXPECT_EQ(tsr_config_resolve(&config, &out), TSR_EINVAL);
 }
 

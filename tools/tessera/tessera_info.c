@@ -71,10 +71,11 @@ static int print_devices(const tsr_config_t *resolved)
                kind_name(d.kind), (unsigned)d.mem_node, (unsigned)d.n_workers,
                d.n_workers == 1 ? "" : "s");
         if (d.mem_bytes > 0) {
-            printf(", limit %.1f %s",
+            printf(", limit %.1f %s (evicts ahead from %.0f%%)",
                    (double)d.mem_bytes /
                        (double)(d.mem_bytes >= (1ull << 30) ? 1ull << 30 : 1ull << 20),
-                   d.mem_bytes >= (1ull << 30) ? "GiB" : "MiB");
+                   d.mem_bytes >= (1ull << 30) ? "GiB" : "MiB",
+                   100.0 * resolved->device_spill_mark);
         } else {
             tsr_mem_stats_t host;
 
@@ -150,7 +151,7 @@ int cli_info(int argc, char **argv)
            cfg.spill_dir != NULL ? cfg.spill_dir : "$TMPDIR or /tmp, /tessera-spill",
            cfg.spill_compression == TSR_SPILL_COMPRESS_NONE  ? "none"
            : cfg.spill_compression == TSR_SPILL_COMPRESS_LZ4 ? "lz4"
-                                                              : "auto",
+                                                             : "auto",
            TSR_HAVE_LZ4 ? "built in" : "not built in");
     n_cuda = print_devices(&cfg);
     if (n_cuda < 0) {
