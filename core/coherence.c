@@ -224,18 +224,40 @@ int tsr__coh_evict_ahead(tsr_runtime_t *rt, uint32_t node, uint64_t progress)
 
 /* Host memory of a replica. Large ones are mapped pages, so that freeing them
  * (after a spill) gives the memory back to the system at once instead of leaving
- * it in the allocator's pools, where it would count in the process's RSS. */
+ * it in the allocator's pools, where it would count in the process's RSS. From
+ * 2 MiB they are aligned to huge pages and advised so: filling 4 KiB pages one
+ * fault at a time made reading a chunk back from disk run at a tenth of the page
+ * cache's speed (1.2 against 10-12 GB/s here). */
 #define HOST_MMAP_MIN ((size_t)1 << 20)
+#define HUGE_PAGE ((size_t)2 << 20)
 
 static void *host_mem_alloc(size_t n)
 {
-    void *p;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t len = (n + page - 1) / page * page;
+    char *p;
+    char *aligned;
+    size_t head;
 
     if (n < HOST_MMAP_MIN) {
         return malloc(n > 0 ? n : 1);
     }
-    p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p != MAP_FAILED ? p : NULL;
+    if (n < HUGE_PAGE) {
+        p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        return p != MAP_FAILED ? p : NULL;
+    }
+    p = mmap(NULL, len + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        return NULL;
+    }
+    aligned = (char *)(((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+    head = (size_t)(aligned - p);
+    if (head > 0) {
+        munmap(p, head);
+    }
+    munmap(aligned + len, HUGE_PAGE - head);
+    (void)madvise(aligned, len, MADV_HUGEPAGE); /* advice only: fine if refused */
+    return aligned;
 }
 
 static void host_mem_free(void *p, size_t n)
