@@ -96,6 +96,8 @@ static int evict_replica(struct tsr_data *v, uint32_t node)
         if (node_copy(v->rt, v, node, 0, r->ptr, h->ptr, v->n_bytes) != TSR_OK) {
             return 0;
         }
+        atomic_fetch_add_explicit(&v->rt->n_copies[node][0], 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&v->rt->n_copy_bytes[node][0], v->n_bytes, memory_order_relaxed);
         h->state = r->state; /* the only modified copy moves; a shared one stays shared */
         atomic_fetch_add_explicit(&v->rt->devices[node].spilled_bytes, v->n_bytes,
                                   memory_order_relaxed);

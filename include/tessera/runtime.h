@@ -228,7 +228,8 @@ TSR_API uint32_t tsr_runtime_n_devices(tsr_runtime_t *rt);
 TSR_API tsr_status_t tsr_runtime_device_info(tsr_runtime_t *rt, uint32_t index,
                                              tsr_device_info_t *info_out);
 
-/** Copies between memory nodes: count and bytes since start-up. */
+/** Copies between memory nodes: count and bytes since start-up, for tasks, prefetches,
+ *  acquires and evictions' write-backs alike. */
 typedef struct {
     uint64_t n_copies;
     uint64_t n_bytes;
