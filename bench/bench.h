@@ -94,6 +94,11 @@ int bench_target_open(const struct bench_opts *opts, uint64_t sim_mem_bytes,
                       struct bench_target *target_out);
 void bench_target_close(struct bench_target *target);
 
+/* As bench_target_open, for a runtime started with `cfg` (borrowed) whose first
+ * device of `kind` is the target: for cases that need settings of their own. */
+int bench_target_open_config(const tsr_config_t *cfg, tsr_device_kind_t kind,
+                             struct bench_target *target_out);
+
 /* The `nth` device of `kind` in `rt` (0-based): 0 and its index and description,
  * or -1 if there is none. */
 int bench_device_find(tsr_runtime_t *rt, tsr_device_kind_t kind, uint32_t nth, uint32_t *index_out,

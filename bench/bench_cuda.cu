@@ -34,6 +34,47 @@ extern "C" tsr_status_t bench_cuda_tiny_impl(tsr_task_ctx_t *ctx, const tsr_buff
     return TSR_OK;
 }
 
+/* Threads per block and most blocks of the grid-stride scale kernel: 1024 x 256
+ * threads fill a large GPU (an H100 holds 132 SMs x 2048), and a chunk larger
+ * than that is covered by striding rather than by more blocks. */
+#define SCALE_THREADS 256u
+#define SCALE_MAX_BLOCKS 1024u
+
+/* x = 2x + 1 on n uint64 words, grid-stride: consecutive threads touch consecutive
+ * words, so every pass over the chunk is coalesced. */
+__global__ void bench_scale_kernel(uint64_t *w, size_t n)
+{
+    size_t stride = (size_t)gridDim.x * blockDim.x;
+
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
+        w[i] = w[i] * 2u + 1u;
+    }
+}
+
+extern "C" tsr_status_t bench_cuda_scale_impl(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs,
+                                              const void *arg)
+{
+    size_t n = bufs[0].n_bytes / sizeof(uint64_t);
+    size_t n_blocks = (n + SCALE_THREADS - 1) / SCALE_THREADS;
+    cudaError_t err;
+
+    (void)arg;
+    if (n == 0) {
+        return TSR_OK; /* a grid of no blocks is a launch error */
+    }
+    if (n_blocks > SCALE_MAX_BLOCKS) {
+        n_blocks = SCALE_MAX_BLOCKS;
+    }
+    bench_scale_kernel<<<(unsigned)n_blocks, SCALE_THREADS, 0,
+                         (cudaStream_t)tsr_task_ctx_stream(ctx)>>>((uint64_t *)bufs[0].ptr, n);
+    err = cudaGetLastError();
+    if (err != cudaSuccess) {
+        tsr_task_ctx_fail(ctx, "bench_scale_kernel launch: %s", cudaGetErrorString(err));
+        return TSR_EBACKEND;
+    }
+    return TSR_OK;
+}
+
 extern "C" tsr_status_t bench_cuda_sgemm_impl(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs,
                                               const void *arg)
 {

@@ -51,12 +51,17 @@ void bench_cuda_describe(int ordinal, char *gpu, size_t n_gpu, char *cuda_driver
 void *bench_cuda_host_alloc(size_t n_bytes);
 void bench_cuda_host_free(void *ptr); /* NULL: no-op */
 
-/* Task implementations (tsr_kernel_fn) for impl[TSR_DEVICE_CUDA].
+/* Task implementations (tsr_kernel_fn) for impl[TSR_DEVICE_CUDA]; each queues its
+ * work on the task's stream (tsr_task_ctx_stream) and returns TSR_EBACKEND, with the
+ * task failed, when the launch fails.
  * tiny:  bufs[0] is one uint32_t, incremented by a <<<1, 1>>> kernel.
  * sgemm: bufs[0..2] are tiles A, B, C (float32, row-major, arg: bench_gemm_arg);
- *        one cublasSgemm on the task's cuBLAS handle. */
+ *        one cublasSgemm on the task's cuBLAS handle.
+ * scale: bufs[0] (RW) is uint64 words, x = 2x + 1 in place by a grid-stride kernel
+ *        (spill stream_4x_device); arg unused. */
 tsr_status_t bench_cuda_tiny_impl(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, const void *arg);
 tsr_status_t bench_cuda_sgemm_impl(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, const void *arg);
+tsr_status_t bench_cuda_scale_impl(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, const void *arg);
 
 /* Queue the tiny kernel on `stream` for the uint32_t at device address d_cell;
  * the caller checks for launch errors. For the .cu files (the peer loop). */

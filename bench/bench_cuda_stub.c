@@ -58,6 +58,13 @@ tsr_status_t bench_cuda_sgemm_impl(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs
     return not_built(ctx);
 }
 
+tsr_status_t bench_cuda_scale_impl(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, const void *arg)
+{
+    (void)bufs;
+    (void)arg;
+    return not_built(ctx);
+}
+
 void bench_cuda_tiny_launch(void *stream, uint32_t *d_cell)
 {
     (void)stream;

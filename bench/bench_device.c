@@ -78,43 +78,66 @@ static void nvidia_driver_version(char *buf, size_t n)
     }
 }
 
+static void runtime_config(const struct bench_opts *opts, uint64_t sim_mem_bytes, tsr_config_t *cfg)
+{
+    cfg->n_cpu_workers = opts->n_workers;
+    cfg->policy = opts->policy;
+    if (opts->device == BENCH_DEVICE_SIM) {
+        cfg->n_sim_devices = 1;
+        cfg->sim_mem_bytes = sim_mem_bytes;
+    }
+}
+
 static tsr_status_t runtime_open(const struct bench_opts *opts, uint64_t sim_mem_bytes,
                                  tsr_runtime_t **rt_out)
 {
     tsr_config_t cfg = TSR_CONFIG_INIT;
 
-    cfg.n_cpu_workers = opts->n_workers;
-    cfg.policy = opts->policy;
-    if (opts->device == BENCH_DEVICE_SIM) {
-        cfg.n_sim_devices = 1;
-        cfg.sim_mem_bytes = sim_mem_bytes;
-    }
+    runtime_config(opts, sim_mem_bytes, &cfg);
     return tsr_init(&cfg, rt_out);
+}
+
+/* "cpu", "sim" or "cuda" for a device kind. */
+static const char *kind_name(tsr_device_kind_t kind)
+{
+    for (int d = 0; d < BENCH_DEVICE_COUNT; d++) {
+        if (device_kinds[d] == kind) {
+            return bench_device_name((enum bench_device)d);
+        }
+    }
+    return "?";
 }
 
 int bench_target_open(const struct bench_opts *opts, uint64_t sim_mem_bytes,
                       struct bench_target *target_out)
 {
+    tsr_config_t cfg = TSR_CONFIG_INIT;
+
+    runtime_config(opts, sim_mem_bytes, &cfg);
+    return bench_target_open_config(&cfg, device_kinds[opts->device], target_out);
+}
+
+int bench_target_open_config(const tsr_config_t *cfg, tsr_device_kind_t kind,
+                             struct bench_target *target_out)
+{
     struct bench_target *t = target_out;
-    tsr_device_kind_t kind = device_kinds[opts->device];
     tsr_status_t st;
 
     memset(t, 0, sizeof(*t));
-    st = runtime_open(opts, sim_mem_bytes, &t->rt);
+    st = tsr_init(cfg, &t->rt);
     if (st != TSR_OK) {
         bench_print_error("tsr_init", st);
         return 1;
     }
     if (bench_device_find(t->rt, kind, 0, &t->dev, &t->info) != 0) {
-        fprintf(stderr, "tessera-bench: the runtime has no %s device\n",
-                bench_device_name(opts->device));
+        fprintf(stderr, "tessera-bench: the runtime has no %s device\n", kind_name(kind));
         bench_target_close(t);
         return 1;
     }
     if (kind == TSR_DEVICE_CPU) {
         snprintf(t->label, sizeof(t->label), "cpu:%u", t->info.n_workers);
     } else {
-        snprintf(t->label, sizeof(t->label), "%s:1", bench_device_name(opts->device));
+        snprintf(t->label, sizeof(t->label), "%s:1", kind_name(kind));
     }
     if (kind == TSR_DEVICE_CUDA) {
         bench_cuda_describe((int)t->info.kind_index, t->gpu, sizeof(t->gpu), t->cuda_driver,

@@ -34,7 +34,8 @@ static const struct bench_scenario scenarios[] = {
      "data larger than device or host memory: device tier, disk tier, peak RSS",
      {"peak_rss, stream_4x_device (on a sim device), disk_write, disk_read",
       "peak_rss, stream_4x_device, disk_write, disk_read",
-      "peak_rss, disk_write, disk_read (host only; stream_4x_device has no CUDA kernel)"},
+      "peak_rss, stream_4x_device (one GPU, 1 GiB device limit), disk_write, disk_read "
+      "(host only)"},
      bench_spill_run},
 };
 #define N_SCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define BENCH_MAX_EXTRA 16
+#define BENCH_MAX_EXTRA 24
 
 enum bench_format {
     BENCH_FORMAT_JSON = 0,
