@@ -1,5 +1,6 @@
 #include "common/test_util.h"
 
+#include <ftw.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -526,13 +527,34 @@ ScopedEnv::~ScopedEnv()
     }
 }
 
-TempFile::TempFile(const char *stem)
+namespace {
+
+/* "$TMPDIR/<stem>-XXXXXX" (/tmp when TMPDIR is unset or empty), NUL-terminated for
+ * mkstemp and mkdtemp. */
+std::vector<char> TempPattern(const char *stem)
 {
     const char *dir = std::getenv("TMPDIR");
     std::string pattern =
         std::string(dir != nullptr && dir[0] != '\0' ? dir : "/tmp") + "/" + stem + "-XXXXXX";
     std::vector<char> buf(pattern.begin(), pattern.end());
     buf.push_back('\0');
+    return buf;
+}
+
+/* nftw callback: removes the entry and goes on even when that fails, so that as
+ * much as possible goes. */
+int RemoveEntry(const char *path, const struct stat *, int, struct FTW *)
+{
+    std::remove(path);
+    return 0;
+}
+
+}  // namespace
+
+TempFile::TempFile(const char *stem)
+{
+    std::vector<char> buf = TempPattern(stem);
+    std::string pattern = buf.data();
     int fd = mkstemp(buf.data());
     if (fd >= 0) {
         close(fd);
@@ -545,6 +567,26 @@ TempFile::TempFile(const char *stem)
 TempFile::~TempFile()
 {
     std::remove(path_.c_str());
+}
+
+TempDir::TempDir(const char *stem)
+{
+    std::vector<char> buf = TempPattern(stem);
+    if (mkdtemp(buf.data()) == nullptr) {
+        ADD_FAILURE() << "mkdtemp failed for " << buf.data();
+        return;
+    }
+    path_ = buf.data();
+}
+
+TempDir::~TempDir()
+{
+    if (path_.empty()) {
+        return;
+    }
+    /* Depth first (FTW_DEPTH), so each directory is empty when its turn comes; links
+     * are removed, not followed (FTW_PHYS). */
+    nftw(path_.c_str(), RemoveEntry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 }  // namespace tsr_test

@@ -330,6 +330,21 @@ private:
     std::string path_;
 };
 
+/** A fresh directory in the temporary directory ($TMPDIR, else /tmp); removed with
+ *  everything in it on scope exit. path() is empty (and a failure was added) when
+ *  it could not be made. */
+class TempDir {
+public:
+    explicit TempDir(const char *stem);
+    ~TempDir();
+    TempDir(const TempDir &) = delete;
+    TempDir &operator=(const TempDir &) = delete;
+    const std::string &path() const { return path_; }
+
+private:
+    std::string path_;
+};
+
 /** Run `fn` on a new thread (whose tsr_last_error() starts empty) and return the
  *  last error it left there. */
 template <class Fn>

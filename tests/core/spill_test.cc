@@ -30,24 +30,10 @@ using tsr_test::TestSeed;
 
 using Rt = tsr_test::Runtime;
 
-// A fresh directory under the build's temp dir, removed with its contents.
-class TempDir {
+// A fresh spill directory, removed with its contents.
+class TempDir : public tsr_test::TempDir {
 public:
-    TempDir()
-    {
-        const char *base = std::getenv("TMPDIR");
-        std::string tmpl = std::string(base != nullptr && base[0] == '/' ? base : "/tmp") +
-                           "/tsr-spill-test-XXXXXX";
-        std::vector<char> buf(tmpl.begin(), tmpl.end());
-        buf.push_back('\0');
-        EXPECT_NE(mkdtemp(buf.data()), nullptr);
-        path_ = buf.data();
-    }
-    ~TempDir() { std::system(("rm -rf '" + path_ + "'").c_str()); }
-    const std::string &path() const { return path_; }
-
-private:
-    std::string path_;
+    TempDir() : tsr_test::TempDir("tsr-spill-test") {}
 };
 
 struct Limits {

@@ -102,6 +102,71 @@ __global__ void StepKernel(StepParams params)
     tsr_test_step_apply(&params.arg, params.bufs);
 }
 
+/* ---- Spill oracle ---- */
+
+constexpr unsigned kHashThreads = 1024;
+
+/* Each step's hash, from its hash kernel to its update kernel (same stream). */
+__device__ uint64_t g_spill_hash[TSR_TEST_SPILL_SLOTS];
+
+struct SpillParams {
+    tsr_test_spill_arg arg;
+    uint64_t *bufs[TSR_TEST_SPILL_MAX_BUFS];
+    uint64_t n_words[TSR_TEST_SPILL_MAX_BUFS];
+};
+
+__global__ void SpillFillKernel(uint64_t *p, size_t n, uint64_t key)
+{
+    for (size_t i = FirstIndex(); i < n; i += Stride()) {
+        p[i] = tsr_test_spill_fill_word(key, i);
+    }
+}
+
+/* One block: each thread sums its share of the sampled words, then the block adds
+ * the partial sums up (wrapping, so the order does not matter). */
+__global__ void SpillHashKernel(SpillParams params)
+{
+    __shared__ uint64_t partial[kHashThreads];
+    const tsr_test_spill_arg &a = params.arg;
+    uint64_t sum = 0;
+    for (uint32_t i = 0; i < a.n_bufs; i++) {
+        if (!(a.modes[i] & TSR_R)) {
+            continue;
+        }
+        const uint64_t *p = params.bufs[i];
+        for (uint64_t w = uint64_t(threadIdx.x) * TSR_TEST_SPILL_STRIDE; w < params.n_words[i];
+             w += uint64_t(blockDim.x) * TSR_TEST_SPILL_STRIDE) {
+            sum += tsr_test_spill_term(i, w, p[w]);
+        }
+    }
+    partial[threadIdx.x] = sum;
+    __syncthreads();
+    for (unsigned half = blockDim.x / 2; half > 0; half /= 2) {
+        if (threadIdx.x < half) {
+            partial[threadIdx.x] += partial[threadIdx.x + half];
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+        g_spill_hash[a.slot] = tsr_test_step_mix(a.key, partial[0]);
+    }
+}
+
+__global__ void SpillUpdateKernel(SpillParams params)
+{
+    const tsr_test_spill_arg &a = params.arg;
+    const uint64_t h = g_spill_hash[a.slot];
+    for (uint32_t i = 0; i < a.n_bufs; i++) {
+        if (!(a.modes[i] & TSR_W)) {
+            continue;
+        }
+        uint64_t *p = params.bufs[i];
+        for (size_t w = FirstIndex(); w < params.n_words[i]; w += Stride()) {
+            p[w] = tsr_test_spill_update(h, i, a.modes[i], w, p[w]);
+        }
+    }
+}
+
 }  // namespace
 
 extern "C" void tsr_test_launch_add(void *stream, const float *a, const float *b, float *c,
@@ -157,4 +222,24 @@ extern "C" void tsr_test_launch_step(void *stream, const tsr_test_step_arg *a,
         params.bufs[i] = bufs[i];
     }
     StepKernel<<<1, 1, 0, AsStream(stream)>>>(params);
+}
+
+extern "C" void tsr_test_launch_spill_fill(void *stream, uint64_t *p, size_t n_words, uint64_t key)
+{
+    SpillFillKernel<<<BlocksFor(n_words), kThreads, 0, AsStream(stream)>>>(p, n_words, key);
+}
+
+extern "C" void tsr_test_launch_spill_step(void *stream, const tsr_test_spill_arg *a,
+                                           uint64_t *const *bufs, const uint64_t *n_words)
+{
+    SpillParams params = {};
+    params.arg = *a;
+    size_t max_words = 0;
+    for (uint32_t i = 0; i < a->n_bufs && i < TSR_TEST_SPILL_MAX_BUFS; i++) {
+        params.bufs[i] = bufs[i];
+        params.n_words[i] = n_words[i];
+        max_words = n_words[i] > max_words ? n_words[i] : max_words;
+    }
+    SpillHashKernel<<<1, kHashThreads, 0, AsStream(stream)>>>(params);
+    SpillUpdateKernel<<<BlocksFor(max_words), kThreads, 0, AsStream(stream)>>>(params);
 }

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "cuda/oracle_step.h"
+#include "cuda/spill_step.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -36,6 +37,13 @@ void tsr_test_launch_fill_u64(void *stream, uint64_t *p, size_t n, uint64_t k);
 void tsr_test_launch_bad_config(void *stream, float *p, size_t n);
 /* tsr_test_step_apply(a, bufs) in one GPU thread; bufs holds a->n_bufs pointers. */
 void tsr_test_launch_step(void *stream, const struct tsr_test_step_arg *a, uint64_t *const *bufs);
+/* p[w] = tsr_test_spill_fill_word(key, w) for w < n_words. */
+void tsr_test_launch_spill_fill(void *stream, uint64_t *p, size_t n_words, uint64_t key);
+/* tsr_test_spill_apply(a, bufs, n_words) as two kernels (hash, then update) that
+ * pass the hash through device slot a->slot; bufs and n_words hold a->n_bufs
+ * entries, copied into the kernels' parameters. */
+void tsr_test_launch_spill_step(void *stream, const struct tsr_test_spill_arg *a,
+                                uint64_t *const *bufs, const uint64_t *n_words);
 
 /* The byte functions of the kernels above, for the host references. */
 TSR_TEST_HD static inline uint8_t tsr_test_byte_update(uint8_t v, size_t i, uint8_t k)
