@@ -42,16 +42,35 @@ const char *tsr_last_error(void)
     return tls_last_error;
 }
 
-tsr_status_t tsr__fail(tsr_status_t st, const char *fmt, ...)
+static void set_message(const char *fmt, va_list ap)
 {
     char msg[sizeof(tls_last_error)];
-    va_list ap;
 
     /* Formatted aside first: the arguments may include tsr_last_error() itself,
      * when a caller adds context to a lower layer's message. */
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
     memcpy(tls_last_error, msg, sizeof(msg));
+}
+
+tsr_status_t tsr_set_error(tsr_status_t st, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (fmt == NULL) {
+        return st;
+    }
+    va_start(ap, fmt);
+    set_message(fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+tsr_status_t tsr__fail(tsr_status_t st, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    set_message(fmt, ap);
+    va_end(ap);
     return st;
 }

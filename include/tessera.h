@@ -9,6 +9,7 @@
 #ifndef TESSERA_H
 #define TESSERA_H
 
+#include <tessera/array.h>
 #include <tessera/config.h>
 #include <tessera/data.h>
 #include <tessera/export.h>

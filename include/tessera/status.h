@@ -35,6 +35,16 @@ TSR_API const char *tsr_status_str(tsr_status_t st);
  *  thread; "" when there is none. Successful calls do not clear it. */
 TSR_API const char *tsr_last_error(void);
 
+/** Record a printf-formatted message as the calling thread's tsr_last_error() and
+ *  return `st`, for libraries built on Tessera that report errors the same way
+ *  (the arguments may include tsr_last_error() itself, to add context). A NULL
+ *  fmt leaves the message as it is. */
+TSR_API tsr_status_t tsr_set_error(tsr_status_t st, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
 #ifdef __cplusplus
 }
 #endif
