@@ -6,7 +6,8 @@
 #                                        into DIR (default .gpu-deps/, git-ignored, ~7 MB) so
 #                                        that a machine without them can build the tests
 #   scripts/gpu-check.sh [OPTIONS]       configure + build build-gpu/ (Release, CUDA=ON, sm_90,
-#                                        -j$(nproc)), ctest -L cuda, the three GPU benchmarks
+#                                        -j$(nproc)), ctest -L cuda, the GPU benchmarks (transfer,
+#                                        overhead, gemm, spill; spill last, skipped if out of time)
 #   scripts/gpu-check.sh summary FILE    print the benchmark table of a JSON-lines file
 #
 # Options:
@@ -51,7 +52,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 JOBS="${TESSERA_JOBS:-$(nproc 2>/dev/null || echo 4)}"
 BENCH_TIMEOUT="${TESSERA_BENCH_TIMEOUT:-150}"
-BENCHES=(transfer overhead gemm)
+BENCHES=(transfer overhead gemm spill)
 CMAKE_CONFIG_ARGS=(-G Ninja -DCMAKE_BUILD_TYPE=Release -DTESSERA_WITH_CUDA=ON
     -DCMAKE_CUDA_ARCHITECTURES=90)
 
