@@ -91,11 +91,13 @@ static int append_edge(struct tsr_future *pred, struct tsr_future *succ, uint32_
 int tsr__task_add_edge(struct tsr_future *pred, uint64_t pred_id, struct tsr_future *succ,
                        uint32_t flags)
 {
+    int is_same;
     int is_live;
     int is_added = 0;
 
     tsr__spin_lock(&pred->lock);
-    if (atomic_load_explicit(&pred->id, memory_order_relaxed) == pred_id) {
+    is_same = atomic_load_explicit(&pred->id, memory_order_relaxed) == pred_id;
+    if (is_same) {
         /* Done or not, a predecessor not yet recycled still tells its depth. */
         uint64_t depth = atomic_load_explicit(&pred->depth, memory_order_relaxed) + 1;
 
@@ -103,7 +105,7 @@ int tsr__task_add_edge(struct tsr_future *pred, uint64_t pred_id, struct tsr_fut
             atomic_store_explicit(&succ->depth, depth, memory_order_relaxed);
         }
     }
-    is_live = !pred->is_done && atomic_load_explicit(&pred->id, memory_order_relaxed) == pred_id;
+    is_live = is_same && !pred->is_done;
     if (is_live) {
         atomic_fetch_add_explicit(&succ->deps, TSR_DEPS_ONE_EDGE, memory_order_relaxed);
         is_added = append_edge(pred, succ, flags);

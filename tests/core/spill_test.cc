@@ -109,6 +109,17 @@ tsr_status_t FillKernel(tsr_task_ctx_t *ctx, const tsr_buffer_t *, const void *a
     return TSR_OK;
 }
 
+// What square then reduce add to the accumulator for a chunk filled with key.
+uint64_t SquaredSum(uint64_t key, uint64_t words)
+{
+    uint64_t s = 0;
+    for (uint64_t i = 0; i < words; i++) {
+        uint64_t x = FillWord(key, i);
+        s += x * x + 7;
+    }
+    return s;
+}
+
 // step: every written buffer becomes old*31 + Mix(hash of the read ones, index).
 struct StepArg {
     uint64_t key;
@@ -394,10 +405,7 @@ TEST(Spill, StreamingReductionStaysUnderLimits)
         ASSERT_EQ(Fill(rt.get(), h[i], key, kWords), TSR_OK);
         ASSERT_EQ(Submit(rt.get(), &kSquare, {h[i]}, {TSR_RW}, nullptr, 0, 1), TSR_OK);
         ASSERT_EQ(Submit(rt.get(), &kReduce, {h[i], acc}, {TSR_R, TSR_RW}, nullptr, 0, 0), TSR_OK);
-        for (uint64_t w = 0; w < kWords; w++) {
-            uint64_t x = FillWord(key, w);
-            expect += x * x + 7;
-        }
+        expect += SquaredSum(key, kWords);
     }
     ASSERT_EQ(tsr_wait_all(rt.get()), TSR_OK);
     EXPECT_EQ(tsr_test::Stats(rt.get()).n_failed, 0u);
@@ -455,10 +463,7 @@ TEST(Spill, LayerByLayerGraphStreamsDepthFirst)
         ASSERT_EQ(Submit(rt.get(), &kGatedFill, {h[i], gate}, {TSR_W, TSR_R}, &a, sizeof(a), 1, &f),
                   TSR_OK);
         fills.push_back(f);
-        for (uint64_t w = 0; w < kWords; w++) {
-            uint64_t x = FillWord(keys[i], w);
-            expect += x * x + 7;
-        }
+        expect += SquaredSum(keys[i], kWords);
     }
     for (size_t i = 0; i < n_chunks; i++) {
         ASSERT_EQ(Submit(rt.get(), &kSquare, {h[i]}, {TSR_RW}, nullptr, 0, 1), TSR_OK);
