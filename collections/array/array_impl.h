@@ -1,12 +1,100 @@
 /* Internals of the array collection, shared by its files. Private to
- * collections/array/. */
+ * collections/array/.
+ *
+ * A tsr_array is a node of the expression graph. Sources hold data (a handle per
+ * chunk, or one borrowed whole buffer); generators compute values from the
+ * global index; elementwise and transpose nodes are fused at compute time into
+ * the kernels of kernel_args.h; reductions are lowered to a tree of tasks. */
 #ifndef TSR_COLLECTIONS_ARRAY_IMPL_H
 #define TSR_COLLECTIONS_ARRAY_IMPL_H
 
+#include <stdatomic.h>
+#include <tessera/array.h>
+#include <tessera/data.h>
 #include <tessera/status.h>
+
+#include "kernels/kernel_args.h"
 
 /* Errors are reported through the public tsr_set_error, like any library built
  * on Tessera. */
 #define tsr__array_fail tsr_set_error
+
+typedef enum {
+    TSR__NODE_SOURCE = 0, /* chunks (or whole) hold the values */
+    TSR__NODE_GEN,        /* a generator leaf (arange, random) */
+    TSR__NODE_EW,         /* an elementwise op of 0..3 inputs (CONST has none) */
+    TSR__NODE_PERMUTE,    /* in[0] with its dimensions reordered */
+    TSR__NODE_REDUCE,     /* a reduction of in[0] */
+} tsr__node_kind_t;
+
+struct tsr_array {
+    atomic_uint refs;
+    tsr_runtime_t *rt;
+    tsr_dtype_t dtype;
+    uint32_t ndim;
+    int64_t shape[TSR_MAX_DIMS];
+    uint32_t nch[TSR_MAX_DIMS];  /* chunks along each dimension */
+    int64_t *cb[TSR_MAX_DIMS];   /* cb[d][0..nch[d]]: chunk boundaries (in `bounds`) */
+    int64_t *bounds;
+    tsr__node_kind_t kind;
+
+    /* SOURCE: one handle per chunk (C order of the chunk grid; each a C-order
+     * chunk), or `whole` (a borrowed buffer of the full array). */
+    tsr_data_t **chunks;
+    tsr_data_t *whole;
+
+    /* EW, PERMUTE, REDUCE */
+    struct tsr_array *in[3];
+    uint32_t n_in;
+    tsr_ew_op_t op;
+    tsr_dtype_t optype; /* operand type of op */
+    int32_t aux;        /* CAST: target type */
+    int64_t imm_i;      /* CONST */
+    double imm_f;
+    int32_t perm[TSR_MAX_DIMS]; /* PERMUTE: result dim d is input dim perm[d] */
+
+    /* GEN */
+    tsr_leaf_kind_t gen;
+    double p0, p1;
+    uint64_t seed;
+
+    /* REDUCE */
+    tsr_red_op_t red;
+    tsr_red_fin_t fin;
+    uint32_t red_mask; /* over in[0]'s dimensions */
+    double ddof;
+    uint32_t split_every;
+};
+
+/* A new node with refs 1, shape and chunking from the arguments: `chunk_sizes`
+ * regular (0: automatic), or `like` (per dimension, copy the boundaries of
+ * like_arr[like_dim[d]]; like_dim[d] < 0 means one chunk). */
+tsr_status_t tsr__array_new(tsr_runtime_t *rt, tsr_dtype_t dtype, uint32_t ndim,
+                            const int64_t *shape, const int64_t *chunk_sizes,
+                            tsr_array_t **out);
+tsr_status_t tsr__array_new_like(tsr_runtime_t *rt, tsr_dtype_t dtype, uint32_t ndim,
+                                 const int64_t *shape, tsr_array_t *const *like_arr,
+                                 const int32_t *like_dim, tsr_array_t **out);
+
+/* Chunks in all (product of nch). */
+int64_t tsr__array_n_chunks(const tsr_array_t *a);
+/* Chunk coordinates of flat chunk index `flat` (C order over the grid). */
+void tsr__array_chunk_coords(const tsr_array_t *a, int64_t flat, int64_t *coords);
+int64_t tsr__array_chunk_flat(const tsr_array_t *a, const int64_t *coords);
+/* Shape and origin of the chunk at `coords`; returns its element count. */
+int64_t tsr__array_chunk_box(const tsr_array_t *a, const int64_t *coords, int64_t *shape,
+                             int64_t *origin);
+/* Whether `a` holds values (a source, or persisted). */
+static inline int tsr__array_is_data(const tsr_array_t *a)
+{
+    return a->kind == TSR__NODE_SOURCE;
+}
+
+/* Turn `a` into a source holding `chunks` (takes the array of handles) and drop
+ * its inputs. */
+void tsr__array_become_source(tsr_array_t *a, tsr_data_t **chunks);
+
+/* Check that `a` is a usable array handle (not NULL); names `fn` in the error. */
+tsr_status_t tsr__array_check(const tsr_array_t *a, const char *fn);
 
 #endif /* TSR_COLLECTIONS_ARRAY_IMPL_H */

@@ -1,12 +1,28 @@
-/* Chunked n-dimensional arrays (issue 6, in progress): element types and their
- * promotion, and shape broadcasting. The arrays themselves (creation, lazy
- * expressions, reductions, compute) come next and will be declared here. */
+/* Chunked n-dimensional arrays: lazy expressions over chunks, computed by the
+ * runtime's tasks.
+ *
+ * An array is a reference-counted handle to a node of an expression graph.
+ * Building an expression (tsr_array_binary, tsr_array_reduce, ...) copies no data
+ * and runs nothing; tsr_array_compute (or tsr_array_persist) fuses chains of
+ * elementwise ops, broadcasts, casts, transposes and generators into one kernel
+ * per chunk (a reduction fuses its first stage too) and submits the tasks.
+ *
+ * Ownership: every function that returns an array in `*out` returns a new
+ * reference (release it with tsr_array_release); arrays passed in are borrowed,
+ * and an expression keeps its own references to its inputs, so the caller may
+ * release them at once. Handles may be used from several threads; an array's
+ * value never changes once built.
+ *
+ * Errors: TSR_EINVAL with a message in tsr_last_error() for shapes that do not
+ * broadcast, chunks that do not line up, axes out of range, ops a dtype does not
+ * support; TSR_ENOMEM; the status of a failed task from compute. */
 #ifndef TESSERA_ARRAY_H
 #define TESSERA_ARRAY_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <tessera/export.h>
+#include <tessera/runtime.h>
 #include <tessera/status.h>
 
 #ifdef __cplusplus
@@ -50,6 +66,186 @@ TSR_API tsr_status_t tsr_dtype_promote(tsr_dtype_t a, tsr_dtype_t b, tsr_dtype_t
 TSR_API tsr_status_t tsr_broadcast_shapes(uint32_t ndim_a, const int64_t *shape_a, uint32_t ndim_b,
                                           const int64_t *shape_b, uint32_t *ndim_out,
                                           int64_t *shape_out);
+
+typedef struct tsr_array tsr_array_t;
+
+/** Dtype, shape and chunk shape of a new array. Value struct; start from
+ *  TSR_ARRAY_SPEC_INIT. chunks[d] is the chunk size along dimension d (the last
+ *  chunk may be smaller); 0 picks one (chunks of about 32 MiB, split from the
+ *  first dimension). Sizes must be >= 1 (zero-size arrays are not supported). */
+typedef struct {
+    tsr_dtype_t dtype;
+    uint32_t ndim; /* 0..TSR_MAX_DIMS; 0 is a scalar */
+    int64_t shape[TSR_MAX_DIMS];
+    int64_t chunks[TSR_MAX_DIMS];
+} tsr_array_spec_t;
+/* clang-format off */
+#define TSR_ARRAY_SPEC_INIT {TSR_FLOAT64, 0, {0}, {0}}
+/* clang-format on */
+
+/** tsr_array_from_buffer flags. */
+#define TSR_ARRAY_COPY 0u   /* copy the buffer into chunks owned by the runtime */
+#define TSR_ARRAY_BORROW 1u /* read the caller's buffer in place; it must stay valid and
+                               unchanged until the array and everything computed from it
+                               are released */
+
+/** An array over the C-order host buffer `data` holding spec's shape and dtype
+ *  (`n_bytes` must be exactly its size). With TSR_ARRAY_COPY the data is copied
+ *  before the call returns. Errors: TSR_EINVAL (bad spec, size mismatch). */
+TSR_API tsr_status_t tsr_array_from_buffer(tsr_runtime_t *rt, const tsr_array_spec_t *spec,
+                                           void *data, size_t n_bytes, uint32_t flags,
+                                           tsr_array_t **out);
+
+/** Every element `value` (converted to spec->dtype as a cast would). */
+TSR_API tsr_status_t tsr_array_full(tsr_runtime_t *rt, const tsr_array_spec_t *spec, double value,
+                                    tsr_array_t **out);
+TSR_API tsr_status_t tsr_array_zeros(tsr_runtime_t *rt, const tsr_array_spec_t *spec,
+                                     tsr_array_t **out);
+TSR_API tsr_status_t tsr_array_ones(tsr_runtime_t *rt, const tsr_array_spec_t *spec,
+                                    tsr_array_t **out);
+
+/** 1-D: start, start + step, ... while < stop (> stop for a negative step), as
+ *  numpy.arange; `chunk` elements per chunk (0: auto). Errors: TSR_EINVAL (step 0,
+ *  empty range). */
+TSR_API tsr_status_t tsr_array_arange(tsr_runtime_t *rt, tsr_dtype_t dtype, double start,
+                                      double stop, double step, int64_t chunk, tsr_array_t **out);
+
+/** 1-D: `num` evenly spaced values from start to stop inclusive (numpy.linspace). */
+TSR_API tsr_status_t tsr_array_linspace(tsr_runtime_t *rt, tsr_dtype_t dtype, double start,
+                                        double stop, int64_t num, int64_t chunk,
+                                        tsr_array_t **out);
+
+/** Random values from `seed`, counter-based: the value of an element depends only
+ *  on the seed and its C-order index, never on chunking or the device. Uniform
+ *  in [lo, hi); normal with mean `a` and standard deviation `b`. Float dtypes
+ *  (others get the float values converted). */
+TSR_API tsr_status_t tsr_array_random_uniform(tsr_runtime_t *rt, const tsr_array_spec_t *spec,
+                                              uint64_t seed, double lo, double hi,
+                                              tsr_array_t **out);
+TSR_API tsr_status_t tsr_array_random_normal(tsr_runtime_t *rt, const tsr_array_spec_t *spec,
+                                             uint64_t seed, double mean, double stddev,
+                                             tsr_array_t **out);
+
+/** Add a reference; returns `a`. */
+TSR_API tsr_array_t *tsr_array_retain(tsr_array_t *a);
+/** Drop a reference; the last one frees the node (and its chunks, once tasks
+ *  using them are done). NULL: no-op. */
+TSR_API void tsr_array_release(tsr_array_t *a);
+
+TSR_API tsr_dtype_t tsr_array_dtype(const tsr_array_t *a);
+TSR_API uint32_t tsr_array_ndim(const tsr_array_t *a);
+/** Size of dimension `dim` (0 when out of range). */
+TSR_API int64_t tsr_array_dim(const tsr_array_t *a, uint32_t dim);
+/** Elements in all. */
+TSR_API int64_t tsr_array_size(const tsr_array_t *a);
+/** Chunks along `dim` (0 when out of range), and the size of chunk `index` there. */
+TSR_API int64_t tsr_array_num_chunks(const tsr_array_t *a, uint32_t dim);
+TSR_API int64_t tsr_array_chunk_size(const tsr_array_t *a, uint32_t dim, int64_t index);
+
+/** Elementwise binary ops, NumPy's broadcasting and type promotion. On bools, ADD
+ *  is logical or and MUL logical and (SUB is refused), as in NumPy. DIV is true
+ *  division (integers give float64). Comparisons give bool. */
+typedef enum {
+    TSR_OP_ADD = 0,
+    TSR_OP_SUB,
+    TSR_OP_MUL,
+    TSR_OP_DIV,
+    TSR_OP_POW,
+    TSR_OP_MINIMUM, /* NaN-propagating, numpy.minimum */
+    TSR_OP_MAXIMUM,
+    TSR_OP_LT,
+    TSR_OP_LE,
+    TSR_OP_GT,
+    TSR_OP_GE,
+    TSR_OP_EQ,
+    TSR_OP_NE,
+    TSR_N_BINOPS
+} tsr_binop_t;
+
+/** Elementwise unary ops. The float functions (SQRT .. COS) of integers give
+ *  float64 for int32/int64 and float32 for bool/uint8/uint16 (NumPy gives float16
+ *  for the 8-bit ones, which Tessera does not have). */
+typedef enum {
+    TSR_OP_NEG = 0, /* refused on bool */
+    TSR_OP_ABS,
+    TSR_OP_SQRT,
+    TSR_OP_EXP,
+    TSR_OP_LOG,
+    TSR_OP_SIN,
+    TSR_OP_COS,
+    TSR_N_UNOPS
+} tsr_unop_t;
+
+/** a op b. Chunks must line up along every dimension where both have more than
+ *  one element (the same chunk sizes), else TSR_EINVAL. */
+TSR_API tsr_status_t tsr_array_binary(tsr_binop_t op, tsr_array_t *a, tsr_array_t *b,
+                                      tsr_array_t **out);
+
+/** tsr_array_binary_scalar flags. */
+#define TSR_SCALAR_LEFT 1u /* value op a instead of a op value */
+
+/** a op value, with the scalar "weak" as a Python number is under NumPy 2: the
+ *  result keeps a's dtype if a is float, or if a is an integer (or bool) array and
+ *  value is integral; an integer array with a non-integral value gives float64. */
+TSR_API tsr_status_t tsr_array_binary_scalar(tsr_binop_t op, tsr_array_t *a, double value,
+                                             uint32_t flags, tsr_array_t **out);
+
+TSR_API tsr_status_t tsr_array_unary(tsr_unop_t op, tsr_array_t *a, tsr_array_t **out);
+
+/** cond ? a : b elementwise (cond converted to bool; a and b promoted), all three
+ *  broadcast together. */
+TSR_API tsr_status_t tsr_array_where(tsr_array_t *cond, tsr_array_t *a, tsr_array_t *b,
+                                     tsr_array_t **out);
+
+/** a converted to dtype (floats to integers truncate toward zero and saturate,
+ *  NaN gives 0; anything nonzero is true). */
+TSR_API tsr_status_t tsr_array_cast(tsr_array_t *a, tsr_dtype_t dtype, tsr_array_t **out);
+
+/** Dimensions reordered: dimension d of the result is dimension axes[d] of a
+ *  (axes a permutation of 0..ndim-1; NULL reverses them, as a.T). */
+TSR_API tsr_status_t tsr_array_transpose(tsr_array_t *a, const int32_t *axes, tsr_array_t **out);
+
+typedef enum {
+    TSR_REDUCE_SUM = 0, /* bool and integers give int64 */
+    TSR_REDUCE_PROD,
+    TSR_REDUCE_MIN,
+    TSR_REDUCE_MAX,
+    TSR_REDUCE_MEAN, /* float32 gives float32, others float64 */
+    TSR_REDUCE_VAR,  /* with opts.ddof, like mean for types */
+    TSR_REDUCE_STD,
+    TSR_REDUCE_ANY, /* bool */
+    TSR_REDUCE_ALL,
+    TSR_N_REDUCE_OPS
+} tsr_reduce_op_t;
+
+/** Reduction options. Value struct; start from TSR_REDUCE_OPTS_INIT. */
+typedef struct {
+    uint32_t n_axes;              /* 0: every axis */
+    int32_t axes[TSR_MAX_DIMS];   /* negative counts from the end */
+    uint32_t keepdims;            /* nonzero: reduced axes stay with size 1 */
+    double ddof;                  /* VAR, STD: divisor is count - ddof */
+    uint32_t split_every;         /* partials merged per tree node; 0: 8 */
+} tsr_reduce_opts_t;
+/* clang-format off */
+#define TSR_REDUCE_OPTS_INIT {0, {0}, 0, 0.0, 0}
+/* clang-format on */
+
+/** A reduction of `a` as a tree: a partial per chunk (fused with a's elementwise
+ *  expression), merged split_every at a time. NULL opts: every axis, defaults.
+ *  Errors: TSR_EINVAL (axis out of range or repeated). */
+TSR_API tsr_status_t tsr_array_reduce(tsr_reduce_op_t op, tsr_array_t *a,
+                                      const tsr_reduce_opts_t *opts, tsr_array_t **out);
+
+/** Compute `a` and write it to the host buffer `out` in C order; `n_bytes` must
+ *  be exactly the array's size in bytes. Blocks until done. Errors: TSR_EINVAL;
+ *  the status of the task that failed (tsr_last_error() has its message). */
+TSR_API tsr_status_t tsr_array_compute(tsr_array_t *a, void *out, size_t n_bytes);
+
+/** Compute `a` and keep its chunks in the runtime (on whichever memory node they
+ *  are, spilled if need be), so that later expressions read them instead of
+ *  recomputing; the expression `a` was built from is then dropped. Blocks until
+ *  done. Errors: as tsr_array_compute. */
+TSR_API tsr_status_t tsr_array_persist(tsr_array_t *a);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,852 @@
+/* Lowering array expressions to tasks.
+ *
+ * A compute walks the graph from its root. Every node that is not data is
+ * computed as part of a fused group: the elementwise ops, casts, constants,
+ * transposes and generators reachable from the group's root without crossing
+ * data become one program (kernel_args.h), run once per chunk of the root. A
+ * reduction is its own step: a partial per chunk of its input (the input's group
+ * fused into that kernel), then a tree of combines, split_every at a time. A
+ * group too large for one program materialises its largest subexpression first.
+ * Intermediates live in runtime-owned handles until the compute ends. */
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <tessera/array.h>
+#include <tessera/task.h>
+
+#include "collections/array/array_impl.h"
+#include "collections/array/lower.h"
+
+typedef struct {
+    tsr_array_t *node;
+    tsr_data_t **chunks;
+} tmp_t;
+
+typedef struct {
+    tsr_runtime_t *rt;
+    tsr_array_t *root;
+    tmp_t *tmps; /* nodes computed in this lowering, with their chunks */
+    size_t n_tmps, cap_tmps;
+    tsr_data_t **garbage; /* partials: unregistered at the end */
+    size_t n_garbage, cap_garbage;
+    tsr_array_t **split; /* subexpressions that must be materialised */
+    size_t n_split, cap_split;
+    tsr_future_t **futs; /* the tasks that write the root */
+    size_t n_futs, cap_futs;
+} lower_t;
+
+static int grow(void *pp, size_t *cap, size_t need, size_t esize)
+{
+    void **p = pp;
+    void *q;
+    size_t c;
+
+    if (need <= *cap) {
+        return 1;
+    }
+    c = *cap ? *cap * 2 : 16;
+    while (c < need) {
+        c *= 2;
+    }
+    q = realloc(*p, c * esize);
+    if (q == NULL) {
+        return 0;
+    }
+    *p = q;
+    *cap = c;
+    return 1;
+}
+
+static tsr_status_t oom(void)
+{
+    return tsr__array_fail(TSR_ENOMEM, "array compute: out of memory");
+}
+
+static tsr_data_t **chunks_of(const lower_t *L, const tsr_array_t *x)
+{
+    if (x->chunks != NULL) {
+        return x->chunks;
+    }
+    for (size_t i = 0; i < L->n_tmps; i++) {
+        if (L->tmps[i].node == x) {
+            return L->tmps[i].chunks;
+        }
+    }
+    return NULL;
+}
+
+/* Values a program reads directly. */
+static int is_leaf(const lower_t *L, const tsr_array_t *x)
+{
+    return x->kind == TSR__NODE_GEN || x->whole != NULL || chunks_of(L, x) != NULL;
+}
+
+static int is_split(const lower_t *L, const tsr_array_t *x)
+{
+    for (size_t i = 0; i < L->n_split; i++) {
+        if (L->split[i] == x) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void c_strides(uint32_t ndim, const int64_t *shape, int64_t *strides)
+{
+    int64_t s = 1;
+    for (int d = (int)ndim - 1; d >= 0; d--) {
+        strides[d] = s;
+        s *= shape[d];
+    }
+}
+
+/* ---- programs ----------------------------------------------------------------------- */
+
+typedef struct {
+    tsr_array_t *src;
+    int8_t amap[TSR_MAX_DIMS]; /* src dim k follows root dim amap[k] (-1: broadcast) */
+} lsrc_t;
+
+typedef struct {
+    lower_t *L;
+    uint32_t n_leaves;
+    uint32_t n_instr;
+    tsr_ew_leaf_t leaves[TSR_EW_MAX_LEAVES];
+    lsrc_t lsrc[TSR_EW_MAX_LEAVES];
+    tsr_ew_instr_t code[TSR_EW_MAX_INSTR];
+    lsrc_t memo[TSR_EW_MAX_INSTR]; /* the node and map instruction i computes */
+} prog_t;
+
+#define EMIT_FULL (-1)
+#define EMIT_BUG (-2)
+
+static int32_t add_instr(prog_t *P, const tsr_ew_instr_t *in, tsr_array_t *x, const int8_t *amap)
+{
+    if (P->n_instr == TSR_EW_MAX_INSTR) {
+        return EMIT_FULL;
+    }
+    P->code[P->n_instr] = *in;
+    P->memo[P->n_instr].src = x;
+    memcpy(P->memo[P->n_instr].amap, amap, TSR_MAX_DIMS);
+    return (int32_t)P->n_instr++;
+}
+
+/* The value index of node x read through map amap, emitting what it needs. */
+static int32_t emit(prog_t *P, tsr_array_t *x, const int8_t *amap)
+{
+    tsr_ew_instr_t in;
+    int8_t cam[TSR_MAX_DIMS];
+
+    for (uint32_t i = 0; i < P->n_instr; i++) {
+        if (P->memo[i].src == x && memcmp(P->memo[i].amap, amap, x->ndim) == 0) {
+            return (int32_t)i;
+        }
+    }
+    memset(&in, 0, sizeof(in));
+    in.a = in.b = in.c = -1;
+    in.type = (int32_t)x->dtype;
+    if (is_leaf(P->L, x)) {
+        uint32_t l = 0;
+        while (l < P->n_leaves &&
+               !(P->lsrc[l].src == x && memcmp(P->lsrc[l].amap, amap, x->ndim) == 0)) {
+            l++;
+        }
+        if (l == P->n_leaves) {
+            if (l == TSR_EW_MAX_LEAVES) {
+                return EMIT_FULL;
+            }
+            memset(&P->leaves[l], 0, sizeof(P->leaves[l]));
+            P->leaves[l].kind = x->kind == TSR__NODE_GEN ? (int32_t)x->gen : TSR_LEAF_BUFFER;
+            P->leaves[l].type = (int32_t)x->dtype;
+            P->leaves[l].p0 = x->p0;
+            P->leaves[l].p1 = x->p1;
+            P->leaves[l].seed = x->seed;
+            P->lsrc[l].src = x;
+            memset(P->lsrc[l].amap, -1, TSR_MAX_DIMS);
+            memcpy(P->lsrc[l].amap, amap, x->ndim);
+            P->n_leaves++;
+        }
+        in.op = TSR_EW_LOAD;
+        in.aux = (int32_t)l;
+        return add_instr(P, &in, x, amap);
+    }
+    if (x->kind == TSR__NODE_PERMUTE) {
+        memset(cam, -1, sizeof(cam));
+        for (uint32_t d = 0; d < x->ndim; d++) {
+            cam[x->perm[d]] = amap[d];
+        }
+        return emit(P, x->in[0], cam);
+    }
+    if (x->kind != TSR__NODE_EW) {
+        return EMIT_BUG; /* a reduction should have been computed first */
+    }
+    in.op = (int32_t)x->op;
+    in.type = (int32_t)x->optype;
+    in.aux = x->aux;
+    in.imm_i = x->imm_i;
+    in.imm_f = x->imm_f;
+    for (uint32_t j = 0; j < x->n_in; j++) {
+        const tsr_array_t *c = x->in[j];
+        uint32_t off = x->ndim - c->ndim;
+        int32_t v;
+        memset(cam, -1, sizeof(cam));
+        for (uint32_t k = 0; k < c->ndim; k++) {
+            cam[k] = c->shape[k] == 1 ? -1 : amap[k + off];
+        }
+        v = emit(P, x->in[j], cam);
+        if (v < 0) {
+            return v;
+        }
+        if (j == 0) {
+            in.a = v;
+        } else if (j == 1) {
+            in.b = v;
+        } else {
+            in.c = v;
+        }
+    }
+    return add_instr(P, &in, x, amap);
+}
+
+static tsr_status_t materialize(lower_t *L, tsr_array_t *x, tsr_data_t **outs);
+
+/* Compute what the group rooted at x reads that is not data yet: reductions and
+ * split subexpressions. `seen` avoids walking shared subgraphs twice. */
+static tsr_status_t group_deps(lower_t *L, tsr_array_t *x, int is_root, tsr_array_t ***seen,
+                               size_t *n_seen, size_t *cap_seen)
+{
+    if (is_leaf(L, x)) {
+        return TSR_OK;
+    }
+    if (!is_root && (x->kind == TSR__NODE_REDUCE || is_split(L, x))) {
+        return materialize(L, x, NULL);
+    }
+    for (size_t i = 0; i < *n_seen; i++) {
+        if ((*seen)[i] == x) {
+            return TSR_OK;
+        }
+    }
+    if (!grow(seen, cap_seen, *n_seen + 1, sizeof(**seen))) {
+        return oom();
+    }
+    (*seen)[(*n_seen)++] = x;
+    if (x->kind == TSR__NODE_REDUCE) {
+        return TSR_OK; /* the root of a reduction step: its input is its own group */
+    }
+    for (uint32_t j = 0; j < x->n_in; j++) {
+        tsr_status_t st = group_deps(L, x->in[j], 0, seen, n_seen, cap_seen);
+        if (st != TSR_OK) {
+            return st;
+        }
+    }
+    return TSR_OK;
+}
+
+/* Elementwise nodes under x in its group, counted; *best gets the largest
+ * subexpression below the root. */
+static int group_size(const lower_t *L, tsr_array_t *x, int is_root, tsr_array_t **best,
+                      int *best_n)
+{
+    int n = 0;
+
+    if (is_leaf(L, x) || (!is_root && (x->kind == TSR__NODE_REDUCE || is_split(L, x)))) {
+        return 0;
+    }
+    for (uint32_t j = 0; j < x->n_in; j++) {
+        n += group_size(L, x->in[j], 0, best, best_n);
+    }
+    n += x->kind == TSR__NODE_EW;
+    if (!is_root && x->kind == TSR__NODE_EW && n > *best_n) {
+        *best = x;
+        *best_n = n;
+    }
+    return n > 1000000 ? 1000000 : n;
+}
+
+/* Build the program of the group rooted at x, computing its dependencies first
+ * and splitting it until it fits. */
+static tsr_status_t build_program(lower_t *L, tsr_array_t *x, prog_t *P)
+{
+    int8_t ident[TSR_MAX_DIMS];
+
+    for (int d = 0; d < TSR_MAX_DIMS; d++) {
+        ident[d] = (int8_t)d;
+    }
+    for (;;) {
+        tsr_array_t **seen = NULL;
+        size_t n_seen = 0;
+        size_t cap_seen = 0;
+        tsr_array_t *best = NULL;
+        int best_n = 0;
+        int32_t v;
+        tsr_status_t st = group_deps(L, x, 1, &seen, &n_seen, &cap_seen);
+
+        free(seen);
+        if (st != TSR_OK) {
+            return st;
+        }
+        memset(P, 0, offsetof(prog_t, leaves));
+        P->L = L;
+        v = emit(P, x, ident);
+        if (v >= 0) {
+            return TSR_OK;
+        }
+        if (v == EMIT_BUG) {
+            return tsr__array_fail(TSR_EINVAL, "array compute: internal error, a reduction was "
+                                               "not computed before its consumer");
+        }
+        group_size(L, x, 1, &best, &best_n);
+        if (best == NULL) {
+            return tsr__array_fail(TSR_ENOTSUP, "array compute: an expression node has too many "
+                                                "inputs to fuse");
+        }
+        if (!grow(&L->split, &L->cap_split, L->n_split + 1, sizeof(*L->split))) {
+            return oom();
+        }
+        L->split[L->n_split++] = best;
+    }
+}
+
+/* ---- submission ----------------------------------------------------------------------- */
+
+static tsr_status_t submit(lower_t *L, const tsr_task_desc_t *desc, int is_root)
+{
+    tsr_future_t *f = NULL;
+    tsr_status_t st;
+
+    if (is_root && !grow(&L->futs, &L->cap_futs, L->n_futs + 1, sizeof(*L->futs))) {
+        return oom();
+    }
+    st = tsr_task_submit(L->rt, desc, is_root ? &f : NULL);
+    if (st == TSR_OK && is_root) {
+        L->futs[L->n_futs++] = f;
+    }
+    return st;
+}
+
+static uint32_t handle_index(tsr_data_t **handles, uint32_t *n, tsr_data_t *h)
+{
+    for (uint32_t i = 0; i < *n; i++) {
+        if (handles[i] == h) {
+            return i;
+        }
+    }
+    handles[*n] = h;
+    return (*n)++;
+}
+
+/* One task per chunk of `space` (the group's root) running program P, writing
+ * outs[i] (a reduction's partials when red != NONE). */
+static tsr_status_t submit_program(lower_t *L, const prog_t *P, const tsr_array_t *space,
+                                   tsr_red_op_t red, uint32_t red_mask, tsr_data_t **outs,
+                                   int is_root)
+{
+    size_t blob_size = sizeof(tsr_ew_header_t) + P->n_leaves * sizeof(tsr_ew_leaf_t) +
+                       P->n_instr * sizeof(tsr_ew_instr_t);
+    char *blob = malloc(blob_size);
+    tsr_ew_header_t *h = (tsr_ew_header_t *)blob;
+    tsr_ew_leaf_t *leaves = (tsr_ew_leaf_t *)(h + 1);
+    int64_t n_chunks = tsr__array_n_chunks(space);
+    tsr_dtype_t vtype;
+    tsr_status_t st = TSR_OK;
+
+    if (blob == NULL) {
+        return oom();
+    }
+    memcpy(leaves + P->n_leaves, P->code, P->n_instr * sizeof(tsr_ew_instr_t));
+    {
+        const tsr_ew_instr_t *last = &P->code[P->n_instr - 1];
+        vtype = last->op >= TSR_EW_LT && last->op <= TSR_EW_NE ? TSR_BOOL
+                : last->op == TSR_EW_CAST                       ? (tsr_dtype_t)last->aux
+                                                                : (tsr_dtype_t)last->type;
+    }
+    for (int64_t c = 0; c < n_chunks && st == TSR_OK; c++) {
+        int64_t coords[TSR_MAX_DIMS];
+        int64_t origin[TSR_MAX_DIMS];
+        tsr_data_t *handles[TSR_MAX_BUFFERS];
+        tsr_access_t modes[TSR_MAX_BUFFERS];
+        uint32_t n_h = 0;
+        int64_t out_elems = 1;
+        tsr_task_desc_t desc = TSR_TASK_DESC_INIT;
+
+        memset(h, 0, sizeof(*h));
+        tsr__array_chunk_coords(space, c, coords);
+        tsr__array_chunk_box(space, coords, h->shape, origin);
+        h->magic = TSR_EW_MAGIC;
+        h->ndim = space->ndim;
+        h->n_leaves = P->n_leaves;
+        h->n_instr = P->n_instr;
+        h->red_op = (int32_t)red;
+        h->red_mask = red_mask;
+        for (uint32_t d = 0; d < space->ndim; d++) {
+            out_elems *= red != TSR_RED_NONE && ((red_mask >> d) & 1u) ? 1 : h->shape[d];
+        }
+        h->out_bytes = (uint64_t)out_elems * (red != TSR_RED_NONE ? tsr_red_acc_size(red, vtype)
+                                                                  : tsr_dtype_size(vtype));
+        for (uint32_t l = 0; l < P->n_leaves; l++) {
+            const lsrc_t *s = &P->lsrc[l];
+            const tsr_array_t *x = s->src;
+            tsr_ew_leaf_t *lf = &leaves[l];
+            int64_t xs[TSR_MAX_DIMS];
+
+            *lf = P->leaves[l];
+            if (x->kind == TSR__NODE_GEN || x->whole != NULL) {
+                c_strides(x->ndim, x->shape, xs);
+                for (uint32_t k = 0; k < x->ndim; k++) {
+                    if (s->amap[k] >= 0) {
+                        lf->offset += origin[s->amap[k]] * xs[k];
+                        lf->stride[s->amap[k]] += xs[k];
+                    }
+                }
+                if (x->whole != NULL) {
+                    lf->buf = (int32_t)handle_index(handles, &n_h, x->whole);
+                }
+            } else {
+                int64_t sc[TSR_MAX_DIMS];
+                int64_t cshape[TSR_MAX_DIMS];
+                int64_t corigin[TSR_MAX_DIMS];
+                for (uint32_t k = 0; k < x->ndim; k++) {
+                    sc[k] = s->amap[k] >= 0 ? coords[s->amap[k]] : 0;
+                }
+                tsr__array_chunk_box(x, sc, cshape, corigin);
+                c_strides(x->ndim, cshape, xs);
+                for (uint32_t k = 0; k < x->ndim; k++) {
+                    if (s->amap[k] >= 0) {
+                        lf->stride[s->amap[k]] += xs[k];
+                    }
+                }
+                lf->buf = (int32_t)handle_index(handles, &n_h,
+                                                chunks_of(L, x)[tsr__array_chunk_flat(x, sc)]);
+            }
+        }
+        for (uint32_t i = 0; i < n_h; i++) {
+            modes[i] = TSR_R;
+        }
+        h->out_buf = n_h;
+        handles[n_h] = outs[c];
+        modes[n_h++] = TSR_W;
+        desc.codelet = &tsr__ew_codelet;
+        desc.handles = handles;
+        desc.modes = modes;
+        desc.n_handles = n_h;
+        desc.arg = blob;
+        desc.arg_size = blob_size;
+        st = submit(L, &desc, is_root);
+    }
+    free(blob);
+    return st;
+}
+
+static tsr_status_t new_handles(lower_t *L, int64_t n, tsr_data_t ***out)
+{
+    tsr_data_t **hs = calloc((size_t)(n > 0 ? n : 1), sizeof(*hs));
+
+    if (hs == NULL) {
+        return oom();
+    }
+    for (int64_t i = 0; i < n; i++) {
+        tsr_status_t st = tsr_data_create(L->rt, &hs[i]);
+        if (st != TSR_OK) {
+            for (int64_t j = 0; j < i; j++) {
+                tsr_data_unregister(hs[j]);
+            }
+            free(hs);
+            return st;
+        }
+    }
+    *out = hs;
+    return TSR_OK;
+}
+
+static tsr_status_t add_garbage(lower_t *L, tsr_data_t *h)
+{
+    if (!grow(&L->garbage, &L->cap_garbage, L->n_garbage + 1, sizeof(*L->garbage))) {
+        tsr_data_unregister(h);
+        return oom();
+    }
+    L->garbage[L->n_garbage++] = h;
+    return TSR_OK;
+}
+
+static tsr_status_t submit_combine(lower_t *L, const tsr_array_t *r, tsr_data_t *const *in,
+                                   uint32_t n_in, uint64_t n_elems, double count, int final,
+                                   tsr_data_t *out, int is_root)
+{
+    tsr_data_t *handles[TSR_MAX_BUFFERS];
+    tsr_access_t modes[TSR_MAX_BUFFERS];
+    tsr_red_combine_arg_t arg;
+    tsr_task_desc_t desc = TSR_TASK_DESC_INIT;
+
+    memset(&arg, 0, sizeof(arg));
+    arg.red_op = (int32_t)r->red;
+    arg.acc_type = (int32_t)tsr_red_acc_type(r->red, r->in[0]->dtype);
+    arg.fin = (int32_t)r->fin;
+    arg.out_type = (int32_t)r->dtype;
+    arg.final = (uint32_t)final;
+    arg.n_in = n_in;
+    arg.n_elems = n_elems;
+    arg.count = count;
+    arg.ddof = r->ddof;
+    for (uint32_t i = 0; i < n_in; i++) {
+        handles[i] = in[i];
+        modes[i] = TSR_R;
+    }
+    handles[n_in] = out;
+    modes[n_in] = TSR_W;
+    desc.codelet = &tsr__red_combine_codelet;
+    desc.handles = handles;
+    desc.modes = modes;
+    desc.n_handles = n_in + 1;
+    desc.arg = &arg;
+    desc.arg_size = sizeof(arg);
+    return submit(L, &desc, is_root);
+}
+
+static tsr_status_t lower_reduce(lower_t *L, tsr_array_t *r, tsr_data_t **outs)
+{
+    tsr_array_t *x = r->in[0];
+    prog_t *P = malloc(sizeof(*P));
+    tsr_data_t **partials = NULL;
+    tsr_data_t **lists = NULL;
+    int64_t n_in_chunks = tsr__array_n_chunks(x);
+    int64_t n_out = tsr__array_n_chunks(r);
+    int64_t per_out = n_out > 0 ? n_in_chunks / n_out : 0;
+    int64_t *fill = NULL;
+    double count = 1;
+    uint32_t f = r->split_every;
+    tsr_status_t st;
+
+    if (P == NULL) {
+        return oom();
+    }
+    st = build_program(L, x, P);
+    if (st == TSR_OK) {
+        st = new_handles(L, n_in_chunks, &partials);
+    }
+    if (st == TSR_OK) {
+        for (int64_t i = 0; i < n_in_chunks && st == TSR_OK; i++) {
+            st = add_garbage(L, partials[i]);
+        }
+        if (st != TSR_OK) {
+            free(partials);
+            partials = NULL;
+        }
+    }
+    if (st == TSR_OK) {
+        st = submit_program(L, P, x, r->red, r->red_mask, partials, 0);
+    }
+    free(P);
+    /* Group the partials by the output chunk they fold into. */
+    if (st == TSR_OK && ((lists = malloc((size_t)n_in_chunks * sizeof(*lists))) == NULL ||
+                         (fill = calloc((size_t)n_out, sizeof(*fill))) == NULL)) {
+        st = oom();
+    }
+    for (uint32_t d = 0; d < x->ndim; d++) {
+        count *= (r->red_mask >> d) & 1u ? (double)x->shape[d] : 1.0;
+    }
+    for (int64_t i = 0; i < n_in_chunks && st == TSR_OK; i++) {
+        int64_t xc[TSR_MAX_DIMS];
+        int64_t o = 0;
+        tsr__array_chunk_coords(x, i, xc);
+        for (uint32_t d = 0; d < x->ndim; d++) {
+            if (!((r->red_mask >> d) & 1u)) {
+                o = o * x->nch[d] + xc[d];
+            }
+        }
+        lists[o * per_out + fill[o]++] = partials[i];
+    }
+    for (int64_t o = 0; o < n_out && st == TSR_OK; o++) {
+        tsr_data_t **cur = lists + o * per_out;
+        int64_t n = per_out;
+        int64_t oc[TSR_MAX_DIMS];
+        int64_t os[TSR_MAX_DIMS];
+        int64_t oo[TSR_MAX_DIMS];
+        uint64_t elems;
+
+        tsr__array_chunk_coords(r, o, oc);
+        elems = (uint64_t)tsr__array_chunk_box(r, oc, os, oo);
+        while (n > f && st == TSR_OK) {
+            int64_t m = 0;
+            for (int64_t i = 0; i < n && st == TSR_OK; i += f) {
+                uint32_t k = (uint32_t)(n - i < f ? n - i : f);
+                tsr_data_t *h;
+                st = tsr_data_create(L->rt, &h);
+                if (st == TSR_OK) {
+                    st = add_garbage(L, h);
+                }
+                if (st == TSR_OK) {
+                    st = submit_combine(L, r, cur + i, k, elems, count, 0, h, 0);
+                    cur[m++] = h; /* the slot of cur[i] is read already */
+                }
+            }
+            n = m;
+        }
+        if (st == TSR_OK) {
+            st = submit_combine(L, r, cur, (uint32_t)n, elems, count, 1, outs[o], L->root == r);
+        }
+    }
+    free(partials);
+    free(lists);
+    free(fill);
+    return st;
+}
+
+/* Compute x (not data yet) into outs, or into new handles recorded as x's
+ * temporaries when outs is NULL. */
+static tsr_status_t materialize(lower_t *L, tsr_array_t *x, tsr_data_t **outs)
+{
+    tsr_data_t **mine = NULL;
+    tsr_status_t st;
+
+    if (chunks_of(L, x) != NULL) {
+        return TSR_OK;
+    }
+    if (outs == NULL) {
+        st = new_handles(L, tsr__array_n_chunks(x), &mine);
+        if (st == TSR_OK && !grow(&L->tmps, &L->cap_tmps, L->n_tmps + 1, sizeof(*L->tmps))) {
+            int64_t n = tsr__array_n_chunks(x);
+            for (int64_t i = 0; i < n; i++) {
+                tsr_data_unregister(mine[i]);
+            }
+            free(mine);
+            st = oom();
+        }
+        if (st != TSR_OK) {
+            return st;
+        }
+        outs = mine;
+    }
+    if (x->kind == TSR__NODE_REDUCE) {
+        st = lower_reduce(L, x, outs);
+    } else {
+        prog_t *P = malloc(sizeof(*P));
+        st = P != NULL ? build_program(L, x, P) : oom();
+        if (st == TSR_OK) {
+            st = submit_program(L, P, x, TSR_RED_NONE, 0, outs, L->root == x);
+        }
+        free(P);
+    }
+    /* Recorded even on failure, so that cleanup unregisters the handles. */
+    if (mine != NULL) {
+        L->tmps[L->n_tmps].node = x;
+        L->tmps[L->n_tmps++].chunks = mine;
+    }
+    return st;
+}
+
+/* ---- compute, persist ------------------------------------------------------------------ */
+
+static tsr_status_t wait_root(lower_t *L)
+{
+    tsr_status_t st = TSR_OK;
+
+    for (size_t i = 0; i < L->n_futs; i++) {
+        tsr_status_t s = tsr_future_wait(L->futs[i]);
+        if (s != TSR_OK && st == TSR_OK) {
+            st = tsr__array_fail(s, "array compute: %s", tsr_future_message(L->futs[i]));
+        }
+    }
+    return st;
+}
+
+/* Unregister the temporaries (except `keep`'s chunks, which are returned). */
+static tsr_data_t **cleanup(lower_t *L, const tsr_array_t *keep)
+{
+    tsr_data_t **kept = NULL;
+
+    for (size_t i = 0; i < L->n_futs; i++) {
+        tsr_future_release(L->futs[i]);
+    }
+    for (size_t i = 0; i < L->n_tmps; i++) {
+        if (L->tmps[i].node == keep) {
+            kept = L->tmps[i].chunks;
+            continue;
+        }
+        for (int64_t c = 0; c < tsr__array_n_chunks(L->tmps[i].node); c++) {
+            tsr_data_unregister(L->tmps[i].chunks[c]);
+        }
+        free(L->tmps[i].chunks);
+    }
+    for (size_t i = 0; i < L->n_garbage; i++) {
+        tsr_data_unregister(L->garbage[i]);
+    }
+    free(L->futs);
+    free(L->tmps);
+    free(L->garbage);
+    free(L->split);
+    return kept;
+}
+
+tsr_status_t tsr__array_materialize(tsr_array_t *a, tsr_data_t ***chunks_out)
+{
+    lower_t L;
+    tsr_status_t st;
+    tsr_data_t **kept;
+
+    memset(&L, 0, sizeof(L));
+    L.rt = a->rt;
+    L.root = a;
+    st = materialize(&L, a, NULL);
+    if (st == TSR_OK) {
+        st = wait_root(&L);
+    }
+    kept = cleanup(&L, st == TSR_OK ? a : NULL);
+    if (st == TSR_OK) {
+        *chunks_out = kept;
+    }
+    return st;
+}
+
+tsr_status_t tsr_array_persist(tsr_array_t *a)
+{
+    tsr_data_t **chunks = NULL;
+    tsr_status_t st = tsr__array_check(a, "tsr_array_persist");
+
+    if (st != TSR_OK || a->chunks != NULL) {
+        return st;
+    }
+    st = tsr__array_materialize(a, &chunks);
+    if (st == TSR_OK) {
+        tsr__array_become_source(a, chunks);
+    }
+    return st;
+}
+
+/* Copy a C-order chunk of shape cs at `origin` into the C-order array `dst`. */
+static void copy_box(char *dst, const tsr_array_t *a, const int64_t *cs, const int64_t *origin,
+                     const char *src)
+{
+    size_t es = tsr_dtype_size(a->dtype);
+    int64_t full[TSR_MAX_DIMS];
+    int64_t idx[TSR_MAX_DIMS] = {0};
+    uint32_t nd = a->ndim;
+    size_t row;
+
+    if (nd == 0) {
+        memcpy(dst, src, es);
+        return;
+    }
+    c_strides(nd, a->shape, full);
+    row = (size_t)cs[nd - 1] * es;
+    for (;;) {
+        int64_t off = 0;
+        for (uint32_t d = 0; d < nd; d++) {
+            off += (origin[d] + (d + 1 < nd ? idx[d] : 0)) * full[d];
+        }
+        memcpy(dst + (size_t)off * es, src, row);
+        src += row;
+        int d = (int)nd - 2;
+        while (d >= 0 && ++idx[d] == cs[d]) {
+            idx[d] = 0;
+            d--;
+        }
+        if (d < 0) {
+            return;
+        }
+    }
+}
+
+/* Whether each chunk of `a` is one contiguous run of the C-order array: before
+ * the first dimension split into chunks every size is 1, after it nothing is
+ * split. */
+static int chunks_contiguous(const tsr_array_t *a)
+{
+    uint32_t d = 0;
+    while (d < a->ndim && a->nch[d] == 1) {
+        d++;
+    }
+    for (uint32_t k = 0; k < d && d < a->ndim; k++) {
+        if (a->shape[k] != 1) {
+            return 0;
+        }
+    }
+    for (d = d + 1; d < a->ndim; d++) {
+        if (a->nch[d] != 1) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+tsr_status_t tsr_array_compute(tsr_array_t *a, void *out, size_t n_bytes)
+{
+    lower_t L;
+    tsr_status_t st = tsr__array_check(a, "tsr_array_compute");
+    size_t es;
+    size_t want;
+    int64_t n_chunks;
+    tsr_data_t **direct = NULL;
+    tsr_data_t **chunks = NULL;
+
+    if (st != TSR_OK) {
+        return st;
+    }
+    es = tsr_dtype_size(a->dtype);
+    want = (size_t)tsr_array_size(a) * es;
+    if (out == NULL || n_bytes != want) {
+        return tsr__array_fail(TSR_EINVAL,
+                               "tsr_array_compute: buffer of %zu bytes for an array of %zu bytes "
+                               "(or NULL)",
+                               n_bytes, want);
+    }
+    n_chunks = tsr__array_n_chunks(a);
+    memset(&L, 0, sizeof(L));
+    L.rt = a->rt;
+    L.root = a;
+    if (a->chunks == NULL && chunks_contiguous(a)) {
+        /* The root's kernels write straight into the caller's buffer. */
+        direct = calloc((size_t)n_chunks, sizeof(*direct));
+        st = direct != NULL ? TSR_OK : oom();
+        for (int64_t c = 0; c < n_chunks && st == TSR_OK; c++) {
+            int64_t coords[TSR_MAX_DIMS];
+            int64_t cs[TSR_MAX_DIMS];
+            int64_t origin[TSR_MAX_DIMS];
+            int64_t full[TSR_MAX_DIMS];
+            int64_t off = 0;
+            int64_t n;
+            tsr__array_chunk_coords(a, c, coords);
+            n = tsr__array_chunk_box(a, coords, cs, origin);
+            c_strides(a->ndim, a->shape, full);
+            for (uint32_t d = 0; d < a->ndim; d++) {
+                off += origin[d] * full[d];
+            }
+            st = tsr_data_register(a->rt, (char *)out + (size_t)off * es, (size_t)n * es,
+                                   &direct[c]);
+        }
+        if (st == TSR_OK) {
+            st = materialize(&L, a, direct);
+        }
+        if (st == TSR_OK) {
+            st = wait_root(&L);
+        }
+    } else {
+        if (a->chunks == NULL) {
+            st = materialize(&L, a, NULL);
+            if (st == TSR_OK) {
+                st = wait_root(&L);
+            }
+        }
+        chunks = chunks_of(&L, a);
+        for (int64_t c = 0; c < n_chunks && st == TSR_OK; c++) {
+            int64_t coords[TSR_MAX_DIMS];
+            int64_t cs[TSR_MAX_DIMS];
+            int64_t origin[TSR_MAX_DIMS];
+            void *p;
+            tsr__array_chunk_coords(a, c, coords);
+            tsr__array_chunk_box(a, coords, cs, origin);
+            st = tsr_data_acquire(chunks[c], TSR_R, &p, NULL);
+            if (st == TSR_OK) {
+                copy_box(out, a, cs, origin, p);
+                tsr_data_release(chunks[c]);
+            }
+        }
+    }
+    cleanup(&L, NULL);
+    if (direct != NULL) {
+        for (int64_t c = 0; c < n_chunks; c++) {
+            tsr_data_unregister(direct[c]);
+        }
+        free(direct);
+    }
+    return st;
+}

@@ -1,0 +1,487 @@
+#!/usr/bin/env python3
+"""NumPy oracle for Tessera's chunked arrays (include/tessera/array.h).
+
+Builds random expressions -- random shapes, chunkings, dtypes, broadcasting,
+elementwise ops, scalars, casts, transposes, where, persist, and reductions over
+random axes -- through the C API (ctypes on libtessera) and the same expression in
+NumPy on the same inputs, and compares: exactly for integers and bools, to a tight
+tolerance for floats. Every case is reproducible from --seed and its index.
+
+    numpy_oracle.py --lib build/libtessera.so [--seed N] [--cases N]
+
+The runtime comes from the environment (TESSERA_NCPUS, TESSERA_SIM_DEVICES, ...),
+so one script checks CPU workers, simulated devices and CUDA alike.
+"""
+import argparse
+import ctypes as C
+import sys
+
+import numpy as np
+
+MAX_DIMS = 8
+DTYPES = ["bool", "uint8", "uint16", "int32", "int64", "float32", "float64"]
+NP = {i: np.dtype(n) for i, n in enumerate(DTYPES)}
+CODE = {np.dtype(n): i for i, n in enumerate(DTYPES)}
+FLOATS = (5, 6)
+
+BINOPS = ["add", "sub", "mul", "div", "pow", "minimum", "maximum",
+          "lt", "le", "gt", "ge", "eq", "ne"]
+UNOPS = ["neg", "abs", "sqrt", "exp", "log", "sin", "cos"]
+REDOPS = ["sum", "prod", "min", "max", "mean", "var", "std", "any", "all"]
+
+
+class Spec(C.Structure):
+    _fields_ = [("dtype", C.c_int), ("ndim", C.c_uint32),
+                ("shape", C.c_int64 * MAX_DIMS), ("chunks", C.c_int64 * MAX_DIMS)]
+
+
+class ReduceOpts(C.Structure):
+    _fields_ = [("n_axes", C.c_uint32), ("axes", C.c_int32 * MAX_DIMS),
+                ("keepdims", C.c_uint32), ("ddof", C.c_double),
+                ("split_every", C.c_uint32)]
+
+
+class Lib:
+    def __init__(self, path):
+        self.L = C.CDLL(path)
+        P = C.c_void_p
+        PP = C.POINTER(C.c_void_p)
+        sig = {
+            "tsr_init": (C.c_int, [P, PP]),
+            "tsr_shutdown": (None, [P]),
+            "tsr_last_error": (C.c_char_p, []),
+            "tsr_array_from_buffer": (C.c_int, [P, C.POINTER(Spec), P, C.c_size_t, C.c_uint32, PP]),
+            "tsr_array_arange": (C.c_int, [P, C.c_int, C.c_double, C.c_double, C.c_double,
+                                           C.c_int64, PP]),
+            "tsr_array_linspace": (C.c_int, [P, C.c_int, C.c_double, C.c_double, C.c_int64,
+                                             C.c_int64, PP]),
+            "tsr_array_full": (C.c_int, [P, C.POINTER(Spec), C.c_double, PP]),
+            "tsr_array_binary": (C.c_int, [C.c_int, P, P, PP]),
+            "tsr_array_binary_scalar": (C.c_int, [C.c_int, P, C.c_double, C.c_uint32, PP]),
+            "tsr_array_unary": (C.c_int, [C.c_int, P, PP]),
+            "tsr_array_where": (C.c_int, [P, P, P, PP]),
+            "tsr_array_cast": (C.c_int, [P, C.c_int, PP]),
+            "tsr_array_transpose": (C.c_int, [P, C.POINTER(C.c_int32), PP]),
+            "tsr_array_reduce": (C.c_int, [C.c_int, P, C.POINTER(ReduceOpts), PP]),
+            "tsr_array_compute": (C.c_int, [P, P, C.c_size_t]),
+            "tsr_array_persist": (C.c_int, [P]),
+            "tsr_array_release": (None, [P]),
+            "tsr_array_dtype": (C.c_int, [P]),
+            "tsr_array_ndim": (C.c_uint32, [P]),
+            "tsr_array_dim": (C.c_int64, [P, C.c_uint32]),
+        }
+        for name, (res, args) in sig.items():
+            f = getattr(self.L, name)
+            f.restype = res
+            f.argtypes = args
+            setattr(self, name[4:], f)
+
+    def check(self, st, what):
+        if st != 0:
+            raise RuntimeError("%s failed (%d): %s" % (what, st, self.last_error().decode()))
+
+
+class Node:
+    """A Tessera array and the NumPy value it must equal."""
+
+    def __init__(self, handle, value, chunks, inexact=False):
+        self.h = handle
+        self.v = value
+        self.chunks = chunks  # per dimension: chunk size (regular grids; 1-size dims: 1)
+        self.inexact = inexact  # went through a transcendental op (ulps may differ)
+
+
+class Case:
+    def __init__(self, lib, rt, rng, case_id):
+        self.lib = lib
+        self.rt = rt
+        self.rng = rng
+        self.id = case_id
+        self.handles = []
+        self.buffers = []  # borrowed inputs stay alive until the case ends
+
+    def new(self, fn, *args):
+        out = C.c_void_p()
+        self.lib.check(fn(*args, C.byref(out)), fn.__name__)
+        self.handles.append(out)
+        return out
+
+    def release(self):
+        for h in self.handles:
+            self.lib.array_release(h)
+        self.handles = []
+
+    # ---- leaves -------------------------------------------------------------------
+    def random_values(self, dt, shape):
+        r = self.rng
+        if dt == np.bool_:
+            return r.random(shape) < 0.5
+        if dt.kind in "ui":
+            info = np.iinfo(dt)
+            lo, hi = (info.min, info.max) if r.random() < 0.3 else (max(info.min, -50), 50)
+            return r.integers(lo, hi, size=shape, dtype=dt, endpoint=True)
+        v = r.standard_normal(shape) * (10.0 ** r.integers(-2, 3))
+        return v.astype(dt)
+
+    def leaf(self, dt, shape, chunks):
+        v = np.ascontiguousarray(self.random_values(dt, shape))
+        s = Spec()
+        s.dtype = CODE[np.dtype(dt)]
+        s.ndim = len(shape)
+        for d, (n, c) in enumerate(zip(shape, chunks)):
+            s.shape[d] = n
+            s.chunks[d] = c
+        flags = int(self.rng.integers(0, 2))
+        buf = v.copy()
+        self.buffers.append(buf)
+        h = self.new(self.lib.array_from_buffer, self.rt, C.byref(s),
+                     buf.ctypes.data_as(C.c_void_p), buf.nbytes, flags)
+        return Node(h, v, list(chunks))
+
+
+def np_binop(op, x, y):
+    with np.errstate(all="ignore"):
+        if op == "add":
+            return np.add(x, y)
+        if op == "sub":
+            return np.subtract(x, y)
+        if op == "mul":
+            return np.multiply(x, y)
+        if op == "div":
+            return np.true_divide(x, y)
+        if op == "pow":
+            return np.power(x, y)
+        if op == "minimum":
+            return np.minimum(x, y)
+        if op == "maximum":
+            return np.maximum(x, y)
+        return getattr(np, {"lt": "less", "le": "less_equal", "gt": "greater",
+                            "ge": "greater_equal", "eq": "equal", "ne": "not_equal"}[op])(x, y)
+
+
+def np_unop(op, x):
+    with np.errstate(all="ignore"):
+        if op == "neg":
+            return np.negative(x)
+        if op == "abs":
+            return np.abs(x)
+        if x.dtype.kind in "bui":
+            x = x.astype(np.float64 if x.dtype.itemsize >= 4 else np.float32)
+        return getattr(np, op)(x)
+
+
+def weak_scalar_type(adt, value):
+    """Tessera's documented rule for a scalar beside an array of type adt."""
+    if adt.kind == "f":
+        return adt
+    if float(value).is_integer():
+        return np.dtype(np.int64) if adt == np.bool_ else adt
+    return np.dtype(np.float64)
+
+
+class Generator:
+    """Random expressions over one universe shape and chunking, so operands line up."""
+
+    def __init__(self, case):
+        self.c = case
+        r = case.rng
+        nd = int(r.integers(1, 5))
+        self.shape = [int(r.integers(1, 24 if nd < 3 else 9)) for _ in range(nd)]
+        if nd >= 2 and r.random() < 0.5:  # square, so transposes combine
+            self.shape[-1] = self.shape[-2]
+        self.chunks = [int(r.integers(1, n + 1)) for n in self.shape]
+        if nd >= 2 and self.shape[-1] == self.shape[-2] and r.random() < 0.7:
+            self.chunks[-1] = self.chunks[-2]
+        self.pool = []
+        self.log = []
+
+    def pick_dtype(self):
+        return NP[int(self.c.rng.integers(0, 7))]
+
+    def new_leaf(self):
+        r = self.c.rng
+        shape = list(self.shape)
+        chunks = list(self.chunks)
+        # Broadcastable: drop leading dims, set some dims to 1.
+        drop = int(r.integers(0, len(shape))) if r.random() < 0.3 else 0
+        shape, chunks = shape[drop:], chunks[drop:]
+        for d in range(len(shape)):
+            if r.random() < 0.2:
+                shape[d], chunks[d] = 1, 1
+        return self.c.leaf(self.pick_dtype(), tuple(shape), chunks)
+
+    def aligned(self, a, b):
+        """Whether a and b broadcast with the same chunks where both are > 1."""
+        sa, sb = a.v.shape, b.v.shape
+        for i in range(1, min(len(sa), len(sb)) + 1):
+            x, y = sa[-i], sb[-i]
+            if x != y and x != 1 and y != 1:
+                return False
+            if x == y and x > 1 and a.chunks[-i] != b.chunks[-i]:
+                return False
+        return True
+
+    def pick(self):
+        return self.pool[int(self.c.rng.integers(0, len(self.pool)))]
+
+    def pick_aligned(self, a):
+        cands = [b for b in self.pool if self.aligned(a, b)]
+        return cands[int(self.c.rng.integers(0, len(cands)))] if cands else None
+
+    def step(self):
+        r = self.c.rng
+        lib = self.c.lib
+        kind = r.random()
+        a = self.pick()
+        if kind < 0.35:
+            b = self.pick_aligned(a)
+            if b is None:
+                return
+            op = BINOPS[int(r.integers(0, len(BINOPS)))]
+            t = np.result_type(a.v.dtype, b.v.dtype)
+            if t == np.bool_ and op in ("sub", "pow"):
+                return
+            if op == "pow" and t.kind in "ui":
+                return  # negative or huge integer exponents: NumPy refuses or differs
+            if op in ("lt", "le", "gt", "ge", "eq", "ne") and (a.inexact or b.inexact):
+                return  # an ulp apart in a transcendental may flip a comparison
+            h = self.c.new(lib.array_binary, BINOPS.index(op), a.h, b.h)
+            self.log.append("%d = %s(%d, %d)" % (len(self.pool), op, self.pool.index(a), self.pool.index(b)))
+            self.pool.append(Node(h, np_binop(op, a.v, b.v), self.merge_chunks(a, b),
+                                  a.inexact or b.inexact or op == "pow"))
+        elif kind < 0.55:
+            op = BINOPS[int(r.integers(0, len(BINOPS)))]
+            dt = a.v.dtype
+            if dt.kind in "bui":
+                value = float(r.integers(0, 4 if op == "pow" else min(100, np.iinfo(dt).max if dt != np.bool_ else 1) + 1))
+            else:
+                value = float(np.round(r.standard_normal() * 4, 2))
+            st = weak_scalar_type(dt, value)
+            t = np.result_type(dt, st)
+            if t == np.bool_ and op in ("sub", "pow"):
+                return
+            if op == "pow" and t.kind == "f" and dt.kind == "f":
+                value = float(r.integers(0, 4))
+            if op in ("lt", "le", "gt", "ge", "eq", "ne") and a.inexact:
+                return
+            left = int(r.integers(0, 2))
+            sv = np.array(value, dtype=st)
+            if op == "pow" and left:
+                return  # scalar ** array: exponents from data
+            h = self.c.new(lib.array_binary_scalar, BINOPS.index(op), a.h, value, left)
+            self.log.append("%d = %s(%d, %r%s)" % (len(self.pool), op, self.pool.index(a), value, " left" if left else ""))
+            ref = np_binop(op, sv, a.v) if left else np_binop(op, a.v, sv)
+            self.pool.append(Node(h, ref, list(a.chunks), a.inexact or op == "pow"))
+        elif kind < 0.7:
+            op = UNOPS[int(r.integers(0, len(UNOPS)))]
+            if op == "neg" and a.v.dtype == np.bool_:
+                return
+            if op == "exp" and a.v.dtype.kind in "bui":
+                return  # exp of a large integer overflows to inf in both, but float32 rounding of inf-adjacent values differs
+            h = self.c.new(lib.array_unary, UNOPS.index(op), a.h)
+            self.log.append("%d = %s(%d)" % (len(self.pool), op, self.pool.index(a)))
+            self.pool.append(Node(h, np_unop(op, a.v), list(a.chunks),
+                                  a.inexact or op in ("exp", "log", "sin", "cos")))
+        elif kind < 0.78:
+            # Casts NumPy defines: no float -> integer (out-of-range floats are undefined).
+            src = a.v.dtype
+            dst = self.pick_dtype()
+            if src.kind == "f" and dst.kind in "ui":
+                return
+            if a.inexact and dst == np.bool_:
+                return
+            h = self.c.new(lib.array_cast, a.h, CODE[dst])
+            self.log.append("%d = cast(%d, %s)" % (len(self.pool), self.pool.index(a), dst))
+            with np.errstate(all="ignore"):
+                self.pool.append(Node(h, a.v.astype(dst), list(a.chunks), a.inexact))
+        elif kind < 0.86:
+            b = self.pick_aligned(a)
+            cond = self.pick_aligned(a)
+            if b is None or cond is None or not self.aligned(b, cond) or cond.inexact:
+                return
+            h = self.c.new(lib.array_where, cond.h, a.h, b.h)
+            self.log.append("%d = where(%d, %d, %d)" % (len(self.pool), self.pool.index(cond), self.pool.index(a), self.pool.index(b)))
+            ref = np.where(cond.v.astype(bool), a.v, b.v)
+            ch = self.merge_chunks(self.merge_node(cond, a), b)
+            self.pool.append(Node(h, ref, ch, a.inexact or b.inexact))
+        elif kind < 0.94:
+            nd = a.v.ndim
+            if nd < 2:
+                return
+            perm = [int(p) for p in r.permutation(nd)]
+            arr = (C.c_int32 * MAX_DIMS)(*perm)
+            h = self.c.new(lib.array_transpose, a.h, arr)
+            self.log.append("%d = transpose(%d, %s)" % (len(self.pool), self.pool.index(a), perm))
+            self.pool.append(Node(h, np.transpose(a.v, perm), [a.chunks[p] for p in perm],
+                                  a.inexact))
+        else:
+            lib.check(lib.array_persist(a.h), "persist")
+            self.log.append("persist(%d)" % self.pool.index(a))
+
+    def merge_chunks(self, a, b):
+        return self.merge_node(a, b).chunks
+
+    def merge_node(self, a, b):
+        nd = max(a.v.ndim, b.v.ndim)
+        shape = np.broadcast_shapes(a.v.shape, b.v.shape)
+        ch = []
+        for d in range(nd):
+            i = d - (nd - a.v.ndim)
+            j = d - (nd - b.v.ndim)
+            if i >= 0 and a.v.shape[i] == shape[d] and shape[d] > 1:
+                ch.append(a.chunks[i])
+            elif j >= 0 and b.v.shape[j] == shape[d] and shape[d] > 1:
+                ch.append(b.chunks[j])
+            else:
+                ch.append(1)
+        return Node(None, np.empty(shape, dtype=np.int8), ch)
+
+
+def reduce_ref(op, v, axes, keepdims, ddof):
+    ax = tuple(axes) if axes else None
+    with np.errstate(all="ignore"):
+        if op in ("sum", "prod"):
+            t = v.dtype if v.dtype.kind == "f" else np.int64
+            return getattr(np, op)(v, axis=ax, keepdims=keepdims, dtype=t)
+        if op in ("min", "max"):
+            return getattr(np, op)(v, axis=ax, keepdims=keepdims)
+        if op in ("any", "all"):
+            return getattr(np, op)(v, axis=ax, keepdims=keepdims)
+        t = np.float32 if v.dtype == np.float32 else np.float64
+        w = v.astype(np.float64)
+        if op == "mean":
+            r = np.mean(w, axis=ax, keepdims=keepdims)
+        else:
+            r = getattr(np, op)(w, axis=ax, keepdims=keepdims, ddof=ddof)
+        return np.asarray(r).astype(t)
+
+
+def compare(got, ref, node_inexact, what, scale=None):
+    if got.dtype != ref.dtype:
+        return "%s: dtype %s, expected %s" % (what, got.dtype, ref.dtype)
+    if got.shape != ref.shape:
+        return "%s: shape %s, expected %s" % (what, got.shape, ref.shape)
+    if got.dtype.kind != "f":
+        bad = got != ref
+        if bad.any():
+            i = np.argwhere(bad)[0]
+            return "%s: at %s got %r, expected %r" % (what, tuple(i), got[tuple(i)], ref[tuple(i)])
+        return None
+    rtol = 2e-5 if got.dtype == np.float32 else 1e-11
+    if node_inexact:
+        rtol = 1e-4  # a transcendental in float32 somewhere upstream
+    g = got.astype(np.float64)
+    r = ref.astype(np.float64)
+    mag = np.abs(r) if scale is None else scale
+    same_nan = np.isnan(g) & np.isnan(r)
+    same_inf = np.isinf(g) & (g == r)
+    close = np.abs(g - r) <= rtol * (mag + 1e-30) + 1e-300
+    # float32 results near its range may round to inf in one and a finite value in the other
+    if got.dtype == np.float32:
+        close |= (np.abs(r) > 3.0e38) & (np.abs(g) > 3.0e38)
+    ok = same_nan | same_inf | close
+    if not ok.all():
+        i = tuple(np.argwhere(~ok)[0])
+        return "%s: at %s got %r, expected %r" % (what, i, got[i], ref[i])
+    return None
+
+
+def run_case(lib, rt, seed, case_id, verbose):
+    rng = np.random.default_rng([seed, case_id])
+    case = Case(lib, rt, rng, case_id)
+    try:
+        g = Generator(case)
+        for _ in range(int(rng.integers(1, 4))):
+            g.pool.append(g.new_leaf())
+            v = g.pool[-1].v
+            g.log.append("%d = leaf %s %s chunks %s" % (len(g.pool) - 1, v.dtype, v.shape, g.pool[-1].chunks))
+        for _ in range(int(rng.integers(1, 12))):
+            g.step()
+        node = g.pool[-1]
+        what = "case %d (seed %d)" % (case_id, seed)
+        if rng.random() < 0.5:
+            op = REDOPS[int(rng.integers(0, len(REDOPS)))]
+            nd = node.v.ndim
+            axes = sorted(set(int(x) for x in rng.integers(0, nd, size=int(rng.integers(0, nd + 1))))) if nd else []
+            keepdims = bool(rng.integers(0, 2))
+            ddof = float(rng.integers(0, 2)) if op in ("var", "std") else 0.0
+            if op in ("prod",) and node.v.dtype.kind == "f":
+                return None  # products of many floats over/underflow at different points
+            if op in ("any", "all") and node.inexact:
+                return None
+            count = int(np.prod([node.v.shape[a] for a in axes])) if axes else node.v.size
+            if op in ("var", "std") and count - ddof <= 0:
+                return None
+            o = ReduceOpts()
+            o.n_axes = len(axes)
+            for i, a in enumerate(axes):
+                o.axes[i] = a if rng.random() < 0.5 else a - nd
+            o.keepdims = int(keepdims)
+            o.ddof = ddof
+            o.split_every = int(rng.integers(2, 9)) if rng.random() < 0.7 else 0
+            h = case.new(lib.array_reduce, REDOPS.index(op), node.h, C.byref(o))
+            ref = reduce_ref(op, node.v, axes, keepdims, ddof)
+            ref = np.asarray(ref)
+            scale = None
+            if ref.dtype.kind == "f" and op in ("sum", "mean", "var", "std"):
+                w = np.abs(node.v.astype(np.float64))
+                ax = tuple(axes) if axes else None
+                with np.errstate(all="ignore"):
+                    s = np.sum(w, axis=ax, keepdims=keepdims)
+                    if op == "mean":
+                        s = s / count
+                    elif op in ("var", "std"):
+                        s = np.sum(w * w, axis=ax, keepdims=keepdims) / max(count - ddof, 1)
+                        if op == "std":
+                            s = np.sqrt(s)
+                scale = np.asarray(s)
+            what += " %s(axes=%s, keepdims=%s)" % (op, axes, keepdims)
+            inexact = node.inexact
+        else:
+            h = node.h
+            ref = node.v
+            scale = None
+            inexact = node.inexact
+        ref = np.array(ref)  # (ascontiguousarray would make a 0-d result 1-d)
+        dt = NP[lib.array_dtype(h)]
+        shape = tuple(lib.array_dim(h, d) for d in range(lib.array_ndim(h)))
+        got = np.empty(shape, dtype=dt)
+        lib.check(lib.array_compute(h, got.ctypes.data_as(C.c_void_p), got.nbytes), "compute")
+        err = compare(got, ref, inexact, what, scale)
+        if verbose or err:
+            print("%s: %s %s %s\n  %s" % (what, "FAIL" if err else "ok", got.dtype, got.shape,
+                                          "\n  ".join(g.log)))
+        return err
+    finally:
+        case.release()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lib", required=True)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--cases", type=int, default=200)
+    ap.add_argument("--first", type=int, default=0)
+    ap.add_argument("-v", "--verbose", action="store_true")
+    args = ap.parse_args()
+    lib = Lib(args.lib)
+    rt = C.c_void_p()
+    lib.check(lib.init(None, C.byref(rt)), "tsr_init")
+    failures = []
+    try:
+        for i in range(args.first, args.first + args.cases):
+            try:
+                err = run_case(lib, rt, args.seed, i, args.verbose)
+            except RuntimeError as e:
+                err = "case %d (seed %d): %s" % (i, args.seed, e)
+            if err:
+                failures.append(err)
+                print("FAIL", err, flush=True)
+    finally:
+        lib.shutdown(rt)
+    print("numpy oracle: %d cases, %d failed (seed %d)" % (args.cases, len(failures), args.seed))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
