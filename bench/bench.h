@@ -50,6 +50,7 @@ int bench_transfer_run(const struct bench_opts *opts);
 int bench_gemm_run(const struct bench_opts *opts);
 int bench_sched_run(const struct bench_opts *opts);
 int bench_spill_run(const struct bench_opts *opts);
+int bench_array_run(const struct bench_opts *opts);
 
 /* The accelerator cases of overhead (--device sim|cuda), bench_overhead_gpu.c. */
 int bench_overhead_gpu_run(const struct bench_opts *opts);

@@ -37,6 +37,12 @@ static const struct bench_scenario scenarios[] = {
       "peak_rss, stream_4x_device (one GPU, 1 GiB device limit), disk_write, disk_read "
       "(host only)"},
      bench_spill_run},
+    {"array",
+     "chunked-array expressions vs dask.array and NumPy, and the memory-bandwidth bound",
+     {"mean_x_plus_xt, sum_f32, elementwise_chain, "
+      "matmul_f64 (when tsr_array_matmul exists)",
+      NULL, NULL},
+     bench_array_run},
 };
 #define N_SCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
 

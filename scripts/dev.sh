@@ -20,12 +20,12 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 JOBS="${TESSERA_JOBS:-$(nproc 2>/dev/null || echo 2)}"
 TEST_TIMEOUT="${TESSERA_TEST_TIMEOUT:-600}"
 # Test names (gtest Suite.Test) that exercise the scheduler and its threads; the tsan run.
-TSAN_TESTS='Sched|Task|Oracle|Future|Runtime|Shutdown|Coherence|Spill'
+TSAN_TESTS='Sched|Task|Oracle|Future|Runtime|Shutdown|Coherence|Spill|Array'
 
 # Debian packages. Required ones must be present; optional ones (the StarPU peer of
 # tessera-bench) are installed when we can and otherwise only reported.
 REQUIRED_PKGS=(build-essential cmake ninja-build pkg-config libgtest-dev nlohmann-json3-dev
-    liblz4-dev python3)
+    liblz4-dev python3 python3-numpy)
 OPTIONAL_PKGS=(libstarpu-dev)
 
 log() { printf '== dev.sh: %s\n' "$*"; }

@@ -603,14 +603,6 @@ static tsr_status_t materialize(lower_t *L, tsr_array_t *x, tsr_data_t **outs)
     }
     if (outs == NULL) {
         st = new_handles(L, tsr__array_n_chunks(x), &mine);
-        if (st == TSR_OK && !grow(&L->tmps, &L->cap_tmps, L->n_tmps + 1, sizeof(*L->tmps))) {
-            int64_t n = tsr__array_n_chunks(x);
-            for (int64_t i = 0; i < n; i++) {
-                tsr_data_unregister(mine[i]);
-            }
-            free(mine);
-            st = oom();
-        }
         if (st != TSR_OK) {
             return st;
         }
@@ -628,6 +620,14 @@ static tsr_status_t materialize(lower_t *L, tsr_array_t *x, tsr_data_t **outs)
     }
     /* Recorded even on failure, so that cleanup unregisters the handles. */
     if (mine != NULL) {
+        if (!grow(&L->tmps, &L->cap_tmps, L->n_tmps + 1, sizeof(*L->tmps))) {
+            /* Unregistering waits for the tasks already submitted. */
+            for (int64_t i = 0; i < tsr__array_n_chunks(x); i++) {
+                tsr_data_unregister(mine[i]);
+            }
+            free(mine);
+            return oom();
+        }
         L->tmps[L->n_tmps].node = x;
         L->tmps[L->n_tmps++].chunks = mine;
     }

@@ -15,6 +15,14 @@
 #include "kernels/kernel_args.h"
 
 #define BLOCK 512
+
+/* The loops over a block are compiled twice, for the x86-64 baseline and for
+ * AVX2, and the loader picks per machine. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define EW_SIMD __attribute__((target_clones("avx2", "default")))
+#else
+#define EW_SIMD
+#endif
 #define SLOT_BYTES (BLOCK * 8)
 
 typedef void (*ew_fn)(void *d, const void *a, const void *b, const void *c, int64_t n);
@@ -27,7 +35,7 @@ typedef void (*cast_fn)(void *d, const void *a, int64_t n);
 /* ---- op templates ----------------------------------------------------------------- */
 
 #define DEF_BIN(NAME, T, UT, SFX, EXPR)                                                            \
-    static void NAME##_##SFX(void *d_, const void *a_, const void *b_, const void *c_, int64_t n)  \
+    EW_SIMD static void NAME##_##SFX(void *d_, const void *a_, const void *b_, const void *c_, int64_t n)  \
     {                                                                                              \
         T *restrict d = d_;                                                                        \
         const T *a = a_;                                                                           \
@@ -40,7 +48,7 @@ typedef void (*cast_fn)(void *d, const void *a, int64_t n);
         }                                                                                          \
     }
 #define DEF_CMP(NAME, T, SFX, OPR)                                                                 \
-    static void NAME##_##SFX(void *d_, const void *a_, const void *b_, const void *c_, int64_t n)  \
+    EW_SIMD static void NAME##_##SFX(void *d_, const void *a_, const void *b_, const void *c_, int64_t n)  \
     {                                                                                              \
         uint8_t *restrict d = d_;                                                                  \
         const T *a = a_;                                                                           \
@@ -51,7 +59,7 @@ typedef void (*cast_fn)(void *d, const void *a, int64_t n);
         }                                                                                          \
     }
 #define DEF_UN(NAME, T, UT, SFX, EXPR)                                                             \
-    static void NAME##_##SFX(void *d_, const void *a_, const void *b_, const void *c_, int64_t n)  \
+    EW_SIMD static void NAME##_##SFX(void *d_, const void *a_, const void *b_, const void *c_, int64_t n)  \
     {                                                                                              \
         T *restrict d = d_;                                                                        \
         const T *a = a_;                                                                           \
@@ -96,7 +104,7 @@ static int64_t ipow64(int64_t x, int64_t e)
     DEF_CMP(eq, T, SFX, ==)                                                                        \
     DEF_CMP(ne, T, SFX, !=)                                                                        \
     DEF_UN(neg, T, UT, SFX, (T)(-(UT)x))                                                           \
-    static void where_##SFX(void *d_, const void *a_, const void *b_, const void *c_, int64_t n)   \
+    EW_SIMD static void where_##SFX(void *d_, const void *a_, const void *b_, const void *c_, int64_t n)   \
     {                                                                                              \
         T *restrict d = d_;                                                                        \
         const uint8_t *a = a_;                                                                     \
@@ -158,7 +166,7 @@ static const ew_fn k_ops[TSR_EW_N_OPS][TSR_N_DTYPES] = {
 #define CONV_0(TSFX, x) ew_from_i_##TSFX((int64_t)(x))
 #define CONV_1(TSFX, x) ew_from_f_##TSFX((double)(x))
 #define DEF_CAST(T1, SFX1, F1, E2, T2, UT2, SFX2, F2)                                              \
-    static void cast_##SFX1##_##SFX2(void *d_, const void *a_, int64_t n)                          \
+    EW_SIMD static void cast_##SFX1##_##SFX2(void *d_, const void *a_, int64_t n)                          \
     {                                                                                              \
         T2 *restrict d = d_;                                                                       \
         const T1 *a = a_;                                                                          \
@@ -181,7 +189,7 @@ static const cast_fn k_cast[TSR_N_DTYPES][TSR_N_DTYPES] = {
 
 /* ---- leaves ----------------------------------------------------------------------- */
 
-static void gather(void *dst, const char *src, int64_t stride, int64_t n, size_t esize)
+EW_SIMD static void gather(void *dst, const char *src, int64_t stride, int64_t n, size_t esize)
 {
     switch (esize) {
     case 1:
@@ -224,7 +232,7 @@ static inline double unit53(uint64_t bits) /* [0, 1) */
     return (double)(bits >> 11) * 0x1.0p-53;
 }
 
-static void generate(void *dst, const tsr_ew_leaf_t *leaf, int64_t index, int64_t step, int64_t n)
+EW_SIMD static void generate(void *dst, const tsr_ew_leaf_t *leaf, int64_t index, int64_t step, int64_t n)
 {
     double v[BLOCK];
     uint64_t key = mix64(leaf->seed ^ 0x5851f42d4c957f2dull);
@@ -255,7 +263,7 @@ static void generate(void *dst, const tsr_ew_leaf_t *leaf, int64_t index, int64_
 
 /* ---- reductions ------------------------------------------------------------------- */
 
-static double hsum_f64(const double *x, int64_t n)
+EW_SIMD static double hsum_f64(const double *x, int64_t n)
 {
     double l[8] = {0};
     double s = 0;
@@ -285,7 +293,7 @@ static int64_t hsum_i64(const int64_t *x, int64_t n)
  * the partial `acc`: into acc[0] when `across` (the block lies along a reduced
  * dimension), else element by element into acc[0..n). */
 #define DEF_FOLD_MINMAX(E, T, UT, SFX, F)                                                          \
-    static void fold_min_##SFX(void *acc_, const void *v_, int64_t n, int across)                  \
+    EW_SIMD static void fold_min_##SFX(void *acc_, const void *v_, int64_t n, int across)                  \
     {                                                                                              \
         T *acc = acc_;                                                                             \
         const T *v = v_;                                                                           \
@@ -301,7 +309,7 @@ static int64_t hsum_i64(const int64_t *x, int64_t n)
             }                                                                                      \
         }                                                                                          \
     }                                                                                              \
-    static void fold_max_##SFX(void *acc_, const void *v_, int64_t n, int across)                  \
+    EW_SIMD static void fold_max_##SFX(void *acc_, const void *v_, int64_t n, int across)                  \
     {                                                                                              \
         T *acc = acc_;                                                                             \
         const T *v = v_;                                                                           \
@@ -323,7 +331,7 @@ typedef void (*fold_fn)(void *acc, const void *v, int64_t n, int across);
 static const fold_fn k_fold_min[TSR_N_DTYPES] = ROW_ALL(fold_min);
 static const fold_fn k_fold_max[TSR_N_DTYPES] = ROW_ALL(fold_max);
 
-static void fold_sum(void *acc_, const void *v_, int64_t n, int across, int is_float)
+EW_SIMD static void fold_sum(void *acc_, const void *v_, int64_t n, int across, int is_float)
 {
     if (is_float) {
         double *acc = acc_;
@@ -380,7 +388,7 @@ static void moments_merge(double *a, double n, double mean, double m2)
     a[0] = total;
 }
 
-static void fold_moments(double *acc, const double *v, int64_t n, int across)
+EW_SIMD static void fold_moments(double *acc, const double *v, int64_t n, int across)
 {
     if (across) {
         double mean = hsum_f64(v, n) / (double)n;
@@ -576,48 +584,175 @@ static tsr_status_t out_buffer(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, ui
     return tsr_task_ctx_alloc(ctx, index, n_bytes, out);
 }
 
+/* Everything a block needs, set up once per task. */
+typedef struct {
+    const tsr_ew_header_t *h;
+    const tsr_ew_leaf_t *leaves;
+    const tsr_ew_instr_t *code;
+    const tsr_buffer_t *bufs;
+    ew_dims_t g;
+    int slot_of[TSR_EW_MAX_INSTR];
+    char *slots;
+    char *red_tmp;
+    char *out;
+    tsr_dtype_t vtype;
+    tsr_dtype_t acc_type;
+    size_t vsize;
+    size_t acc_size;
+} ew_run_t;
+
+static char *slot_ptr(const ew_run_t *r, uint32_t i)
+{
+    int s = r->slot_of[i] >= 0 ? r->slot_of[i] : -r->slot_of[i] - 1;
+    return r->slots + (size_t)s * SLOT_BYTES;
+}
+
+/* Run the program on elements j0 .. j0+n of the row at outer index idx. */
+static void run_block(const ew_run_t *r, const int64_t *idx, int64_t j0, int64_t n)
+{
+    const tsr_ew_header_t *h = r->h;
+    const int m = r->g.m;
+    const void *val[TSR_EW_MAX_INSTR];
+    int64_t obase = 0;
+    char *direct;
+
+    for (int d = 0; d < m - 1; d++) {
+        obase += idx[d] * r->g.os[d];
+    }
+    direct = h->red_op == TSR_RED_NONE ? r->out + (size_t)(obase + j0) * r->vsize : NULL;
+    for (uint32_t i = 0; i < h->n_instr; i++) {
+        const tsr_ew_instr_t *in = &r->code[i];
+        void *dst = direct != NULL && i + 1 == h->n_instr ? direct : slot_ptr(r, i);
+
+        switch (in->op) {
+        case TSR_EW_LOAD: {
+            const tsr_ew_leaf_t *lf = &r->leaves[in->aux];
+            const int64_t *ls = r->g.ls[in->aux];
+            int64_t st_in = ls[m - 1];
+            int64_t at = lf->offset + j0 * st_in;
+            size_t es = tsr_dtype_size((tsr_dtype_t)lf->type);
+            for (int d = 0; d < m - 1; d++) {
+                at += idx[d] * ls[d];
+            }
+            if (lf->kind != TSR_LEAF_BUFFER) {
+                generate(dst, lf, at, st_in, n);
+                val[i] = dst;
+            } else if (st_in == 1 && dst != direct) {
+                val[i] = (const char *)r->bufs[lf->buf].ptr + (size_t)at * es;
+            } else {
+                gather(dst, (const char *)r->bufs[lf->buf].ptr + (size_t)at * es, st_in, n, es);
+                val[i] = dst;
+            }
+            break;
+        }
+        case TSR_EW_CONST:
+            if (dst == direct) {
+                memcpy(dst, slot_ptr(r, i), (size_t)n * r->vsize);
+            }
+            val[i] = dst == direct ? dst : slot_ptr(r, i);
+            break;
+        case TSR_EW_CAST:
+            k_cast[in->type][in->aux](dst, val[in->a], n);
+            val[i] = dst;
+            break;
+        default:
+            k_ops[in->op][in->type](dst, val[in->a], n_args(in->op) > 1 ? val[in->b] : NULL,
+                                    n_args(in->op) > 2 ? val[in->c] : NULL, n);
+            val[i] = dst;
+            break;
+        }
+    }
+    if (h->red_op != TSR_RED_NONE) {
+        const void *v = val[h->n_instr - 1];
+        int across = r->g.red[m - 1];
+        void *acc = r->out + (size_t)(obase + (across ? 0 : j0)) * r->acc_size;
+
+        if (h->red_op != TSR_RED_MIN && h->red_op != TSR_RED_MAX && r->vtype != r->acc_type) {
+            k_cast[r->vtype][r->acc_type](r->red_tmp, v, n);
+            v = r->red_tmp;
+        }
+        switch (h->red_op) {
+        case TSR_RED_SUM:
+            fold_sum(acc, v, n, across, r->acc_type == TSR_FLOAT64);
+            break;
+        case TSR_RED_PROD:
+            fold_prod(acc, v, n, across, r->acc_type == TSR_FLOAT64);
+            break;
+        case TSR_RED_MIN:
+            k_fold_min[r->vtype](acc, v, n, across);
+            break;
+        case TSR_RED_MAX:
+            k_fold_max[r->vtype](acc, v, n, across);
+            break;
+        default:
+            fold_moments(acc, v, n, across);
+            break;
+        }
+    }
+}
+
+/* Whether a leaf reads across rows (|inner stride| > 1) while rows are adjacent
+ * in it (stride 1 along the next dimension out): a transpose. Such a chunk runs
+ * in tiles of TILE_ROWS rows by TILE_COLS columns, so that the cache lines a
+ * gather touches for one row serve the next rows too. */
+#define TILE_ROWS 32
+#define TILE_COLS 128
+
+static int wants_tiles(const ew_run_t *r)
+{
+    const int m = r->g.m;
+    if (m < 2) {
+        return 0;
+    }
+    for (uint32_t l = 0; l < r->h->n_leaves; l++) {
+        const int64_t *ls = r->g.ls[l];
+        if (r->leaves[l].kind == TSR_LEAF_BUFFER && (ls[m - 1] > 1 || ls[m - 1] < -1) &&
+            (ls[m - 2] == 1 || ls[m - 2] == -1)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static tsr_status_t ew_cpu(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, const void *arg)
 {
     const tsr_ew_header_t *h = arg;
     const tsr_ew_leaf_t *leaves = (const tsr_ew_leaf_t *)(h + 1);
     const tsr_ew_instr_t *code = (const tsr_ew_instr_t *)(leaves + h->n_leaves);
-    const tsr_ew_instr_t *last;
-    tsr_dtype_t vtype;
-    tsr_dtype_t acc_type = TSR_FLOAT64;
-    size_t vsize;
-    size_t acc_size = 8;
-    ew_dims_t g;
-    int slot_of[TSR_EW_MAX_INSTR];
+    ew_run_t r;
     int last_use[TSR_EW_MAX_INSTR];
     int free_slots[TSR_EW_MAX_INSTR + 2];
     int n_free = 0;
     int n_slots = 0;
-    const void *val[TSR_EW_MAX_INSTR];
-    char *slots;
-    char *out;
     int64_t idx[TSR_MAX_DIMS] = {0};
     tsr_status_t st;
 
     if (!program_valid(ctx, h, leaves, code, bufs)) {
         return TSR_EINVAL;
     }
-    last = &code[h->n_instr - 1];
-    vtype = result_type(last);
-    vsize = tsr_dtype_size(vtype);
+    memset(&r, 0, sizeof(r));
+    r.h = h;
+    r.leaves = leaves;
+    r.code = code;
+    r.bufs = bufs;
+    r.vtype = result_type(&code[h->n_instr - 1]);
+    r.vsize = tsr_dtype_size(r.vtype);
+    r.acc_type = TSR_FLOAT64;
+    r.acc_size = 8;
     if (h->red_op != TSR_RED_NONE) {
-        acc_type = tsr_red_acc_type((tsr_red_op_t)h->red_op, vtype);
-        acc_size = tsr_red_acc_size((tsr_red_op_t)h->red_op, vtype);
+        r.acc_type = tsr_red_acc_type((tsr_red_op_t)h->red_op, r.vtype);
+        r.acc_size = tsr_red_acc_size((tsr_red_op_t)h->red_op, r.vtype);
     }
-    st = out_buffer(ctx, bufs, h->out_buf, (size_t)h->out_bytes, (void **)&out);
+    st = out_buffer(ctx, bufs, h->out_buf, (size_t)h->out_bytes, (void **)&r.out);
     if (st != TSR_OK) {
         return st;
     }
-    collapse_dims(h, leaves, &g);
+    collapse_dims(h, leaves, &r.g);
 
     /* Slots: value i lives in slot_of[i] until its last use, then the slot is
      * reused. A destination never shares a slot with its operands (the loops
-     * are written for distinct arrays). Two extra slots: the accumulator-type
-     * copy of a reduced block, and a spare. */
+     * are written for distinct arrays). One extra slot holds the accumulator-type
+     * copy of a reduced block. */
     for (uint32_t i = 0; i < h->n_instr; i++) {
         last_use[i] = (int)i;
     }
@@ -633,23 +768,22 @@ static tsr_status_t ew_cpu(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, const 
         const tsr_ew_instr_t *in = &code[i];
         int args[3] = {in->a, in->b, in->c};
         /* A constant is filled once, before the blocks: its slot is its own. */
-        slot_of[i] = n_free > 0 && in->op != TSR_EW_CONST ? free_slots[--n_free] : n_slots++;
+        r.slot_of[i] = n_free > 0 && in->op != TSR_EW_CONST ? free_slots[--n_free] : n_slots++;
         for (int k = 0; k < n_args(in->op); k++) {
             int a = args[k];
-            /* Constants keep their slot: they are filled once. */
-            if (last_use[a] == (int)i && code[a].op != TSR_EW_CONST && slot_of[a] >= 0) {
-                free_slots[n_free++] = slot_of[a];
-                slot_of[a] = -slot_of[a] - 1; /* freed; stays readable during instr i */
+            if (last_use[a] == (int)i && code[a].op != TSR_EW_CONST && r.slot_of[a] >= 0) {
+                free_slots[n_free++] = r.slot_of[a];
+                r.slot_of[a] = -r.slot_of[a] - 1; /* freed; stays readable during instr i */
             }
         }
     }
     n_slots += 1;
-    slots = aligned_alloc(64, (size_t)n_slots * SLOT_BYTES);
-    if (slots == NULL) {
+    r.slots = aligned_alloc(64, (size_t)n_slots * SLOT_BYTES);
+    if (r.slots == NULL) {
         tsr_task_ctx_fail(ctx, "array kernel: out of memory for %d blocks", n_slots);
         return TSR_ENOMEM;
     }
-#define SLOT(i) (slots + (size_t)(slot_of[i] >= 0 ? slot_of[i] : -slot_of[i] - 1) * SLOT_BYTES)
+    r.red_tmp = r.slots + (size_t)(n_slots - 1) * SLOT_BYTES;
     for (uint32_t i = 0; i < h->n_instr; i++) {
         if (code[i].op == TSR_EW_CONST) {
             if (code[i].type >= TSR_FLOAT32) {
@@ -657,114 +791,50 @@ static tsr_status_t ew_cpu(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, const 
                 for (int k = 0; k < BLOCK; k++) {
                     v[k] = code[i].imm_f;
                 }
-                k_cast[TSR_FLOAT64][code[i].type](SLOT(i), v, BLOCK);
+                k_cast[TSR_FLOAT64][code[i].type](slot_ptr(&r, i), v, BLOCK);
             } else {
                 int64_t v[BLOCK];
                 for (int k = 0; k < BLOCK; k++) {
                     v[k] = code[i].imm_i;
                 }
-                k_cast[TSR_INT64][code[i].type](SLOT(i), v, BLOCK);
+                k_cast[TSR_INT64][code[i].type](slot_ptr(&r, i), v, BLOCK);
             }
         }
     }
     if (h->red_op != TSR_RED_NONE) {
-        acc_init(out, (tsr_red_op_t)h->red_op, vtype, (int64_t)(h->out_bytes / acc_size));
+        acc_init(r.out, (tsr_red_op_t)h->red_op, r.vtype, (int64_t)(h->out_bytes / r.acc_size));
     }
 
     {
-        const int m = g.m;
-        const int64_t inner = g.n[m - 1];
-        char *red_tmp = slots + (size_t)(n_slots - 1) * SLOT_BYTES;
+        const int m = r.g.m;
+        const int64_t inner = r.g.n[m - 1];
+        const int tiles = wants_tiles(&r);
+        /* Tiles walk TILE_ROWS rows of dimension m-2 per column strip; the
+         * dimensions further out advance as usual. */
+        const int row_dim = tiles ? m - 2 : m - 1;
+        const int64_t rows = tiles ? r.g.n[m - 2] : 1;
 
         for (;;) {
-            int64_t lbase[TSR_EW_MAX_LEAVES];
-            int64_t obase = 0;
-
-            for (uint32_t l = 0; l < h->n_leaves; l++) {
-                lbase[l] = leaves[l].offset;
-                for (int d = 0; d < m - 1; d++) {
-                    lbase[l] += idx[d] * g.ls[l][d];
-                }
-            }
-            for (int d = 0; d < m - 1; d++) {
-                obase += idx[d] * g.os[d];
-            }
-            for (int64_t j0 = 0; j0 < inner; j0 += BLOCK) {
-                int64_t n = inner - j0 < BLOCK ? inner - j0 : BLOCK;
-                char *direct = h->red_op == TSR_RED_NONE ? out + (size_t)(obase + j0) * vsize : NULL;
-
-                for (uint32_t i = 0; i < h->n_instr; i++) {
-                    const tsr_ew_instr_t *in = &code[i];
-                    void *dst = direct != NULL && i + 1 == h->n_instr ? direct : SLOT(i);
-
-                    switch (in->op) {
-                    case TSR_EW_LOAD: {
-                        const tsr_ew_leaf_t *lf = &leaves[in->aux];
-                        int64_t st_in = g.ls[in->aux][m - 1];
-                        int64_t at = lbase[in->aux] + j0 * st_in;
-                        size_t es = tsr_dtype_size((tsr_dtype_t)lf->type);
-                        if (lf->kind != TSR_LEAF_BUFFER) {
-                            generate(dst, lf, at, st_in, n);
-                            val[i] = dst;
-                        } else if (st_in == 1 && dst != direct) {
-                            val[i] = (const char *)bufs[lf->buf].ptr + (size_t)at * es;
-                        } else {
-                            gather(dst, (const char *)bufs[lf->buf].ptr + (size_t)at * es, st_in, n,
-                                   es);
-                            val[i] = dst;
+            for (int64_t r0 = 0; r0 < rows; r0 += TILE_ROWS) {
+                int64_t r1 = tiles && r0 + TILE_ROWS < rows ? r0 + TILE_ROWS : rows;
+                int64_t step = tiles ? TILE_COLS : BLOCK;
+                for (int64_t j0 = 0; j0 < inner; j0 += step) {
+                    int64_t n = inner - j0 < step ? inner - j0 : step;
+                    for (int64_t i = r0; i < r1; i++) {
+                        if (tiles) {
+                            idx[m - 2] = i;
                         }
-                        break;
-                    }
-                    case TSR_EW_CONST:
-                        if (dst == direct) {
-                            memcpy(dst, SLOT(i), (size_t)n * vsize);
-                        }
-                        val[i] = dst == direct ? dst : SLOT(i);
-                        break;
-                    case TSR_EW_CAST:
-                        k_cast[in->type][in->aux](dst, val[in->a], n);
-                        val[i] = dst;
-                        break;
-                    default:
-                        k_ops[in->op][in->type](dst, val[in->a],
-                                                n_args(in->op) > 1 ? val[in->b] : NULL,
-                                                n_args(in->op) > 2 ? val[in->c] : NULL, n);
-                        val[i] = dst;
-                        break;
-                    }
-                }
-                if (h->red_op != TSR_RED_NONE) {
-                    const void *v = val[h->n_instr - 1];
-                    int across = g.red[m - 1];
-                    void *acc = out + (size_t)(obase + (across ? 0 : j0)) * acc_size;
-
-                    if (h->red_op != TSR_RED_MIN && h->red_op != TSR_RED_MAX && vtype != acc_type) {
-                        k_cast[vtype][acc_type](red_tmp, v, n);
-                        v = red_tmp;
-                    }
-                    switch (h->red_op) {
-                    case TSR_RED_SUM:
-                        fold_sum(acc, v, n, across, acc_type == TSR_FLOAT64);
-                        break;
-                    case TSR_RED_PROD:
-                        fold_prod(acc, v, n, across, acc_type == TSR_FLOAT64);
-                        break;
-                    case TSR_RED_MIN:
-                        k_fold_min[vtype](acc, v, n, across);
-                        break;
-                    case TSR_RED_MAX:
-                        k_fold_max[vtype](acc, v, n, across);
-                        break;
-                    default:
-                        fold_moments(acc, v, n, across);
-                        break;
+                        run_block(&r, idx, j0, n);
                     }
                 }
             }
-            /* Next outer index. */
+            /* Next outer index (the tiled dimension is walked above). */
             {
-                int d = m - 2;
-                while (d >= 0 && ++idx[d] == g.n[d]) {
+                int d = row_dim - 1;
+                if (tiles) {
+                    idx[m - 2] = 0;
+                }
+                while (d >= 0 && ++idx[d] == r.g.n[d]) {
                     idx[d] = 0;
                     d--;
                 }
@@ -774,8 +844,7 @@ static tsr_status_t ew_cpu(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, const 
             }
         }
     }
-#undef SLOT
-    free(slots);
+    free(r.slots);
     return TSR_OK;
 }
 

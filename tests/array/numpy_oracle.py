@@ -187,6 +187,10 @@ class Generator:
         r = case.rng
         nd = int(r.integers(1, 5))
         self.shape = [int(r.integers(1, 24 if nd < 3 else 9)) for _ in range(nd)]
+        if r.random() < 0.15:  # past the kernels' 512-element blocks
+            nd = int(r.integers(1, 3))
+            self.shape = [int(r.integers(1, 3000))] if nd == 1 else \
+                [int(r.integers(1, 90)), int(r.integers(300, 700))]
         if nd >= 2 and r.random() < 0.5:  # square, so transposes combine
             self.shape[-1] = self.shape[-2]
         self.chunks = [int(r.integers(1, n + 1)) for n in self.shape]

@@ -1,0 +1,763 @@
+/* tessera-bench array: chunked-array expressions (include/tessera/array.h) on the
+ * CPU workers, beside dask.array and NumPy doing the same work, and the memory
+ * bandwidth bound of each (metric `seconds`, lower better).
+ *
+ * Cases (full size; --quick in brackets):
+ *   mean_x_plus_xt     (x + x.T).mean(axis=0), x random float64 20000 x 20000 in
+ *                      2000 x 2000 chunks [2000 x 2000 in 500 x 500]
+ *   sum_f32            x.sum(), x random float32 of 1e9 elements in chunks of 8e6
+ *                      [1e7 in 1e6]
+ *   elementwise_chain  sqrt(abs(x * 1.5 + 0.5)) * x - 2 (6 ops), x random float32 of
+ *                      2e8 elements in chunks of 8e6 [2e6 in 5e5]
+ *   matmul_f64         8000 x 8000 float64 in 2000 x 2000 chunks: measured when
+ *                      tsr_array_matmul exists (its peers are in the peer script)
+ * One case at a time, each in a runtime of its own: x is generated and persisted
+ * (tsr_array_persist) before the timing; a timed run builds the expression and
+ * computes it into a host buffer (allocated and touched before the runs) with
+ * tsr_array_compute. One untimed warm-up run. The result of the last run is checked
+ * against a float64 computation in C over x's values (x computed into a host
+ * buffer after the timing): a wrong one gives value null, check "FAILED ...", and
+ * exit status 1.
+ *
+ * Peers (peers/array_peers.py, installed beside tessera-bench as tessera-peer-array):
+ * dask.array (threaded scheduler, as many workers as Tessera has, same chunks, x
+ * persisted; .compute() into a NumPy array) as `peer`, NumPy (x in memory) as
+ * `numpy_value`; same sizes, their own random x, warm-up excluded. The peer runs after
+ * the case's runtime has shut down and its buffers are freed, so the two never hold
+ * their data at once. A missing python3, dask or numpy gives null and a note.
+ *
+ * floor_value: the bytes the case must move over a STREAM-like bandwidth measured at
+ * the start of the run with as many threads as CPU workers (best of >= 5 after a
+ * warm-up): reading x once (mean: 8 n^2 bytes; sum: 4 n) over the read bandwidth (a
+ * sum over two buffers), or reading x and writing the result (chain: 8 n) over the
+ * scale bandwidth (b = 3a, read + write bytes counted, as STREAM does). */
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "bench_peer.h"
+
+#define PEER_PROG "tessera-peer-array"
+#define ARRAY_SEED 42
+#define FLOOR_BUF_BYTES ((size_t)512 << 20) /* each of the two STREAM buffers */
+#define FLOOR_BUF_BYTES_QUICK ((size_t)64 << 20)
+#define FLOOR_MIN_RUNS 5u
+#define MAX_FLOOR_THREADS 256
+#define REL_TOL 1e-6  /* float32 results (one rounding, or a few in the chain) */
+#define MEAN_TOL 1e-9 /* float64 means of values near 1, summed in other orders */
+
+enum array_kind { KIND_MEAN_X_PLUS_XT, KIND_SUM_F32, KIND_MATMUL_F64, KIND_CHAIN };
+
+enum floor_kernel { FLOOR_READ = 0, FLOOR_SCALE = 1 };
+
+struct array_case {
+    const char *name;
+    const char *expr;
+    int64_t n;     /* x has n elements along each of its ndim dimensions, */
+    int64_t chunk; /* in chunks of `chunk` along each */
+    int64_t n_quick;
+    int64_t chunk_quick;
+    enum array_kind kind;
+    uint32_t ndim;
+    tsr_dtype_t dtype;
+    enum floor_kernel floor; /* and what must move: x once, plus the result for SCALE */
+    int is_implemented;
+};
+
+static const struct array_case cases[] = {
+    {"mean_x_plus_xt", "(x + x.T).mean(axis=0)", 20000, 2000, 2000, 500, KIND_MEAN_X_PLUS_XT, 2,
+     TSR_FLOAT64, FLOOR_READ, 1},
+    {"sum_f32", "x.sum()", 1000000000, 8000000, 10000000, 1000000, KIND_SUM_F32, 1, TSR_FLOAT32,
+     FLOOR_READ, 1},
+    /* Its floor will be the flops over the BLAS rate (the peer script times NumPy's). */
+    {"matmul_f64", "x @ y", 8000, 2000, 1000, 250, KIND_MATMUL_F64, 2, TSR_FLOAT64, FLOOR_READ,
+     0 /* no tsr_array_matmul yet */},
+    {"elementwise_chain", "sqrt(abs(x * 1.5 + 0.5)) * x - 2 (6 ops: mul, add, abs, sqrt, mul, sub)",
+     200000000, 8000000, 2000000, 500000, KIND_CHAIN, 1, TSR_FLOAT32, FLOOR_SCALE, 1},
+};
+#define N_CASES (sizeof(cases) / sizeof(cases[0]))
+
+/* The chain of elementwise_chain, step by step (the same as the peers'). */
+enum chain_step_kind { STEP_SCALAR, STEP_UNARY, STEP_TIMES_X };
+
+struct chain_step {
+    enum chain_step_kind kind;
+    int op; /* tsr_binop_t or tsr_unop_t */
+    double value;
+};
+
+static const struct chain_step chain[] = {
+    {STEP_SCALAR, TSR_OP_MUL, 1.5}, {STEP_SCALAR, TSR_OP_ADD, 0.5}, {STEP_UNARY, TSR_OP_ABS, 0},
+    {STEP_UNARY, TSR_OP_SQRT, 0},   {STEP_TIMES_X, TSR_OP_MUL, 0},  {STEP_SCALAR, TSR_OP_SUB, 2},
+};
+#define N_CHAIN_STEPS (sizeof(chain) / sizeof(chain[0]))
+
+/* Bandwidths of the floor, GB/s (NAN: not measured). */
+struct array_floor {
+    double read_gbps;
+    double scale_gbps;
+    uint32_t n_threads;
+};
+
+/* One library's result as the peer script printed it. */
+struct peer_side {
+    char label[64]; /* "dask-2026.8.0", or the library's name when it has no figure */
+    double seconds; /* NAN: none */
+    double spread;
+    double checksum;
+    char note[BENCH_PEER_NOTE_MAX];
+};
+
+/* One case being measured. */
+struct array_run {
+    const struct array_case *c;
+    int64_t n;
+    int64_t chunk;
+    struct bench_target tg;
+    tsr_array_t *x;
+    void *out; /* the result, host memory */
+    size_t out_bytes;
+    double *seconds; /* one per timed run */
+    int64_t tasks_per_run;
+    double checksum; /* mean of the result (the sum itself for sum_f32) */
+    int is_wrong;
+    char check[192];
+    tsr_sched_policy_t policy;
+    char shape[48];
+    char chunks[48];
+    struct peer_side dask;
+    struct peer_side numpy;
+};
+
+/* ---- the floor: STREAM-like kernels on as many threads as CPU workers ---- */
+
+struct floor_job {
+    enum floor_kernel kernel;
+    const double *a;
+    double *b; /* written by SCALE */
+    size_t n;  /* doubles of a (and b) this thread owns */
+    double sum;
+};
+
+static double read_sum(const double *p, size_t n)
+{
+    double s[8] = {0};
+    size_t i = 0;
+
+    /* Eight independent chains keep the adds ahead of memory. */
+    for (; i + 8 <= n; i += 8) {
+        for (int k = 0; k < 8; k++) {
+            s[k] += p[i + (size_t)k];
+        }
+    }
+    for (; i < n; i++) {
+        s[0] += p[i];
+    }
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+static void *floor_worker(void *arg)
+{
+    struct floor_job *j = arg;
+
+    if (j->kernel == FLOOR_READ) {
+        j->sum = read_sum(j->a, j->n) + read_sum(j->b, j->n);
+    } else {
+        for (size_t i = 0; i < j->n; i++) {
+            j->b[i] = 3.0 * j->a[i];
+        }
+    }
+    return NULL;
+}
+
+/* Seconds for one pass of `kernel` over the two buffers, split among the threads
+ * (a thread that cannot start has its share done by this one). */
+static double floor_pass(enum floor_kernel kernel, const double *a, double *b, size_t n,
+                         uint32_t n_threads)
+{
+    pthread_t tids[MAX_FLOOR_THREADS];
+    struct floor_job jobs[MAX_FLOOR_THREADS];
+    int is_started[MAX_FLOOR_THREADS];
+    size_t per = n / n_threads;
+    double t0 = bench_now_s();
+
+    for (uint32_t t = 0; t < n_threads; t++) {
+        size_t first = t * per;
+
+        jobs[t] = (struct floor_job){kernel, a + first, b + first,
+                                     t + 1 == n_threads ? n - first : per, 0.0};
+        is_started[t] = pthread_create(&tids[t], NULL, floor_worker, &jobs[t]) == 0;
+        if (!is_started[t]) {
+            floor_worker(&jobs[t]);
+        }
+    }
+    for (uint32_t t = 0; t < n_threads; t++) {
+        if (is_started[t]) {
+            pthread_join(tids[t], NULL);
+        }
+    }
+    return bench_now_s() - t0;
+}
+
+static void floor_measure(const struct bench_opts *opts, uint32_t n_threads, struct array_floor *f)
+{
+    size_t n_bytes = opts->is_quick ? FLOOR_BUF_BYTES_QUICK : FLOOR_BUF_BYTES;
+    size_t n = n_bytes / sizeof(double);
+    uint32_t n_runs = opts->n_runs > FLOOR_MIN_RUNS ? opts->n_runs : FLOOR_MIN_RUNS;
+    double *a = malloc(n_bytes);
+    double *b = malloc(n_bytes);
+
+    f->read_gbps = NAN;
+    f->scale_gbps = NAN;
+    f->n_threads = n_threads < MAX_FLOOR_THREADS ? n_threads : MAX_FLOOR_THREADS;
+    if (a != NULL && b != NULL) {
+        for (size_t i = 0; i < n; i++) {
+            a[i] = (double)(i & 1023);
+            b[i] = 0.0;
+        }
+        for (int k = FLOOR_READ; k <= FLOOR_SCALE; k++) {
+            double best = INFINITY;
+
+            for (uint32_t r = 0; r <= n_runs; r++) { /* run 0: warm-up */
+                double s = floor_pass((enum floor_kernel)k, a, b, n, f->n_threads);
+                best = r > 0 && s < best ? s : best;
+            }
+            /* Both kernels move 2 x n_bytes: two reads, or a read and a write. */
+            if (k == FLOOR_READ) {
+                f->read_gbps = 2.0 * (double)n_bytes / best / 1e9;
+            } else {
+                f->scale_gbps = 2.0 * (double)n_bytes / best / 1e9;
+            }
+        }
+    } else {
+        fprintf(stderr, "tessera-bench: array: no memory for the floor's buffers\n");
+    }
+    free(a);
+    free(b);
+}
+
+/* ---- Tessera's side ---- */
+
+static void spec_of(const struct array_run *r, tsr_array_spec_t *spec)
+{
+    *spec = (tsr_array_spec_t)TSR_ARRAY_SPEC_INIT;
+    spec->dtype = r->c->dtype;
+    spec->ndim = r->c->ndim;
+    for (uint32_t d = 0; d < spec->ndim; d++) {
+        spec->shape[d] = r->n;
+        spec->chunks[d] = r->chunk;
+    }
+}
+
+static size_t x_bytes(const struct array_run *r)
+{
+    size_t n_elems = (size_t)r->n * (r->c->ndim == 2 ? (size_t)r->n : 1);
+
+    return n_elems * tsr_dtype_size(r->c->dtype);
+}
+
+/* x, uniform in [0, 1), computed and persisted. */
+static tsr_status_t make_x(struct array_run *r)
+{
+    tsr_array_spec_t spec;
+    tsr_status_t st;
+
+    spec_of(r, &spec);
+    st = tsr_array_random_uniform(r->tg.rt, &spec, ARRAY_SEED, 0.0, 1.0, &r->x);
+    return st == TSR_OK ? tsr_array_persist(r->x) : st;
+}
+
+static tsr_status_t chain_apply(const struct chain_step *s, tsr_array_t *cur, tsr_array_t *x,
+                                tsr_array_t **out)
+{
+    switch (s->kind) {
+    case STEP_SCALAR:
+        return tsr_array_binary_scalar((tsr_binop_t)s->op, cur, s->value, 0, out);
+    case STEP_UNARY:
+        return tsr_array_unary((tsr_unop_t)s->op, cur, out);
+    case STEP_TIMES_X:
+        return tsr_array_binary((tsr_binop_t)s->op, cur, x, out);
+    }
+    return TSR_EINVAL;
+}
+
+static tsr_status_t build_chain(tsr_array_t *x, tsr_array_t **y_out)
+{
+    tsr_array_t *cur = tsr_array_retain(x);
+    tsr_status_t st = TSR_OK;
+
+    for (size_t i = 0; i < N_CHAIN_STEPS && st == TSR_OK; i++) {
+        tsr_array_t *next = NULL;
+
+        st = chain_apply(&chain[i], cur, x, &next);
+        tsr_array_release(cur);
+        cur = next;
+    }
+    *y_out = cur;
+    return st;
+}
+
+/* The case's expression of x; `*y_out` is new (NULL on error). */
+static tsr_status_t build_expr(const struct array_run *r, tsr_array_t **y_out)
+{
+    tsr_reduce_opts_t axis0 = TSR_REDUCE_OPTS_INIT;
+    tsr_array_t *xt = NULL;
+    tsr_array_t *sum = NULL;
+    tsr_status_t st = TSR_EINVAL;
+
+    *y_out = NULL;
+    switch (r->c->kind) {
+    case KIND_MEAN_X_PLUS_XT:
+        axis0.n_axes = 1;
+        axis0.axes[0] = 0;
+        st = tsr_array_transpose(r->x, NULL, &xt);
+        st = st == TSR_OK ? tsr_array_binary(TSR_OP_ADD, r->x, xt, &sum) : st;
+        st = st == TSR_OK ? tsr_array_reduce(TSR_REDUCE_MEAN, sum, &axis0, y_out) : st;
+        tsr_array_release(xt);
+        tsr_array_release(sum);
+        break;
+    case KIND_SUM_F32:
+        st = tsr_array_reduce(TSR_REDUCE_SUM, r->x, NULL, y_out);
+        break;
+    case KIND_CHAIN:
+        st = build_chain(r->x, y_out);
+        break;
+    case KIND_MATMUL_F64:
+        break;
+    }
+    return st;
+}
+
+/* One run: build the expression and compute it into r->out (allocated and touched
+ * on the first, untimed, run). `*seconds_out` covers both. */
+static tsr_status_t run_once(struct array_run *r, double *seconds_out)
+{
+    double t0 = bench_now_s();
+    tsr_array_t *y = NULL;
+    tsr_status_t st = build_expr(r, &y);
+    size_t n_bytes = 0;
+
+    if (st == TSR_OK) {
+        n_bytes = (size_t)tsr_array_size(y) * tsr_dtype_size(tsr_array_dtype(y));
+    }
+    if (st == TSR_OK && r->out == NULL) {
+        r->out = malloc(n_bytes);
+        r->out_bytes = n_bytes;
+        st = r->out != NULL ? TSR_OK : TSR_ENOMEM;
+        if (st == TSR_OK) {
+            memset(r->out, 0, n_bytes);
+        }
+    }
+    st = st == TSR_OK ? tsr_array_compute(y, r->out, n_bytes) : st;
+    *seconds_out = bench_now_s() - t0;
+    tsr_array_release(y);
+    return st;
+}
+
+/* Persist x, a warm-up run and the timed runs. Returns 0, or 1 after saying why. */
+static int run_measure(const struct bench_opts *opts, struct array_run *r)
+{
+    tsr_runtime_stats_t before = TSR_RUNTIME_STATS_INIT;
+    tsr_runtime_stats_t after = TSR_RUNTIME_STATS_INIT;
+    double warm_s = 0.0;
+    tsr_status_t st = make_x(r);
+
+    st = st == TSR_OK ? run_once(r, &warm_s) : st;
+    tsr_runtime_stats(r->tg.rt, &before);
+    for (uint32_t i = 0; i < opts->n_runs && st == TSR_OK; i++) {
+        st = run_once(r, &r->seconds[i]);
+    }
+    tsr_runtime_stats(r->tg.rt, &after);
+    r->policy = after.policy;
+    r->tasks_per_run = (int64_t)((after.n_submitted - before.n_submitted) / opts->n_runs);
+    if (st != TSR_OK) {
+        char what[96];
+
+        snprintf(what, sizeof(what), "array %s: persist, build or compute", r->c->name);
+        bench_print_error(what, st);
+        return 1;
+    }
+    return bench_check_tasks(r->tg.rt, r->c->name);
+}
+
+/* ---- the check: the last result against C over x's values ---- */
+
+/* x's values in a new host buffer (NULL after saying why). */
+static void *fetch_x(const struct array_run *r)
+{
+    size_t n_bytes = x_bytes(r);
+    void *h = malloc(n_bytes);
+    tsr_status_t st = h != NULL ? tsr_array_compute(r->x, h, n_bytes) : TSR_ENOMEM;
+
+    if (st != TSR_OK) {
+        fprintf(stderr, "tessera-bench: array %s: x for the check: %s: %s\n", r->c->name,
+                tsr_status_str(st), tsr_last_error());
+        free(h);
+        return NULL;
+    }
+    return h;
+}
+
+/* Largest |out[j] - (colsum_j + rowsum_j) / n|, sums in float64; NAN without memory. */
+static double mean_max_error(const struct array_run *r, const double *x)
+{
+    size_t n = (size_t)r->n;
+    double *col = calloc(n, sizeof(double));
+    double *row = calloc(n, sizeof(double));
+    const double *out = r->out;
+    double max_err = col != NULL && row != NULL ? 0.0 : NAN;
+
+    for (size_t i = 0; i < n && col != NULL && row != NULL; i++) {
+        double s = 0.0;
+
+        for (size_t j = 0; j < n; j++) {
+            col[j] += x[i * n + j];
+            s += x[i * n + j];
+        }
+        row[i] = s;
+    }
+    for (size_t j = 0; j < n && col != NULL && row != NULL; j++) {
+        max_err = fmax(max_err, fabs(out[j] - (col[j] + row[j]) / (double)n));
+    }
+    free(col);
+    free(row);
+    return max_err;
+}
+
+static double mean_of_out(const struct array_run *r)
+{
+    size_t es = r->c->dtype == TSR_FLOAT32 ? sizeof(float) : sizeof(double);
+    size_t n = r->out_bytes / es;
+    double s = 0.0;
+
+    for (size_t i = 0; i < n; i++) {
+        s += es == sizeof(float) ? (double)((const float *)r->out)[i] : ((const double *)r->out)[i];
+    }
+    return n > 0 ? s / (double)n : NAN;
+}
+
+static double sum_f32_in_f64(const float *x, size_t n)
+{
+    double s[4] = {0};
+    size_t i = 0;
+
+    for (; i + 4 <= n; i += 4) {
+        for (int k = 0; k < 4; k++) {
+            s[k] += (double)x[i + (size_t)k];
+        }
+    }
+    for (; i < n; i++) {
+        s[0] += (double)x[i];
+    }
+    return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+/* Largest error of the chain relative to max(1, |reference|), the reference in
+ * float32 step by step as NumPy does; *n_bad_out counts those above REL_TOL. */
+static double chain_max_error(const struct array_run *r, const float *x, int64_t *n_bad_out)
+{
+    const float *out = r->out;
+    double max_err = 0.0;
+
+    *n_bad_out = 0;
+    for (int64_t i = 0; i < r->n; i++) {
+        float ref = sqrtf(fabsf(x[i] * 1.5f + 0.5f)) * x[i] - 2.0f;
+        double err = fabs((double)out[i] - (double)ref) / fmax(1.0, fabs((double)ref));
+
+        *n_bad_out += err > REL_TOL;
+        max_err = fmax(max_err, err);
+    }
+    return max_err;
+}
+
+/* Check the last result; fills r->check, r->checksum and r->is_wrong. A check that
+ * cannot run (no memory) says so and leaves the figure. */
+static void run_check(struct array_run *r)
+{
+    void *x = fetch_x(r);
+    double err = NAN;
+    int64_t n_bad = 0;
+
+    r->checksum = mean_of_out(r);
+    if (x == NULL) {
+        snprintf(r->check, sizeof(r->check), "not done: x could not be read back");
+        return;
+    }
+    if (r->c->kind == KIND_MEAN_X_PLUS_XT) {
+        err = mean_max_error(r, x);
+        r->is_wrong = !(err <= MEAN_TOL) && !isnan(err);
+        snprintf(r->check, sizeof(r->check),
+                 "%s: max abs error %.3g (tol %.0e) over all %lld outputs vs (column + row sums "
+                 "of x) / n in float64 in C",
+                 isnan(err)    ? "not done (out of memory)"
+                 : r->is_wrong ? "FAILED"
+                               : "passed",
+                 err, MEAN_TOL, (long long)r->n);
+    } else if (r->c->kind == KIND_SUM_F32) {
+        double ref = sum_f32_in_f64(x, (size_t)r->n);
+        double got = (double)*(const float *)r->out;
+
+        err = fabs(got - ref) / fabs(ref);
+        r->is_wrong = !(err <= REL_TOL);
+        snprintf(r->check, sizeof(r->check),
+                 "%s: sum %.9g vs %.9g in float64 in C over x (rel error %.3g, tol %.0e)",
+                 r->is_wrong ? "FAILED" : "passed", got, ref, err, REL_TOL);
+    } else {
+        err = chain_max_error(r, x, &n_bad);
+        r->is_wrong = n_bad != 0;
+        snprintf(r->check, sizeof(r->check),
+                 "%s: %lld of %lld outputs off by more than %.0e (max rel error %.3g) vs the "
+                 "chain in float32 in C",
+                 r->is_wrong ? "FAILED" : "passed", (long long)n_bad, (long long)r->n, REL_TOL,
+                 err);
+    }
+    free(x);
+    if (r->is_wrong) {
+        fprintf(stderr, "tessera-bench: array %s: wrong result: %s\n", r->c->name, r->check);
+    }
+}
+
+/* ---- the peers: dask.array and NumPy through peers/array_peers.py ---- */
+
+static void peer_side_init(struct peer_side *p, const char *lib)
+{
+    memset(p, 0, sizeof(*p));
+    snprintf(p->label, sizeof(p->label), "%s", lib);
+    p->seconds = NAN;
+    p->spread = NAN;
+    p->checksum = NAN;
+}
+
+/* `lib`'s lines in `res`: "<case>.<lib>=<version>" (n 0 and version "missing" when
+ * it could not be imported) and "<case>.<lib>.checksum". */
+static void peer_side_read(const struct bench_peer_result *res, const char *case_name,
+                           const char *lib, struct peer_side *p)
+{
+    char prefix[96];
+    char sum_name[96];
+    size_t len = (size_t)snprintf(prefix, sizeof(prefix), "%s.%s=", case_name, lib);
+    const char *version = NULL;
+
+    snprintf(sum_name, sizeof(sum_name), "%s.%s.checksum", case_name, lib);
+    for (size_t i = 0; res->is_ok && i < res->n_cases; i++) {
+        const struct bench_peer_case *pc = &res->cases[i];
+
+        if (strncmp(pc->name, prefix, len) == 0) {
+            version = pc->name + len;
+            p->seconds = pc->n_runs > 0 ? pc->value : NAN;
+            p->spread = pc->spread;
+        } else if (strcmp(pc->name, sum_name) == 0) {
+            p->checksum = pc->value;
+        }
+    }
+    if (!res->is_ok) {
+        snprintf(p->note, sizeof(p->note), "%s: %.200s", lib, res->note);
+    } else if (version == NULL) {
+        snprintf(p->note, sizeof(p->note), "%s: the peer reported no result", lib);
+    } else if (!isfinite(p->seconds)) {
+        snprintf(p->note, sizeof(p->note), "%s: %s", lib,
+                 strcmp(version, "missing") == 0 ? "not importable by python3"
+                                                 : "its run failed (see stderr)");
+    } else {
+        snprintf(p->label, sizeof(p->label), "%s-%.*s", lib, 40, version);
+    }
+}
+
+/* Run the peer script for r's case and sizes with `n_threads` threads. */
+static void run_peer(const struct bench_opts *opts, struct array_run *r, uint32_t n_threads)
+{
+    struct bench_peer_result *res = calloc(1, sizeof(*res));
+    char args[256];
+
+    peer_side_init(&r->dask, "dask");
+    peer_side_init(&r->numpy, "numpy");
+    if (res == NULL || !opts->use_peers) {
+        snprintf(r->dask.note, sizeof(r->dask.note), "peers not run (%s)",
+                 res == NULL ? "out of memory" : "--no-peer");
+        free(res);
+        return;
+    }
+    snprintf(args, sizeof(args), "%s --n %lld --chunk %lld --threads %u --runs %u --seed %d",
+             r->c->name, (long long)r->n, (long long)r->chunk, n_threads, opts->n_runs, ARRAY_SEED);
+    if (isatty(STDERR_FILENO)) {
+        fprintf(stderr, "tessera-bench: array %s: running peers dask and numpy ...\n", r->c->name);
+    }
+    bench_peer_run(PEER_PROG, args, res);
+    peer_side_read(res, r->c->name, "dask", &r->dask);
+    peer_side_read(res, r->c->name, "numpy", &r->numpy);
+    free(res);
+}
+
+/* ---- records ---- */
+
+static double ratio(double num, double den)
+{
+    return isfinite(num) && isfinite(den) && den > 0.0 ? num / den : NAN;
+}
+
+static void describe_sizes(struct array_run *r)
+{
+    if (r->c->ndim == 2) {
+        snprintf(r->shape, sizeof(r->shape), "%lldx%lld", (long long)r->n, (long long)r->n);
+        snprintf(r->chunks, sizeof(r->chunks), "%lldx%lld", (long long)r->chunk,
+                 (long long)r->chunk);
+    } else {
+        snprintf(r->shape, sizeof(r->shape), "%lld", (long long)r->n);
+        snprintf(r->chunks, sizeof(r->chunks), "%lld", (long long)r->chunk);
+    }
+}
+
+/* The peers' and the floor's fields; `note` (a buffer of the caller's) gathers the
+ * peers' notes. */
+static void add_peer_fields(const struct array_run *r, struct bench_record *rec, char *note,
+                            size_t note_size)
+{
+    double value = bench_median(r->seconds, rec->n_samples);
+
+    rec->peer = r->dask.label;
+    rec->peer_value = r->dask.seconds;
+    bench_record_add_str(rec, "numpy", r->numpy.label);
+    bench_record_add_num(rec, "numpy_value", r->numpy.seconds);
+    bench_record_add_num(rec, "vs_dask", ratio(r->dask.seconds, value));
+    bench_record_add_num(rec, "vs_numpy", ratio(r->numpy.seconds, value));
+    bench_record_add_num(rec, "vs_floor", ratio(value, rec->floor_value));
+    bench_record_add_num(rec, "peer_spread", r->dask.spread);
+    bench_record_add_num(rec, "numpy_spread", r->numpy.spread);
+    snprintf(note, note_size, "%s%s%s", r->dask.note,
+             r->dask.note[0] != '\0' && r->numpy.note[0] != '\0' ? "; " : "", r->numpy.note);
+}
+
+static void emit_case(const struct bench_opts *opts, const struct array_run *r,
+                      const struct array_floor *f)
+{
+    int is_scale = r->c->floor == FLOOR_SCALE;
+    double floor_bytes = (double)x_bytes(r) * (is_scale ? 2.0 : 1.0);
+    double floor_gbps = is_scale ? f->scale_gbps : f->read_gbps;
+    char floor_name[96];
+    char note[2 * BENCH_PEER_NOTE_MAX + 8];
+    struct bench_record rec;
+
+    bench_record_init(&rec, "array", r->c->name, "seconds", "s", "lower");
+    rec.samples = r->seconds;
+    rec.n_samples = r->is_wrong ? 0 : opts->n_runs;
+    rec.floor_value = floor_bytes / (floor_gbps * 1e9);
+    bench_target_describe(&r->tg, &rec);
+    bench_record_add_str(&rec, "dtype", tsr_dtype_name(r->c->dtype));
+    bench_record_add_str(&rec, "shape", r->shape);
+    bench_record_add_str(&rec, "chunks", r->chunks);
+    bench_record_add_str(&rec, "expr", r->c->expr);
+    add_peer_fields(r, &rec, note, sizeof(note));
+    snprintf(floor_name, sizeof(floor_name), "%s over STREAM-like %s bandwidth, %u threads",
+             is_scale ? "read x + write the result" : "read x once",
+             is_scale ? "scale (b = 3a)" : "read (sum)", f->n_threads);
+    bench_record_add_str(&rec, "floor", floor_name);
+    bench_record_add_num(&rec, "floor_bytes", floor_bytes);
+    bench_record_add_num(&rec, "floor_gbps", floor_gbps);
+    bench_record_add_int(&rec, "tasks", r->tasks_per_run);
+    bench_record_add_str(&rec, "policy", tsr_sched_policy_name(r->policy));
+    bench_record_add_str(&rec, "check", r->check);
+    bench_record_add_num(&rec, "checksum", r->checksum);
+    bench_record_add_num(&rec, "dask_checksum", r->dask.checksum);
+    bench_record_add_num(&rec, "numpy_checksum", r->numpy.checksum);
+    bench_record_add_str(&rec, "timed",
+                         "x persisted; build the expression + tsr_array_compute into a host "
+                         "buffer. dask: x persisted, build + .compute() (threaded scheduler, as "
+                         "many workers); numpy: the expression on x in memory");
+    if (note[0] != '\0') {
+        bench_record_add_str(&rec, "note", note);
+    }
+    bench_report_emit(opts->report, &rec);
+}
+
+/* ---- one case, the scenario ---- */
+
+static void run_free(struct array_run *r)
+{
+    tsr_array_release(r->x);
+    r->x = NULL;
+    if (r->tg.rt != NULL) {
+        bench_target_close(&r->tg);
+    }
+    free(r->out);
+    r->out = NULL;
+}
+
+/* Measure, check, free everything, then run the peers and emit. Returns 0, or 1
+ * after a failure or a wrong result. */
+static int run_case(const struct bench_opts *opts, const struct array_case *c,
+                    const struct array_floor *f)
+{
+    struct array_run *r = calloc(1, sizeof(*r));
+    int err;
+
+    if (r == NULL || (r->seconds = calloc(opts->n_runs, sizeof(double))) == NULL) {
+        fprintf(stderr, "tessera-bench: array %s: out of memory\n", c->name);
+        free(r);
+        return 1;
+    }
+    r->c = c;
+    r->n = opts->is_quick ? c->n_quick : c->n;
+    r->chunk = opts->is_quick ? c->chunk_quick : c->chunk;
+    describe_sizes(r);
+    err = bench_target_open(opts, 0, &r->tg);
+    err = err == 0 ? run_measure(opts, r) : err;
+    if (err == 0) {
+        run_check(r);
+    }
+    run_free(r); /* before the peers, which make their own x */
+    if (err == 0) {
+        run_peer(opts, r, r->tg.info.n_workers);
+        emit_case(opts, r, f);
+    }
+    err = err != 0 || r->is_wrong;
+    free(r->seconds);
+    free(r);
+    return err;
+}
+
+static const struct array_case *find_case(const char *name)
+{
+    for (size_t i = 0; i < N_CASES; i++) {
+        if (strcmp(cases[i].name, name) == 0) {
+            return &cases[i];
+        }
+    }
+    return NULL;
+}
+
+int bench_array_run(const struct bench_opts *opts)
+{
+    const struct array_case *only = NULL;
+    struct array_floor f;
+    tsr_config_t resolved;
+    int err = 0;
+
+    if (opts->device != BENCH_DEVICE_CPU) {
+        fprintf(stderr, "tessera-bench: array runs on the CPU workers (--device cpu)\n");
+        return 0;
+    }
+    if (opts->case_filter != NULL && (only = find_case(opts->case_filter)) == NULL) {
+        fprintf(stderr, "tessera-bench: array has no case '%s' (see `tessera-bench list`)\n",
+                opts->case_filter);
+        return 1;
+    }
+    if (only != NULL && !only->is_implemented) {
+        fprintf(stderr, "tessera-bench: array %s: needs tsr_array_matmul; nothing measured\n",
+                only->name);
+        return 0;
+    }
+    if (bench_resolve(opts, &resolved) != 0) {
+        return 1;
+    }
+    floor_measure(opts, (uint32_t)resolved.n_cpu_workers, &f);
+    for (size_t i = 0; i < N_CASES; i++) {
+        if (cases[i].is_implemented && (only == NULL || only == &cases[i])) {
+            err |= run_case(opts, &cases[i], &f);
+        }
+    }
+    return err;
+}

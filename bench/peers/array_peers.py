@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""Peers of `tessera-bench array`: the same array computations through dask.array
+and NumPy.
+
+    array_peers.py CASE --n N --chunk C [--threads T] [--runs R] [--seed S]
+                   [--lib both|dask|numpy]
+
+CASE, and what is timed (the data is made before and is not timed):
+  mean_x_plus_xt     (x + x.T).mean(axis=0), x random float64 N x N, chunks C x C
+  sum_f32            x.sum(), x random float32 of N elements, chunks of C
+  matmul_f64         a @ b, a and b random float64 N x N, chunks C x C
+  elementwise_chain  sqrt(abs(x * 1.5 + 0.5)) * x - 2 (6 ops), x random float32 of
+                     N elements, chunks of C; the result is a new array of N float32
+
+dask: x is made with dask.array.random and .persist()ed before the timing (the
+threaded scheduler, T workers, BLAS single-threaded in each); a run is building the
+expression and .compute() into a NumPy array. NumPy: x is an in-memory array; a run
+is the expression (NumPy's elementwise ops and reductions use one thread; matmul
+uses T BLAS threads). One untimed warm-up run, then R timed runs.
+
+Output, one line per library (the protocol of bench/bench_peer.h):
+    case=CASE.LIB=VERSION value=MEDIAN_SECONDS spread=MAX_MINUS_MIN n=R
+    case=CASE.LIB.checksum value=MEAN_OF_RESULT spread=0 n=1
+and a JSON line per library with the same figures. A library that cannot be
+imported gives `case=CASE.LIB=missing value=nan spread=nan n=0` and a note on stderr;
+the exit status is 0 all the same. With --lib both (the default) each library runs
+in a child process of its own, one after the other, so that their memory is freed
+in between and each sets its own BLAS thread count before NumPy is imported.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+CASES = ("mean_x_plus_xt", "sum_f32", "matmul_f64", "elementwise_chain")
+LIBS = ("numpy", "dask")
+BLAS_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                    "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    p.add_argument("case", choices=CASES)
+    p.add_argument("--n", type=float, required=True,
+                   help="rows = columns (2-D cases) or elements (1-D cases)")
+    p.add_argument("--chunk", type=float, required=True,
+                   help="chunk size along every dimension")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--lib", choices=("both",) + LIBS, default="both")
+    a = p.parse_args(argv)
+    a.n = int(a.n)
+    a.chunk = int(a.chunk)
+    if a.n < 1 or a.chunk < 1 or a.threads < 1 or a.runs < 1:
+        p.error("--n, --chunk, --threads and --runs must be >= 1")
+    return a
+
+
+def emit(case, lib, version, times, checksum):
+    """Print the peer-protocol lines and the JSON line of one library."""
+    if times:
+        med = statistics.median(times)
+        spread = max(times) - min(times)
+        print(f"case={case}.{lib}={version} value={med:.9g} spread={spread:.9g} n={len(times)}")
+        print(f"case={case}.{lib}.checksum value={checksum:.17g} spread=0 n=1")
+    else:
+        med = spread = None
+        print(f"case={case}.{lib}={version} value=nan spread=nan n=0")
+    print(json.dumps({"peer": lib, "version": version, "case": case, "seconds": med,
+                      "spread": spread, "n": len(times), "runs": times,
+                      "checksum": checksum}))
+    sys.stdout.flush()
+
+
+def timed(fn, runs):
+    """One untimed warm-up, then `runs` timed calls; returns (times, last result)."""
+    out = fn()
+    times = []
+    for _ in range(runs):
+        out = None  # the previous result is freed before the next run
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return times, out
+
+
+def checksum_of(np, out):
+    return float(np.mean(np.asarray(out, dtype=np.float64)))
+
+
+def run_numpy(a):
+    os.environ.update({k: str(a.threads) for k in BLAS_THREAD_VARS})
+    try:
+        import numpy as np
+    except ImportError as e:
+        print(f"array_peers: numpy not available: {e}", file=sys.stderr)
+        emit(a.case, "numpy", "missing", [], None)
+        return
+    rng = np.random.default_rng(a.seed)
+    n = a.n
+    if a.case == "mean_x_plus_xt":
+        x = rng.random((n, n))
+        fn = lambda: (x + x.T).mean(axis=0)
+    elif a.case == "sum_f32":
+        x = rng.random(n, dtype=np.float32)
+        fn = lambda: x.sum()
+    elif a.case == "matmul_f64":
+        x = rng.random((n, n))
+        y = rng.random((n, n))
+        fn = lambda: x @ y
+    else:
+        x = rng.random(n, dtype=np.float32)
+        fn = lambda: np.sqrt(np.abs(x * 1.5 + 0.5)) * x - 2
+    times, out = timed(fn, a.runs)
+    emit(a.case, "numpy", np.__version__, times, checksum_of(np, out))
+
+
+def run_dask(a):
+    # Each of the dask workers runs single-threaded kernels, as Tessera's do.
+    os.environ.update({k: "1" for k in BLAS_THREAD_VARS})
+    try:
+        import numpy as np
+        import dask
+        import dask.array as da
+    except ImportError as e:
+        print(f"array_peers: dask.array not available: {e}", file=sys.stderr)
+        emit(a.case, "dask", "missing", [], None)
+        return
+    n, c = a.n, a.chunk
+    with dask.config.set(scheduler="threads", num_workers=a.threads):
+        rng = da.random.default_rng(a.seed)
+        if a.case in ("mean_x_plus_xt", "matmul_f64"):
+            x = rng.random((n, n), chunks=(c, c)).persist()
+            y = rng.random((n, n), chunks=(c, c)).persist() if a.case == "matmul_f64" else None
+        else:
+            x = rng.random(n, chunks=c, dtype=np.float32).persist()
+        if a.case == "mean_x_plus_xt":
+            fn = lambda: (x + x.T).mean(axis=0).compute()
+        elif a.case == "sum_f32":
+            fn = lambda: x.sum().compute()
+        elif a.case == "matmul_f64":
+            fn = lambda: (x @ y).compute()
+        else:
+            fn = lambda: (da.sqrt(da.abs(x * 1.5 + 0.5)) * x - 2).compute()
+        times, out = timed(fn, a.runs)
+    emit(a.case, "dask", dask.__version__, times, checksum_of(np, out))
+
+
+def main(argv):
+    a = parse_args(argv)
+    if a.lib == "numpy":
+        run_numpy(a)
+        return 0
+    if a.lib == "dask":
+        run_dask(a)
+        return 0
+    for lib in LIBS:
+        sys.stdout.flush()
+        child = subprocess.run([sys.executable, os.path.abspath(__file__)] + argv
+                               + ["--lib", lib], check=False)
+        if child.returncode != 0:
+            print(f"array_peers: {lib} run exited with status {child.returncode}",
+                  file=sys.stderr)
+            emit(a.case, lib, "failed", [], None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,353 @@
+// Chunked arrays (include/tessera/array.h) beyond the NumPy oracle: generators
+// against direct formulas and across chunkings, large tree reductions against a
+// float64 sequential sum, expressions too large for one kernel, persist and
+// reference counting, out-of-core reductions on a small sim device, and the error
+// paths.
+#include <gtest/gtest.h>
+#include <tessera.h>
+
+#include "common/test_util.h"
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace {
+
+using tsr_test::Runtime;
+
+struct ArrayDeleter {
+    void operator()(tsr_array_t *a) const { tsr_array_release(a); }
+};
+using Array = std::unique_ptr<tsr_array_t, ArrayDeleter>;
+
+tsr_array_spec_t Spec(tsr_dtype_t dtype, std::vector<int64_t> shape, std::vector<int64_t> chunks)
+{
+    tsr_array_spec_t s = TSR_ARRAY_SPEC_INIT;
+    s.dtype = dtype;
+    s.ndim = static_cast<uint32_t>(shape.size());
+    for (size_t d = 0; d < shape.size(); d++) {
+        s.shape[d] = shape[d];
+        s.chunks[d] = d < chunks.size() ? chunks[d] : 0;
+    }
+    return s;
+}
+
+template <class T>
+std::vector<T> Compute(tsr_array_t *a)
+{
+    std::vector<T> out(static_cast<size_t>(tsr_array_size(a)));
+    EXPECT_EQ(tsr_array_compute(a, out.data(), out.size() * sizeof(T)), TSR_OK) << tsr_last_error();
+    return out;
+}
+
+Array Make(tsr_status_t st, tsr_array_t *a)
+{
+    EXPECT_EQ(st, TSR_OK) << tsr_last_error();
+    return Array(a);
+}
+
+#define MAKE(call)                                                                                 \
+    [&]() {                                                                                        \
+        tsr_array_t *out_ = nullptr;                                                               \
+        tsr_status_t st_ = (call);                                                                 \
+        return Make(st_, out_);                                                                    \
+    }()
+
+Runtime Cpu2()
+{
+    return tsr_test::StartRuntime(2, TSR_SCHED_DEFAULT);
+}
+
+TEST(ArrayGen, RandomDependsOnlyOnSeedAndIndex)
+{
+    Runtime rt = Cpu2();
+    tsr_array_spec_t s1 = Spec(TSR_FLOAT64, {301, 77}, {64, 20});
+    tsr_array_spec_t s2 = Spec(TSR_FLOAT64, {301, 77}, {301, 7});
+    for (int normal = 0; normal < 2; normal++) {
+        Array a = normal ? MAKE(tsr_array_random_normal(rt.get(), &s1, 42, 0, 1, &out_))
+                         : MAKE(tsr_array_random_uniform(rt.get(), &s1, 42, -2, 3, &out_));
+        Array b = normal ? MAKE(tsr_array_random_normal(rt.get(), &s2, 42, 0, 1, &out_))
+                         : MAKE(tsr_array_random_uniform(rt.get(), &s2, 42, -2, 3, &out_));
+        Array c = normal ? MAKE(tsr_array_random_normal(rt.get(), &s2, 43, 0, 1, &out_))
+                         : MAKE(tsr_array_random_uniform(rt.get(), &s2, 43, -2, 3, &out_));
+        std::vector<double> va = Compute<double>(a.get());
+        std::vector<double> vb = Compute<double>(b.get());
+        std::vector<double> vc = Compute<double>(c.get());
+        EXPECT_EQ(0, std::memcmp(va.data(), vb.data(), va.size() * sizeof(double)));
+        size_t same = 0;
+        double sum = 0;
+        double sq = 0;
+        for (size_t i = 0; i < va.size(); i++) {
+            same += va[i] == vc[i];
+            sum += va[i];
+            sq += va[i] * va[i];
+            if (!normal) {
+                ASSERT_GE(va[i], -2.0);
+                ASSERT_LT(va[i], 3.0);
+            }
+        }
+        EXPECT_EQ(same, 0u) << "another seed gives other values";
+        double n = static_cast<double>(va.size());
+        double mean = sum / n;
+        double var = sq / n - mean * mean;
+        // 23177 samples: the mean's standard error is sd / 152.
+        EXPECT_NEAR(mean, normal ? 0.0 : 0.5, 0.05);
+        EXPECT_NEAR(var, normal ? 1.0 : 25.0 / 12.0, normal ? 0.05 : 0.1);
+    }
+}
+
+TEST(ArrayGen, ArangeLinspaceFullMatchFormulas)
+{
+    Runtime rt = Cpu2();
+    Array a = MAKE(tsr_array_arange(rt.get(), TSR_INT64, 5, 2000, 3, 100, &out_));
+    ASSERT_EQ(tsr_array_size(a.get()), (2000 - 5 + 2) / 3);
+    std::vector<int64_t> va = Compute<int64_t>(a.get());
+    for (size_t i = 0; i < va.size(); i++) {
+        ASSERT_EQ(va[i], 5 + 3 * static_cast<int64_t>(i));
+    }
+    Array l = MAKE(tsr_array_linspace(rt.get(), TSR_FLOAT32, -1, 1, 1001, 64, &out_));
+    std::vector<float> vl = Compute<float>(l.get());
+    for (size_t i = 0; i < vl.size(); i++) {
+        ASSERT_NEAR(vl[i], -1.0 + 2.0 * static_cast<double>(i) / 1000.0, 1e-6);
+    }
+    tsr_array_spec_t s = Spec(TSR_UINT16, {33, 5}, {8, 2});
+    Array f = MAKE(tsr_array_full(rt.get(), &s, 65535.0, &out_));
+    for (uint16_t v : Compute<uint16_t>(f.get())) {
+        ASSERT_EQ(v, 65535);
+    }
+    Array z = MAKE(tsr_array_zeros(rt.get(), &s, &out_));
+    Array o = MAKE(tsr_array_ones(rt.get(), &s, &out_));
+    Array zo = MAKE(tsr_array_binary(TSR_OP_ADD, z.get(), o.get(), &out_));
+    for (uint16_t v : Compute<uint16_t>(zo.get())) {
+        ASSERT_EQ(v, 1);
+    }
+}
+
+// Sums of a million values through trees of every fan-in, against a float64
+// sequential sum (compensated) of the same values.
+TEST(ArrayReduce, LargeTreesMatchSequentialSum)
+{
+    Runtime rt = Cpu2();
+    std::mt19937_64 rng(tsr_test::TestSeed());
+    std::normal_distribution<double> dist(3.0, 10.0);
+    const int64_t n0 = 1000;
+    const int64_t n1 = 1000;
+    std::vector<double> host(static_cast<size_t>(n0 * n1));
+    for (double &v : host) {
+        v = dist(rng);
+    }
+    tsr_array_spec_t s = Spec(TSR_FLOAT64, {n0, n1}, {37, 333});
+    Array x = MAKE(tsr_array_from_buffer(rt.get(), &s, host.data(), host.size() * 8,
+                                         TSR_ARRAY_COPY, &out_));
+    for (uint32_t fan : {2u, 3u, 8u, 15u}) {
+        tsr_reduce_opts_t o = TSR_REDUCE_OPTS_INIT;
+        o.split_every = fan;
+        Array total = MAKE(tsr_array_reduce(TSR_REDUCE_SUM, x.get(), &o, &out_));
+        double got = Compute<double>(total.get())[0];
+        double sum = 0, c = 0;
+        for (double v : host) {
+            double y = v - c;
+            double t = sum + y;
+            c = (t - sum) - y;
+            sum = t;
+        }
+        EXPECT_NEAR(got, sum, 1e-9 * 1e7) << "split_every " << fan;
+        o.n_axes = 1;
+        o.axes[0] = 0;
+        Array cols = MAKE(tsr_array_reduce(TSR_REDUCE_VAR, x.get(), &o, &out_));
+        std::vector<double> vc = Compute<double>(cols.get());
+        ASSERT_EQ(vc.size(), static_cast<size_t>(n1));
+        for (int64_t j = 0; j < n1; j += 97) {
+            double m = 0, m2 = 0;
+            for (int64_t i = 0; i < n0; i++) {
+                m += host[i * n1 + j];
+            }
+            m /= n0;
+            for (int64_t i = 0; i < n0; i++) {
+                m2 += (host[i * n1 + j] - m) * (host[i * n1 + j] - m);
+            }
+            EXPECT_NEAR(vc[j], m2 / n0, 1e-9 * m2 / n0) << "column " << j;
+        }
+    }
+}
+
+// Twenty inputs and a long chain: more leaves and instructions than one kernel
+// holds, so compute materialises part of it first.
+TEST(ArrayFuse, ExpressionLargerThanOneKernelIsSplit)
+{
+    Runtime rt = Cpu2();
+    const int64_t n = 5000;
+    std::vector<std::vector<float>> in(20, std::vector<float>(n));
+    std::vector<Array> arrays;
+    std::mt19937 rng(tsr_test::TestSeed());
+    std::uniform_real_distribution<float> dist(-1, 1);
+    tsr_array_spec_t s = Spec(TSR_FLOAT32, {n}, {700});
+    Array acc = MAKE(tsr_array_zeros(rt.get(), &s, &out_));
+    std::vector<double> ref(n, 0.0);
+    for (size_t k = 0; k < in.size(); k++) {
+        for (float &v : in[k]) {
+            v = dist(rng);
+        }
+        arrays.push_back(MAKE(tsr_array_from_buffer(rt.get(), &s, in[k].data(), n * 4,
+                                                    TSR_ARRAY_BORROW, &out_)));
+        for (int rep = 0; rep < 6; rep++) {
+            Array t = MAKE(tsr_array_binary(TSR_OP_MUL, acc.get(), arrays.back().get(), &out_));
+            acc = MAKE(tsr_array_binary_scalar(TSR_OP_ADD, t.get(), 0.5, 0, &out_));
+            for (int64_t i = 0; i < n; i++) {
+                ref[i] = static_cast<float>(static_cast<float>(ref[i] * in[k][i]) + 0.5f);
+            }
+        }
+    }
+    std::vector<float> got = Compute<float>(acc.get());
+    for (int64_t i = 0; i < n; i++) {
+        ASSERT_EQ(got[i], static_cast<float>(ref[i])) << "at " << i;
+    }
+}
+
+TEST(ArrayPersist, KeepsValuesAfterInputsAreReleased)
+{
+    Runtime rt = Cpu2();
+    tsr_array_spec_t s = Spec(TSR_FLOAT64, {40, 30}, {16, 16});
+    Array x = MAKE(tsr_array_random_uniform(rt.get(), &s, 7, 0, 1, &out_));
+    std::vector<double> vx = Compute<double>(x.get());
+    Array xt = MAKE(tsr_array_transpose(x.get(), nullptr, &out_));
+    Array y = MAKE(tsr_array_unary(TSR_OP_SQRT, xt.get(), &out_));
+    x.reset();
+    xt.reset();
+    ASSERT_EQ(tsr_array_persist(y.get()), TSR_OK) << tsr_last_error();
+    std::vector<double> vy = Compute<double>(y.get());
+    for (int64_t i = 0; i < 30; i++) {
+        for (int64_t j = 0; j < 40; j++) {
+            ASSERT_EQ(vy[i * 40 + j], std::sqrt(vx[j * 30 + i]));
+        }
+    }
+    tsr_reduce_opts_t o = TSR_REDUCE_OPTS_INIT;
+    o.n_axes = 1;
+    o.axes[0] = -1;
+    o.keepdims = 1;
+    Array m = MAKE(tsr_array_reduce(TSR_REDUCE_MAX, y.get(), &o, &out_));
+    Array centred = MAKE(tsr_array_binary(TSR_OP_SUB, y.get(), m.get(), &out_));
+    std::vector<double> vc = Compute<double>(centred.get());
+    for (int64_t i = 0; i < 30; i++) {
+        double mx = -1;
+        for (int64_t j = 0; j < 40; j++) {
+            mx = std::max(mx, vy[i * 40 + j]);
+        }
+        for (int64_t j = 0; j < 40; j++) {
+            ASSERT_EQ(vc[i * 40 + j], vy[i * 40 + j] - mx);
+        }
+    }
+}
+
+// 16 MiB of float64 through a sim device holding 1 MiB: the reduction and the
+// elementwise result stream through it, evicting as they go.
+TEST(ArraySim, OutOfCoreOnSmallDevice)
+{
+    tsr_config_t cfg = tsr_test::TestConfig(2, TSR_SCHED_DMDA);
+    cfg.n_sim_devices = 2;
+    cfg.sim_mem_bytes = 1u << 20;
+    Runtime rt = tsr_test::StartRuntime(cfg);
+    ASSERT_TRUE(rt);
+    tsr_array_spec_t s = Spec(TSR_FLOAT64, {2048, 1024}, {128, 256});
+    Array x = MAKE(tsr_array_random_normal(rt.get(), &s, 3, 1, 2, &out_));
+    ASSERT_EQ(tsr_array_persist(x.get()), TSR_OK) << tsr_last_error();
+    std::vector<double> vx = Compute<double>(x.get());
+    Array y = MAKE(tsr_array_binary(TSR_OP_MUL, x.get(), x.get(), &out_));
+    Array m = MAKE(tsr_array_reduce(TSR_REDUCE_MEAN, y.get(), nullptr, &out_));
+    double got = Compute<double>(m.get())[0];
+    double ref = 0;
+    for (double v : vx) {
+        ref += v * v;
+    }
+    ref /= static_cast<double>(vx.size());
+    EXPECT_NEAR(got, ref, 1e-12 * ref);
+    EXPECT_NEAR(ref, 5.0, 0.05); // E[x^2] = var + mean^2 = 4 + 1
+    // The sim devices did part of the work, and had to give memory back for it.
+    uint64_t d2h = 0;
+    uint64_t evicted = 0;
+    for (uint32_t i = 0; i < tsr_runtime_n_devices(rt.get()); i++) {
+        tsr_device_info_t info;
+        tsr_copy_stats_t cs;
+        tsr_mem_stats_t ms;
+        ASSERT_EQ(tsr_runtime_device_info(rt.get(), i, &info), TSR_OK);
+        if (info.kind != TSR_DEVICE_SIM) {
+            continue;
+        }
+        ASSERT_EQ(tsr_runtime_copy_stats(rt.get(), info.mem_node, 0, &cs), TSR_OK);
+        ASSERT_EQ(tsr_runtime_mem_stats(rt.get(), info.mem_node, &ms), TSR_OK);
+        d2h += cs.n_bytes;
+        evicted += ms.n_evicted + ms.n_evicted_ahead;
+    }
+    EXPECT_GT(d2h, 0u);
+    EXPECT_GT(evicted, 0u);
+}
+
+TEST(ArrayErrors, ClearMessagesNoCrash)
+{
+    Runtime rt = Cpu2();
+    tsr_array_t *out = nullptr;
+    tsr_array_spec_t s34 = Spec(TSR_FLOAT32, {3, 4}, {2, 2});
+    tsr_array_spec_t s35 = Spec(TSR_FLOAT32, {3, 5}, {2, 2});
+    tsr_array_spec_t s34b = Spec(TSR_FLOAT32, {3, 4}, {3, 3});
+    Array a = MAKE(tsr_array_zeros(rt.get(), &s34, &out_));
+    Array b = MAKE(tsr_array_zeros(rt.get(), &s35, &out_));
+    Array c = MAKE(tsr_array_zeros(rt.get(), &s34b, &out_));
+
+    EXPECT_EQ(tsr_array_binary(TSR_OP_ADD, a.get(), b.get(), &out), TSR_EINVAL);
+    EXPECT_NE(std::string(tsr_last_error()).find("broadcast"), std::string::npos) << tsr_last_error();
+    EXPECT_EQ(tsr_array_binary(TSR_OP_ADD, a.get(), c.get(), &out), TSR_EINVAL);
+    EXPECT_NE(std::string(tsr_last_error()).find("rechunk"), std::string::npos) << tsr_last_error();
+    EXPECT_EQ(tsr_array_binary(TSR_OP_ADD, a.get(), nullptr, &out), TSR_EINVAL);
+    EXPECT_EQ(tsr_array_binary(static_cast<tsr_binop_t>(99), a.get(), a.get(), &out), TSR_EINVAL);
+
+    tsr_array_spec_t sb = Spec(TSR_BOOL, {3}, {2});
+    Array t = MAKE(tsr_array_ones(rt.get(), &sb, &out_));
+    EXPECT_EQ(tsr_array_binary(TSR_OP_SUB, t.get(), t.get(), &out), TSR_EINVAL);
+    EXPECT_EQ(tsr_array_unary(TSR_OP_NEG, t.get(), &out), TSR_EINVAL);
+    tsr_array_spec_t su8 = Spec(TSR_UINT8, {3}, {2});
+    Array u = MAKE(tsr_array_ones(rt.get(), &su8, &out_));
+    EXPECT_EQ(tsr_array_binary_scalar(TSR_OP_ADD, u.get(), 300, 0, &out), TSR_EINVAL);
+    EXPECT_NE(std::string(tsr_last_error()).find("out of range"), std::string::npos);
+
+    tsr_reduce_opts_t o = TSR_REDUCE_OPTS_INIT;
+    o.n_axes = 1;
+    o.axes[0] = 2;
+    EXPECT_EQ(tsr_array_reduce(TSR_REDUCE_SUM, a.get(), &o, &out), TSR_EINVAL);
+    o.n_axes = 2;
+    o.axes[0] = 1;
+    o.axes[1] = -1;
+    EXPECT_EQ(tsr_array_reduce(TSR_REDUCE_SUM, a.get(), &o, &out), TSR_EINVAL);
+    o.n_axes = 0;
+    o.split_every = 1;
+    EXPECT_EQ(tsr_array_reduce(TSR_REDUCE_SUM, a.get(), &o, &out), TSR_EINVAL);
+
+    int32_t bad_perm[2] = {0, 0};
+    EXPECT_EQ(tsr_array_transpose(a.get(), bad_perm, &out), TSR_EINVAL);
+    EXPECT_NE(std::string(tsr_last_error()).find("permutation"), std::string::npos);
+
+    std::vector<float> buf(12);
+    EXPECT_EQ(tsr_array_compute(a.get(), buf.data(), 11 * sizeof(float)), TSR_EINVAL);
+    EXPECT_EQ(tsr_array_compute(a.get(), nullptr, 12 * sizeof(float)), TSR_EINVAL);
+    EXPECT_EQ(tsr_array_from_buffer(rt.get(), &s34, buf.data(), 13 * sizeof(float),
+                                    TSR_ARRAY_COPY, &out),
+              TSR_EINVAL);
+    tsr_array_spec_t zero = Spec(TSR_FLOAT32, {3, 0}, {});
+    EXPECT_EQ(tsr_array_zeros(rt.get(), &zero, &out), TSR_EINVAL);
+    EXPECT_NE(std::string(tsr_last_error()).find("zero-size"), std::string::npos);
+    tsr_array_spec_t many = Spec(TSR_FLOAT32, {}, {});
+    many.ndim = TSR_MAX_DIMS + 1;
+    EXPECT_EQ(tsr_array_zeros(rt.get(), &many, &out), TSR_EINVAL);
+    tsr_array_spec_t bad_type = Spec(static_cast<tsr_dtype_t>(42), {3}, {});
+    EXPECT_EQ(tsr_array_zeros(rt.get(), &bad_type, &out), TSR_EINVAL);
+    EXPECT_EQ(tsr_array_arange(rt.get(), TSR_INT32, 0, 10, 0, 0, &out), TSR_EINVAL);
+    EXPECT_EQ(tsr_array_arange(rt.get(), TSR_INT32, 10, 0, 1, 0, &out), TSR_EINVAL);
+    EXPECT_EQ(tsr_array_persist(nullptr), TSR_EINVAL);
+    tsr_array_release(nullptr);
+    EXPECT_EQ(out, nullptr) << "outputs are written only on success";
+}
+
+} // namespace
