@@ -128,6 +128,19 @@ typedef struct {
     double ddof;
 } tsr_red_combine_arg_t;
 
+/** C (m x n) = beta * C + A (m x k) @ B (k x n), row-major, float32 or float64.
+ *  Buffers: 0 = A, 1 = B, 2 = C (W when beta == 0, else RW); A and B are read
+ *  from element offsets off_a, off_b with row strides lda, ldb (a chunk of a
+ *  larger buffer); C is a contiguous m x n chunk. */
+typedef struct {
+    int64_t m, n, k;
+    int64_t lda, ldb;
+    int64_t off_a, off_b;
+    int32_t type; /* TSR_FLOAT32 or TSR_FLOAT64 */
+    int32_t beta; /* 0 or 1 */
+} tsr_gemm_arg_t;
+
+_Static_assert(sizeof(tsr_gemm_arg_t) == 64, "tsr_gemm_arg_t layout");
 _Static_assert(sizeof(tsr_ew_header_t) == 104, "tsr_ew_header_t layout");
 _Static_assert(sizeof(tsr_ew_leaf_t) == 112, "tsr_ew_leaf_t layout");
 _Static_assert(sizeof(tsr_ew_instr_t) == 40, "tsr_ew_instr_t layout");
@@ -154,5 +167,6 @@ static inline size_t tsr_red_acc_size(tsr_red_op_t red, tsr_dtype_t type)
  *  implementation runs on sim devices too. */
 extern const tsr_codelet_t tsr__ew_codelet;
 extern const tsr_codelet_t tsr__red_combine_codelet;
+extern const tsr_codelet_t tsr__gemm_codelet;
 
 #endif /* TSR_KERNELS_KERNEL_ARGS_H */

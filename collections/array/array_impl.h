@@ -25,6 +25,7 @@ typedef enum {
     TSR__NODE_EW,         /* an elementwise op of 0..3 inputs (CONST has none) */
     TSR__NODE_PERMUTE,    /* in[0] with its dimensions reordered */
     TSR__NODE_REDUCE,     /* a reduction of in[0] */
+    TSR__NODE_MATMUL,     /* in[0] @ in[1], 2-D float */
 } tsr__node_kind_t;
 
 struct tsr_array {

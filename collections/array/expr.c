@@ -431,7 +431,12 @@ tsr_status_t tsr_array_reduce(tsr_reduce_op_t op, tsr_array_t *a, const tsr_redu
             like_dim[nd++] = -1;
         }
     }
-    st = as_type(a, op == TSR_REDUCE_ANY || op == TSR_REDUCE_ALL ? TSR_BOOL : a->dtype, &x);
+    /* any/all fold bools; a mean of integers sums in float64, as NumPy's does. */
+    st = as_type(a,
+                 op == TSR_REDUCE_ANY || op == TSR_REDUCE_ALL ? TSR_BOOL
+                 : op == TSR_REDUCE_MEAN && !is_float(a->dtype) ? TSR_FLOAT64
+                                                                 : a->dtype,
+                 &x);
     if (st == TSR_OK) {
         st = tsr__array_new_like(a->rt, rt_type, nd, shape, like, like_dim, &r);
     }
@@ -447,6 +452,70 @@ tsr_status_t tsr_array_reduce(tsr_reduce_op_t op, tsr_array_t *a, const tsr_redu
     r->red_mask = mask;
     r->ddof = o.ddof;
     r->split_every = o.split_every != 0 ? o.split_every : 8;
+    *out = r;
+    return TSR_OK;
+}
+
+tsr_status_t tsr_array_matmul(tsr_array_t *a, tsr_array_t *b, tsr_array_t **out)
+{
+    tsr_status_t st = tsr__array_check(a, "tsr_array_matmul");
+    tsr_array_t *in[2] = {NULL, NULL};
+    tsr_array_t *like[2];
+    int32_t like_dim[2] = {0, 1};
+    int64_t shape[2];
+    tsr_dtype_t t = TSR_FLOAT64;
+    tsr_array_t *r = NULL;
+
+    if (st == TSR_OK) {
+        st = tsr__array_check(b, "tsr_array_matmul");
+    }
+    if (st == TSR_OK && (out == NULL || a->rt != b->rt)) {
+        st = tsr__array_fail(TSR_EINVAL, "tsr_array_matmul: out is NULL, or the operands belong "
+                                         "to different runtimes");
+    }
+    if (st == TSR_OK && (a->ndim != 2 || b->ndim != 2 || a->shape[1] != b->shape[0])) {
+        st = tsr__array_fail(TSR_EINVAL,
+                             "tsr_array_matmul: operands of %u and %u dimensions with inner sizes "
+                             "%lld and %lld (2-D, equal inner sizes needed)",
+                             (unsigned)a->ndim, (unsigned)b->ndim,
+                             (long long)(a->ndim > 0 ? a->shape[a->ndim - 1] : 0),
+                             (long long)(b->ndim > 0 ? b->shape[0] : 0));
+    }
+    if (st == TSR_OK) {
+        st = tsr_dtype_promote(a->dtype, b->dtype, &t);
+    }
+    if (st == TSR_OK && !is_float(t)) {
+        st = tsr__array_fail(TSR_EINVAL, "tsr_array_matmul: %s operands; cast them to float32 or "
+                                         "float64 first", tsr_dtype_name(t));
+    }
+    if (st == TSR_OK && !same_bounds(a, 1, b, 0)) {
+        st = tsr__array_fail(TSR_EINVAL,
+                             "tsr_array_matmul: a's chunks along dimension 1 (first of %lld) are "
+                             "not b's along dimension 0 (first of %lld); rechunk one to match",
+                             (long long)a->cb[1][1], (long long)b->cb[0][1]);
+    }
+    if (st == TSR_OK) {
+        st = as_type(a, t, &in[0]);
+    }
+    if (st == TSR_OK) {
+        st = as_type(b, t, &in[1]);
+    }
+    if (st == TSR_OK) {
+        shape[0] = a->shape[0];
+        shape[1] = b->shape[1];
+        like[0] = a;
+        like[1] = b;
+        st = tsr__array_new_like(a->rt, t, 2, shape, like, like_dim, &r);
+    }
+    if (st != TSR_OK) {
+        tsr_array_release(in[0]);
+        tsr_array_release(in[1]);
+        return st;
+    }
+    r->kind = TSR__NODE_MATMUL;
+    r->in[0] = in[0]; /* takes the references */
+    r->in[1] = in[1];
+    r->n_in = 2;
     *out = r;
     return TSR_OK;
 }

@@ -81,6 +81,12 @@ static int is_leaf(const lower_t *L, const tsr_array_t *x)
     return x->kind == TSR__NODE_GEN || x->whole != NULL || chunks_of(L, x) != NULL;
 }
 
+/* Nodes lowered as steps of their own, never fused into a consumer. */
+static int is_step(const tsr_array_t *x)
+{
+    return x->kind == TSR__NODE_REDUCE || x->kind == TSR__NODE_MATMUL;
+}
+
 static int is_split(const lower_t *L, const tsr_array_t *x)
 {
     for (size_t i = 0; i < L->n_split; i++) {
@@ -218,7 +224,7 @@ static tsr_status_t group_deps(lower_t *L, tsr_array_t *x, int is_root, tsr_arra
     if (is_leaf(L, x)) {
         return TSR_OK;
     }
-    if (!is_root && (x->kind == TSR__NODE_REDUCE || is_split(L, x))) {
+    if (!is_root && (is_step(x) || is_split(L, x))) {
         return materialize(L, x, NULL);
     }
     for (size_t i = 0; i < *n_seen; i++) {
@@ -230,8 +236,8 @@ static tsr_status_t group_deps(lower_t *L, tsr_array_t *x, int is_root, tsr_arra
         return oom();
     }
     (*seen)[(*n_seen)++] = x;
-    if (x->kind == TSR__NODE_REDUCE) {
-        return TSR_OK; /* the root of a reduction step: its input is its own group */
+    if (is_step(x)) {
+        return TSR_OK; /* the root of a step: its inputs are groups of their own */
     }
     for (uint32_t j = 0; j < x->n_in; j++) {
         tsr_status_t st = group_deps(L, x->in[j], 0, seen, n_seen, cap_seen);
@@ -249,7 +255,7 @@ static int group_size(const lower_t *L, tsr_array_t *x, int is_root, tsr_array_t
 {
     int n = 0;
 
-    if (is_leaf(L, x) || (!is_root && (x->kind == TSR__NODE_REDUCE || is_split(L, x)))) {
+    if (is_leaf(L, x) || (!is_root && (is_step(x) || is_split(L, x)))) {
         return 0;
     }
     for (uint32_t j = 0; j < x->n_in; j++) {
@@ -591,6 +597,64 @@ static tsr_status_t lower_reduce(lower_t *L, tsr_array_t *r, tsr_data_t **outs)
     return st;
 }
 
+/* One operand block of a product: the handle, offset and row stride of rows
+ * r of chunk row `ci` and columns of chunk column `cj` of x. */
+static tsr_data_t *gemm_operand(const lower_t *L, const tsr_array_t *x, int64_t ci, int64_t cj,
+                                int64_t *off, int64_t *ld)
+{
+    if (x->whole != NULL) {
+        *ld = x->shape[1];
+        *off = x->cb[0][ci] * x->shape[1] + x->cb[1][cj];
+        return x->whole;
+    }
+    *ld = x->cb[1][cj + 1] - x->cb[1][cj];
+    *off = 0;
+    return chunks_of(L, x)[ci * x->nch[1] + cj];
+}
+
+static tsr_status_t lower_matmul(lower_t *L, tsr_array_t *r, tsr_data_t **outs)
+{
+    tsr_array_t *a = r->in[0];
+    tsr_array_t *b = r->in[1];
+    tsr_status_t st = TSR_OK;
+
+    /* The operands are data: computed first when they are expressions. */
+    if (chunks_of(L, a) == NULL && a->whole == NULL) {
+        st = materialize(L, a, NULL);
+    }
+    if (st == TSR_OK && chunks_of(L, b) == NULL && b->whole == NULL) {
+        st = materialize(L, b, NULL);
+    }
+    for (int64_t i = 0; i < a->nch[0] && st == TSR_OK; i++) {
+        for (int64_t j = 0; j < b->nch[1] && st == TSR_OK; j++) {
+            for (int64_t p = 0; p < a->nch[1] && st == TSR_OK; p++) {
+                tsr_gemm_arg_t g;
+                tsr_data_t *handles[3];
+                tsr_access_t modes[3] = {TSR_R, TSR_R, p == 0 ? TSR_W : TSR_RW};
+                tsr_task_desc_t desc = TSR_TASK_DESC_INIT;
+
+                memset(&g, 0, sizeof(g));
+                g.m = a->cb[0][i + 1] - a->cb[0][i];
+                g.k = a->cb[1][p + 1] - a->cb[1][p];
+                g.n = b->cb[1][j + 1] - b->cb[1][j];
+                g.type = (int32_t)r->dtype;
+                g.beta = p > 0;
+                handles[0] = gemm_operand(L, a, i, p, &g.off_a, &g.lda);
+                handles[1] = gemm_operand(L, b, p, j, &g.off_b, &g.ldb);
+                handles[2] = outs[i * b->nch[1] + j];
+                desc.codelet = &tsr__gemm_codelet;
+                desc.handles = handles;
+                desc.modes = modes;
+                desc.n_handles = 3;
+                desc.arg = &g;
+                desc.arg_size = sizeof(g);
+                st = submit(L, &desc, L->root == r);
+            }
+        }
+    }
+    return st;
+}
+
 /* Compute x (not data yet) into outs, or into new handles recorded as x's
  * temporaries when outs is NULL. */
 static tsr_status_t materialize(lower_t *L, tsr_array_t *x, tsr_data_t **outs)
@@ -610,6 +674,8 @@ static tsr_status_t materialize(lower_t *L, tsr_array_t *x, tsr_data_t **outs)
     }
     if (x->kind == TSR__NODE_REDUCE) {
         st = lower_reduce(L, x, outs);
+    } else if (x->kind == TSR__NODE_MATMUL) {
+        st = lower_matmul(L, x, outs);
     } else {
         prog_t *P = malloc(sizeof(*P));
         st = P != NULL ? build_program(L, x, P) : oom();

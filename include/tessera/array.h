@@ -236,6 +236,14 @@ typedef struct {
 TSR_API tsr_status_t tsr_array_reduce(tsr_reduce_op_t op, tsr_array_t *a,
                                       const tsr_reduce_opts_t *opts, tsr_array_t **out);
 
+/** The matrix product a @ b of 2-D float arrays (promoted together), as one
+ *  task per pair of chunks: each chunk of the result accumulates the products of
+ *  a's row of chunks and b's column of chunks (a CPU BLAS on one thread per task,
+ *  OpenBLAS when installed). a's chunks along dimension 1 must be b's along
+ *  dimension 0. Errors: TSR_EINVAL (not 2-D, sizes or chunks that do not match,
+ *  integer or bool operands: cast them to a float type first). */
+TSR_API tsr_status_t tsr_array_matmul(tsr_array_t *a, tsr_array_t *b, tsr_array_t **out);
+
 /** Compute `a` and write it to the host buffer `out` in C order; `n_bytes` must
  *  be exactly the array's size in bytes. Blocks until done. Errors: TSR_EINVAL;
  *  the status of the task that failed (tsr_last_error() has its message). */

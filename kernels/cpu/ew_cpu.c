@@ -18,7 +18,10 @@
 
 /* The loops over a block are compiled twice, for the x86-64 baseline and for
  * AVX2, and the loader picks per machine. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+/* (Not under sanitizers: an instrumented ifunc resolver runs before their
+ * runtime is up.) */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) &&                             \
+    !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 #define EW_SIMD __attribute__((target_clones("avx2", "default")))
 #else
 #define EW_SIMD

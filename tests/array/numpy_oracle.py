@@ -63,6 +63,7 @@ class Lib:
             "tsr_array_cast": (C.c_int, [P, C.c_int, PP]),
             "tsr_array_transpose": (C.c_int, [P, C.POINTER(C.c_int32), PP]),
             "tsr_array_reduce": (C.c_int, [C.c_int, P, C.POINTER(ReduceOpts), PP]),
+            "tsr_array_matmul": (C.c_int, [P, P, PP]),
             "tsr_array_compute": (C.c_int, [P, P, C.c_size_t]),
             "tsr_array_persist": (C.c_int, [P]),
             "tsr_array_release": (None, [P]),
@@ -390,10 +391,47 @@ def compare(got, ref, node_inexact, what, scale=None):
     return None
 
 
+def matmul_case(case, verbose):
+    """a @ b of random float matrices (a sometimes an expression), chunked alike
+    along the inner dimension; the tolerance scales with |a| @ |b|."""
+    r = case.rng
+    lib = case.lib
+    m, k, n = (int(r.integers(1, 150)) for _ in range(3))
+    cm, ck, cn = (int(r.integers(1, x + 1)) for x in (m, k, n))
+    dt = NP[int(r.integers(5, 7))]
+    a = case.leaf(dt, (m, k), [cm, ck])
+    b = case.leaf(NP[int(r.integers(5, 7))], (k, n), [ck, cn])
+    av = a.v
+    ah = a.h
+    if r.random() < 0.5:
+        ah = case.new(lib.array_binary_scalar, BINOPS.index("mul"), a.h, 0.5, 0)
+        ah = case.new(lib.array_unary, UNOPS.index("abs"), ah)
+        av = np.abs(a.v * np.array(0.5, dtype=a.v.dtype))
+    h = case.new(lib.array_matmul, ah, b.h)
+    ref = av.astype(np.float64) @ b.v.astype(np.float64)
+    scale = np.abs(av.astype(np.float64)) @ np.abs(b.v.astype(np.float64))
+    t = np.result_type(av.dtype, b.v.dtype)
+    got = np.empty((m, n), dtype=NP[lib.array_dtype(h)])
+    lib.check(lib.array_compute(h, got.ctypes.data_as(C.c_void_p), got.nbytes), "compute")
+    what = "case %d matmul %s (%d,%d)@(%d,%d) chunks %s" % (case.id, t, m, k, k, n, (cm, ck, cn))
+    if got.dtype != t:
+        return "%s: dtype %s, expected %s" % (what, got.dtype, t)
+    eps = 1e-6 if t == np.float32 else 1e-14
+    bad = np.abs(got.astype(np.float64) - ref) > eps * (k + 4) * (scale + 1e-300)
+    if verbose:
+        print(what, "FAIL" if bad.any() else "ok")
+    if bad.any():
+        i = tuple(np.argwhere(bad)[0])
+        return "%s: at %s got %r, expected %r" % (what, i, got[i], ref[i])
+    return None
+
+
 def run_case(lib, rt, seed, case_id, verbose):
     rng = np.random.default_rng([seed, case_id])
     case = Case(lib, rt, rng, case_id)
     try:
+        if rng.random() < 0.12:
+            return matmul_case(case, verbose)
         g = Generator(case)
         for _ in range(int(rng.integers(1, 4))):
             g.pool.append(g.new_leaf())

@@ -1,0 +1,142 @@
+/* CPU implementation of the tiled matrix product (tsr_gemm_arg_t): a CPU BLAS
+ * loaded at run time (OpenBLAS, kept to one thread per task since the runtime
+ * runs one task per core, else any libblas with CBLAS), or a blocked loop when
+ * none is installed. This file is the BLAS wrapper: no BLAS header is needed,
+ * the two CBLAS entry points are declared here. */
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <tessera/task.h>
+
+#include "kernels/kernel_args.h"
+
+enum { CBLAS_ROW_MAJOR = 101, CBLAS_NO_TRANS = 111 };
+typedef void (*dgemm_fn)(int, int, int, int, int, int, double, const double *, int,
+                         const double *, int, double, double *, int);
+typedef void (*sgemm_fn)(int, int, int, int, int, int, float, const float *, int, const float *,
+                         int, float, float *, int);
+
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static dgemm_fn g_dgemm;
+static sgemm_fn g_sgemm;
+
+static void load_blas(void)
+{
+    static const char *const names[] = {"libopenblas.so.0", "libopenblas.so", "libblis.so.4",
+                                        "libcblas.so.3", "libblas.so.3"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        void *lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+        void (*set_threads)(int);
+        if (lib == NULL) {
+            continue;
+        }
+        g_dgemm = (dgemm_fn)dlsym(lib, "cblas_dgemm");
+        g_sgemm = (sgemm_fn)dlsym(lib, "cblas_sgemm");
+        if (g_dgemm == NULL || g_sgemm == NULL) {
+            g_dgemm = NULL;
+            g_sgemm = NULL;
+            dlclose(lib);
+            continue;
+        }
+        set_threads = (void (*)(int))dlsym(lib, "openblas_set_num_threads");
+        if (set_threads != NULL) {
+            set_threads(1);
+        }
+        return; /* kept loaded for the life of the process */
+    }
+}
+
+/* The fallback: C += A B in blocks, the inner loop along a row of B and C. */
+#define DEF_GEMM_LOOP(T, SFX)                                                                      \
+    static void gemm_loop_##SFX(const tsr_gemm_arg_t *g, const T *a, const T *b, T *c)             \
+    {                                                                                              \
+        const int64_t kb = 128;                                                                    \
+        for (int64_t p0 = 0; p0 < g->k; p0 += kb) {                                                \
+            int64_t p1 = p0 + kb < g->k ? p0 + kb : g->k;                                          \
+            for (int64_t i = 0; i < g->m; i++) {                                                   \
+                T *restrict ci = c + i * g->n;                                                     \
+                for (int64_t p = p0; p < p1; p++) {                                                \
+                    T aip = a[i * g->lda + p];                                                     \
+                    const T *restrict bp = b + p * g->ldb;                                         \
+                    for (int64_t j = 0; j < g->n; j++) {                                           \
+                        ci[j] += aip * bp[j];                                                      \
+                    }                                                                              \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    }
+DEF_GEMM_LOOP(float, f32)
+DEF_GEMM_LOOP(double, f64)
+
+static tsr_status_t gemm_cpu(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, const void *arg)
+{
+    const tsr_gemm_arg_t *g = arg;
+    size_t es = g->type == TSR_FLOAT32 ? 4 : 8;
+    size_t c_bytes;
+    void *c;
+
+    if ((g->type != TSR_FLOAT32 && g->type != TSR_FLOAT64) || g->m < 1 || g->n < 1 || g->k < 1 ||
+        g->lda < g->k || g->ldb < g->n || g->m > INT32_MAX || g->n > INT32_MAX ||
+        g->k > INT32_MAX || g->lda > INT32_MAX || g->ldb > INT32_MAX ||
+        (size_t)(g->off_a + (g->m - 1) * g->lda + g->k) * es > bufs[0].n_bytes ||
+        (size_t)(g->off_b + (g->k - 1) * g->ldb + g->n) * es > bufs[1].n_bytes) {
+        tsr_task_ctx_fail(ctx, "matmul kernel: malformed arguments or short buffers");
+        return TSR_EINVAL;
+    }
+    c_bytes = (size_t)(g->m * g->n) * es;
+    if (g->beta != 0 && bufs[2].n_bytes == c_bytes) {
+        c = bufs[2].ptr;
+    } else if (bufs[2].ptr != NULL && bufs[2].n_bytes == c_bytes) {
+        c = bufs[2].ptr; /* a registered buffer */
+    } else {
+        tsr_status_t st = tsr_task_ctx_alloc(ctx, 2, c_bytes, &c);
+        if (st != TSR_OK) {
+            return st;
+        }
+    }
+    pthread_once(&g_once, load_blas);
+    if (g->type == TSR_FLOAT64) {
+        const double *a = (const double *)bufs[0].ptr + g->off_a;
+        const double *b = (const double *)bufs[1].ptr + g->off_b;
+        if (g_dgemm != NULL) {
+            g_dgemm(CBLAS_ROW_MAJOR, CBLAS_NO_TRANS, CBLAS_NO_TRANS, (int)g->m, (int)g->n,
+                    (int)g->k, 1.0, a, (int)g->lda, b, (int)g->ldb, g->beta ? 1.0 : 0.0, c,
+                    (int)g->n);
+            return TSR_OK;
+        }
+        if (!g->beta) {
+            memset(c, 0, c_bytes);
+        }
+        gemm_loop_f64(g, a, b, c);
+    } else {
+        const float *a = (const float *)bufs[0].ptr + g->off_a;
+        const float *b = (const float *)bufs[1].ptr + g->off_b;
+        if (g_sgemm != NULL) {
+            g_sgemm(CBLAS_ROW_MAJOR, CBLAS_NO_TRANS, CBLAS_NO_TRANS, (int)g->m, (int)g->n,
+                    (int)g->k, 1.0f, a, (int)g->lda, b, (int)g->ldb, g->beta ? 1.0f : 0.0f, c,
+                    (int)g->n);
+            return TSR_OK;
+        }
+        if (!g->beta) {
+            memset(c, 0, c_bytes);
+        }
+        gemm_loop_f32(g, a, b, c);
+    }
+    return TSR_OK;
+}
+
+static double gemm_flops(const size_t *n_bytes, uint32_t n_buffers, const void *arg)
+{
+    const tsr_gemm_arg_t *g = arg;
+    (void)n_bytes;
+    (void)n_buffers;
+    return 2.0 * (double)g->m * (double)g->n * (double)g->k;
+}
+
+const tsr_codelet_t tsr__gemm_codelet = {
+    .name = "array_matmul",
+    .impl = {[TSR_DEVICE_CPU] = gemm_cpu, [TSR_DEVICE_SIM] = gemm_cpu},
+    .n_buffers = TSR_NBUFFERS_DYNAMIC,
+    .flops = gemm_flops,
+};
