@@ -8,7 +8,7 @@ and NumPy.
 CASE, and what is timed (the data is made before and is not timed):
   mean_x_plus_xt     (x + x.T).mean(axis=0), x random float64 N x N, chunks C x C
   sum_f32            x.sum(), x random float32 of N elements, chunks of C
-  matmul_f64         a @ b, a and b random float64 N x N, chunks C x C
+  matmul_f64         x @ y, x and y random float64 N x N, chunks C x C
   elementwise_chain  sqrt(abs(x * 1.5 + 0.5)) * x - 2 (6 ops), x random float32 of
                      N elements, chunks of C; the result is a new array of N float32
 
