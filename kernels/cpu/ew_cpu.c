@@ -37,10 +37,12 @@ typedef void (*cast_fn)(void *d, const void *a, int64_t n);
 
 /* ---- op templates ----------------------------------------------------------------- */
 
-#define DEF_BIN(NAME, T, UT, SFX, EXPR)                                                            \
-    EW_SIMD static void NAME##_##SFX(void *d_, const void *a_, const void *b_, const void *c_, int64_t n)  \
+/* A binary op on operands of type T giving type R (T, or bool for comparisons). */
+#define DEF_BIN_R(NAME, T, R, SFX, EXPR)                                                           \
+    EW_SIMD static void NAME##_##SFX(void *d_, const void *a_, const void *b_, const void *c_,     \
+                                     int64_t n)                                                    \
     {                                                                                              \
-        T *restrict d = d_;                                                                        \
+        R *restrict d = d_;                                                                        \
         const T *a = a_;                                                                           \
         const T *b = b_;                                                                           \
         (void)c_;                                                                                  \
@@ -50,17 +52,8 @@ typedef void (*cast_fn)(void *d, const void *a, int64_t n);
             d[k] = (EXPR);                                                                         \
         }                                                                                          \
     }
-#define DEF_CMP(NAME, T, SFX, OPR)                                                                 \
-    EW_SIMD static void NAME##_##SFX(void *d_, const void *a_, const void *b_, const void *c_, int64_t n)  \
-    {                                                                                              \
-        uint8_t *restrict d = d_;                                                                  \
-        const T *a = a_;                                                                           \
-        const T *b = b_;                                                                           \
-        (void)c_;                                                                                  \
-        for (int64_t k = 0; k < n; k++) {                                                          \
-            d[k] = a[k] OPR b[k];                                                                  \
-        }                                                                                          \
-    }
+#define DEF_BIN(NAME, T, UT, SFX, EXPR) DEF_BIN_R(NAME, T, T, SFX, EXPR)
+#define DEF_CMP(NAME, T, SFX, OPR) DEF_BIN_R(NAME, T, uint8_t, SFX, x OPR y)
 #define DEF_UN(NAME, T, UT, SFX, EXPR)                                                             \
     EW_SIMD static void NAME##_##SFX(void *d_, const void *a_, const void *b_, const void *c_, int64_t n)  \
     {                                                                                              \
