@@ -288,39 +288,26 @@ static int64_t hsum_i64(const int64_t *x, int64_t n)
 /* Fold `n` values (already of the accumulator type, doubles for MOMENTS) into
  * the partial `acc`: into acc[0] when `across` (the block lies along a reduced
  * dimension), else element by element into acc[0..n). */
-#define DEF_FOLD_MINMAX(E, T, UT, SFX, F)                                                          \
-    EW_SIMD static void fold_min_##SFX(void *acc_, const void *v_, int64_t n, int across)                  \
+#define DEF_FOLD_EXTREME(NAME, T, SFX, F, BETTER)                                                 \
+    EW_SIMD static void NAME##_##SFX(void *acc_, const void *v_, int64_t n, int across)            \
     {                                                                                              \
         T *acc = acc_;                                                                             \
         const T *v = v_;                                                                           \
         if (across) {                                                                              \
             T a = acc[0];                                                                          \
             for (int64_t k = 0; k < n; k++) {                                                      \
-                a = (v[k] < a || ISNAN_##F(v[k])) ? v[k] : a;                                         \
+                a = (v[k] BETTER a || ISNAN_##F(v[k])) ? v[k] : a;                                 \
             }                                                                                      \
             acc[0] = a;                                                                            \
         } else {                                                                                   \
             for (int64_t k = 0; k < n; k++) {                                                      \
-                acc[k] = (v[k] < acc[k] || ISNAN_##F(v[k])) ? v[k] : acc[k];                          \
-            }                                                                                      \
-        }                                                                                          \
-    }                                                                                              \
-    EW_SIMD static void fold_max_##SFX(void *acc_, const void *v_, int64_t n, int across)                  \
-    {                                                                                              \
-        T *acc = acc_;                                                                             \
-        const T *v = v_;                                                                           \
-        if (across) {                                                                              \
-            T a = acc[0];                                                                          \
-            for (int64_t k = 0; k < n; k++) {                                                      \
-                a = (v[k] > a || ISNAN_##F(v[k])) ? v[k] : a;                                         \
-            }                                                                                      \
-            acc[0] = a;                                                                            \
-        } else {                                                                                   \
-            for (int64_t k = 0; k < n; k++) {                                                      \
-                acc[k] = (v[k] > acc[k] || ISNAN_##F(v[k])) ? v[k] : acc[k];                          \
+                acc[k] = (v[k] BETTER acc[k] || ISNAN_##F(v[k])) ? v[k] : acc[k];                  \
             }                                                                                      \
         }                                                                                          \
     }
+#define DEF_FOLD_MINMAX(E, T, UT, SFX, F)                                                          \
+    DEF_FOLD_EXTREME(fold_min, T, SFX, F, <)                                                       \
+    DEF_FOLD_EXTREME(fold_max, T, SFX, F, >)
 EW_TYPES(DEF_FOLD_MINMAX)
 
 typedef void (*fold_fn)(void *acc, const void *v, int64_t n, int across);
