@@ -73,6 +73,8 @@ typedef enum {
     TSR_RED_MIN,
     TSR_RED_MAX,
     TSR_RED_MOMENTS, /* (count, mean, M2) per element, as doubles */
+    TSR_RED_ARGMIN,  /* (value, index) pairs, tsr_red_arg_t; the index of an element is */
+    TSR_RED_ARGMAX,  /* the int64 value of instruction red_index of the program */
 } tsr_red_op_t;
 
 /** What the last combine writes. */
@@ -92,7 +94,7 @@ typedef struct {
     int32_t red_op;      /* tsr_red_op_t */
     uint32_t red_mask;   /* bit d: dimension d is reduced */
     uint32_t out_buf;    /* index of the output (or partial) buffer */
-    uint32_t pad;
+    uint32_t red_index;  /* ARGMIN/ARGMAX: the instruction giving each element's index */
     uint64_t out_bytes;  /* its size, allocated by the kernel */
 } tsr_ew_header_t;
 
@@ -116,11 +118,29 @@ typedef struct {
     double imm_f;
 } tsr_ew_instr_t;
 
+/** A partial of ARGMIN/ARGMAX: the best value so far, stored in its own dtype at
+ *  the start of `v` (a float32 in the first 4 bytes, ...), and its index. The
+ *  better of two: a NaN beats any number (NumPy returns the first NaN), then the
+ *  smaller (ARGMIN) or larger (ARGMAX) value, then, for equal values or two NaNs,
+ *  the smaller index; so the result does not depend on the order of folding. */
+typedef struct {
+    union {
+        double f64;
+        float f32;
+        int64_t i64;
+        int32_t i32;
+        uint16_t u16;
+        uint8_t u8;
+    } v;
+    int64_t index;
+} tsr_red_arg_t;
+
 typedef struct {
     int32_t red_op;   /* tsr_red_op_t */
     int32_t acc_type; /* tsr_dtype_t of the partials (ignored for MOMENTS) */
     int32_t fin;      /* tsr_red_fin_t; used when final != 0 */
-    int32_t out_type; /* tsr_dtype_t written when final != 0 */
+    int32_t out_type; /* tsr_dtype_t written when final != 0 (int64 indices for
+                         ARGMIN/ARGMAX, whose acc_type is the type of the values) */
     uint32_t final;   /* 1: write the result, 0: write a partial */
     uint32_t n_in;    /* inputs: buffers 0..n_in-1; the output is buffer n_in */
     uint64_t n_elems; /* elements per partial */
@@ -140,6 +160,49 @@ typedef struct {
     int32_t beta; /* 0 or 1 */
 } tsr_gemm_arg_t;
 
+/** The copy kernel assembles an output chunk from boxes of other buffers: used
+ *  by rechunk (an output chunk from the input chunks it overlaps) and for halos
+ *  (a chunk with its neighbours' edges and boundary values). The blob is a
+ *  tsr_copy_header_t followed by n_pieces tsr_copy_piece_t. The output is a
+ *  C-order array of `shape`; piece p writes the box of shape p.shape at
+ *  p.dst_origin, element e (box coordinates c) being element
+ *  src_offset + sum(c[d] * src_stride[d]) of buffer p.buf (strides may be 0 or
+ *  negative: broadcasts and mirrors), or the constant `fill` for TSR_PIECE_FILL.
+ *  Several tasks may fill one output: the first allocates it (alloc = 1, W mode),
+ *  the others write into it (alloc = 0, RW mode). Buffer out_buf is the output;
+ *  the others are read. */
+#define TSR_COPY_MAGIC 0x54435031u /* "TCP1" */
+#define TSR_COPY_MAX_PIECES 64
+
+typedef enum {
+    TSR_PIECE_COPY = 0,
+    TSR_PIECE_FILL,
+} tsr_piece_kind_t;
+
+typedef struct {
+    uint32_t magic;
+    uint32_t ndim;
+    uint32_t n_pieces;  /* 1..TSR_COPY_MAX_PIECES */
+    uint32_t elem_size; /* 1, 2, 4 or 8 bytes */
+    int64_t shape[TSR_MAX_DIMS];
+    uint32_t out_buf;
+    uint32_t alloc;
+    uint64_t out_bytes; /* product of shape x elem_size */
+} tsr_copy_header_t;
+
+typedef struct {
+    int32_t kind; /* tsr_piece_kind_t */
+    int32_t buf;
+    int64_t src_offset; /* elements */
+    int64_t src_stride[TSR_MAX_DIMS];
+    int64_t dst_origin[TSR_MAX_DIMS];
+    int64_t shape[TSR_MAX_DIMS];
+    uint64_t fill; /* FILL: the element's bytes, in the low elem_size bytes */
+} tsr_copy_piece_t;
+
+_Static_assert(sizeof(tsr_copy_header_t) == 96, "tsr_copy_header_t layout");
+_Static_assert(sizeof(tsr_copy_piece_t) == 216, "tsr_copy_piece_t layout");
+_Static_assert(sizeof(tsr_red_arg_t) == 16, "tsr_red_arg_t layout");
 _Static_assert(sizeof(tsr_gemm_arg_t) == 64, "tsr_gemm_arg_t layout");
 _Static_assert(sizeof(tsr_ew_header_t) == 104, "tsr_ew_header_t layout");
 _Static_assert(sizeof(tsr_ew_leaf_t) == 112, "tsr_ew_leaf_t layout");
@@ -160,13 +223,17 @@ static inline tsr_dtype_t tsr_red_acc_type(tsr_red_op_t red, tsr_dtype_t type)
 /** Bytes per partial element. */
 static inline size_t tsr_red_acc_size(tsr_red_op_t red, tsr_dtype_t type)
 {
+    if (red == TSR_RED_ARGMIN || red == TSR_RED_ARGMAX) {
+        return sizeof(tsr_red_arg_t);
+    }
     return red == TSR_RED_MOMENTS ? 3 * sizeof(double) : tsr_dtype_size(tsr_red_acc_type(red, type));
 }
 
-/** The codelets (kernels/cpu now; CUDA implementations join them). Their CPU
- *  implementation runs on sim devices too. */
+/** The codelets (kernels/codelets.c): a CPU implementation (which sim devices run
+ *  too) and, in builds with CUDA, a CUDA one. */
 extern const tsr_codelet_t tsr__ew_codelet;
 extern const tsr_codelet_t tsr__red_combine_codelet;
 extern const tsr_codelet_t tsr__gemm_codelet;
+extern const tsr_codelet_t tsr__copy_codelet;
 
 #endif /* TSR_KERNELS_KERNEL_ARGS_H */

@@ -255,6 +255,37 @@ TSR_API tsr_status_t tsr_array_compute(tsr_array_t *a, void *out, size_t n_bytes
  *  done. Errors: as tsr_array_compute. */
 TSR_API tsr_status_t tsr_array_persist(tsr_array_t *a);
 
+/* ---- files ------------------------------------------------------------------------ */
+
+/** Store `a` in the .npy file `path` (created or truncated; NumPy format 1.0, or 2.0
+ *  when the header needs it; C order, little-endian), computing it first. The
+ *  file is written chunk by chunk, so the array need not fit in host memory at
+ *  once. Errors: TSR_EINVAL (NULL), TSR_EIO (with the path and errno's text in
+ *  tsr_last_error()), and those of tsr_array_compute. A failed store removes the
+ *  partial file. */
+TSR_API tsr_status_t tsr_array_to_npy(tsr_array_t *a, const char *path);
+
+/** Load the .npy file `path` as a new array (the data is read before the call
+ *  returns, by parallel tasks, one per chunk). Its dtype must be one Tessera has
+ *  (|b1, |u1, <u2, <i4, <i8, <f4, <f8; "=" and "|" byte orders accepted where
+ *  NumPy writes them), C order. `chunks`: ndim sizes (0 entries pick one), or NULL
+ *  for automatic chunks. Errors: TSR_EINVAL (not a .npy file, unsupported dtype,
+ *  Fortran order, big-endian data, more than TSR_MAX_DIMS dimensions, a zero-size
+ *  array, a file shorter than its header says), TSR_EIO, TSR_ENOMEM. */
+TSR_API tsr_status_t tsr_array_from_npy(tsr_runtime_t *rt, const char *path,
+                                        const int64_t *chunks, tsr_array_t **out);
+
+/** Store `a` as raw C-order little-endian bytes in `path`, no header. Errors: as
+ *  tsr_array_to_npy. */
+TSR_API tsr_status_t tsr_array_to_raw(tsr_array_t *a, const char *path);
+
+/** Load raw C-order bytes from `path`, starting `offset` bytes in, as an array of
+ *  spec's dtype, shape and chunks. Errors: TSR_EINVAL (bad spec, a file too short
+ *  for offset + the array's size), TSR_EIO, TSR_ENOMEM. */
+TSR_API tsr_status_t tsr_array_from_raw(tsr_runtime_t *rt, const char *path,
+                                        const tsr_array_spec_t *spec, uint64_t offset,
+                                        tsr_array_t **out);
+
 #ifdef __cplusplus
 }
 #endif

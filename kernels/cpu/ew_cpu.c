@@ -12,6 +12,7 @@
 #include <tessera/task.h>
 
 #include "kernels/cpu/ew_types.h"
+#include "kernels/impl.h"
 #include "kernels/kernel_args.h"
 
 #define BLOCK 512
@@ -697,7 +698,7 @@ static int wants_tiles(const ew_run_t *r)
     return 0;
 }
 
-static tsr_status_t ew_cpu(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, const void *arg)
+tsr_status_t tsr__ew_cpu(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, const void *arg)
 {
     const tsr_ew_header_t *h = arg;
     const tsr_ew_leaf_t *leaves = (const tsr_ew_leaf_t *)(h + 1);
@@ -833,7 +834,7 @@ static tsr_status_t ew_cpu(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, const 
 
 /* ---- the combine kernel ----------------------------------------------------------- */
 
-static tsr_status_t combine_cpu(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, const void *arg)
+tsr_status_t tsr__combine_cpu(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, const void *arg)
 {
     const tsr_red_combine_arg_t *a = arg;
     tsr_red_op_t red = (tsr_red_op_t)a->red_op;
@@ -919,15 +920,3 @@ static tsr_status_t combine_cpu(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, c
     }
     return TSR_OK;
 }
-
-const tsr_codelet_t tsr__ew_codelet = {
-    .name = "array_ew",
-    .impl = {[TSR_DEVICE_CPU] = ew_cpu, [TSR_DEVICE_SIM] = ew_cpu},
-    .n_buffers = TSR_NBUFFERS_DYNAMIC,
-};
-
-const tsr_codelet_t tsr__red_combine_codelet = {
-    .name = "array_reduce",
-    .impl = {[TSR_DEVICE_CPU] = combine_cpu, [TSR_DEVICE_SIM] = combine_cpu},
-    .n_buffers = TSR_NBUFFERS_DYNAMIC,
-};

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <tessera/task.h>
 
+#include "kernels/impl.h"
 #include "kernels/kernel_args.h"
 
 enum { CBLAS_ROW_MAJOR = 101, CBLAS_NO_TRANS = 111 };
@@ -69,7 +70,7 @@ static void load_blas(void)
 DEF_GEMM_LOOP(float, f32)
 DEF_GEMM_LOOP(double, f64)
 
-static tsr_status_t gemm_cpu(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, const void *arg)
+tsr_status_t tsr__gemm_cpu(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, const void *arg)
 {
     const tsr_gemm_arg_t *g = arg;
     size_t es = g->type == TSR_FLOAT32 ? 4 : 8;
@@ -125,18 +126,3 @@ static tsr_status_t gemm_cpu(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, cons
     }
     return TSR_OK;
 }
-
-static double gemm_flops(const size_t *n_bytes, uint32_t n_buffers, const void *arg)
-{
-    const tsr_gemm_arg_t *g = arg;
-    (void)n_bytes;
-    (void)n_buffers;
-    return 2.0 * (double)g->m * (double)g->n * (double)g->k;
-}
-
-const tsr_codelet_t tsr__gemm_codelet = {
-    .name = "array_matmul",
-    .impl = {[TSR_DEVICE_CPU] = gemm_cpu, [TSR_DEVICE_SIM] = gemm_cpu},
-    .n_buffers = TSR_NBUFFERS_DYNAMIC,
-    .flops = gemm_flops,
-};
