@@ -346,6 +346,31 @@ tsr_status_t tsr_array_transpose(tsr_array_t *a, const int32_t *axes, tsr_array_
     return TSR_OK;
 }
 
+/* The int64 index of each element of a, as a generator: its coordinate along
+ * `axis`, or its C-order position when axis < 0. Read by the program of an
+ * argmin/argmax with the axis as its map. */
+static tsr_status_t arg_index_node(tsr_array_t *a, int32_t axis, tsr_array_t **out)
+{
+    tsr_array_t *like[TSR_MAX_DIMS];
+    int32_t like_dim[TSR_MAX_DIMS];
+    uint32_t nd = axis < 0 ? a->ndim : 1;
+    tsr_status_t st;
+
+    for (uint32_t d = 0; d < nd; d++) {
+        like[d] = a;
+        like_dim[d] = axis < 0 ? (int32_t)d : axis;
+    }
+    st = tsr__array_new_like(a->rt, TSR_INT64, nd, axis < 0 ? a->shape : &a->shape[axis], like,
+                             like_dim, out);
+    if (st == TSR_OK) {
+        (*out)->kind = TSR__NODE_GEN;
+        (*out)->gen = TSR_LEAF_ARANGE;
+        (*out)->p0 = 0;
+        (*out)->p1 = 1;
+    }
+    return st;
+}
+
 tsr_status_t tsr_array_reduce(tsr_reduce_op_t op, tsr_array_t *a, const tsr_reduce_opts_t *opts,
                               tsr_array_t **out)
 {
@@ -360,6 +385,7 @@ tsr_status_t tsr_array_reduce(tsr_reduce_op_t op, tsr_array_t *a, const tsr_redu
     tsr_dtype_t rt_type;
     tsr_array_t *x = NULL;
     tsr_array_t *r;
+    int32_t arg_axis = -1; /* argmin/argmax: the axis, or -1 for flat indices */
     tsr_status_t st = tsr__array_check(a, "tsr_array_reduce");
 
     if (st == TSR_OK && ((unsigned)op >= TSR_N_REDUCE_OPS || out == NULL)) {
@@ -389,6 +415,7 @@ tsr_status_t tsr_array_reduce(tsr_reduce_op_t op, tsr_array_t *a, const tsr_redu
                                    (int)o.axes[i], (unsigned)a->ndim);
         }
         mask |= 1u << ax;
+        arg_axis = o.n_axes == 1 ? ax : -1;
     }
     if (o.n_axes == 0) {
         mask = a->ndim > 0 ? (1u << a->ndim) - 1 : 0;
@@ -414,6 +441,15 @@ tsr_status_t tsr_array_reduce(tsr_reduce_op_t op, tsr_array_t *a, const tsr_redu
         red = TSR_RED_MOMENTS;
         fin = op == TSR_REDUCE_VAR ? TSR_FIN_VAR : TSR_FIN_STD;
         rt_type = a->dtype == TSR_FLOAT32 ? TSR_FLOAT32 : TSR_FLOAT64;
+        break;
+    case TSR_REDUCE_ARGMIN:
+    case TSR_REDUCE_ARGMAX:
+        red = op == TSR_REDUCE_ARGMIN ? TSR_RED_ARGMIN : TSR_RED_ARGMAX;
+        rt_type = TSR_INT64;
+        if (o.n_axes > 1) {
+            return tsr__array_fail(TSR_EINVAL, "tsr_array_reduce: argmin/argmax take one axis, or "
+                                               "none for the index into the flattened array");
+        }
         break;
     default: /* ANY, ALL */
         red = op == TSR_REDUCE_ANY ? TSR_RED_MAX : TSR_RED_MIN;
@@ -447,6 +483,16 @@ tsr_status_t tsr_array_reduce(tsr_reduce_op_t op, tsr_array_t *a, const tsr_redu
     r->kind = TSR__NODE_REDUCE;
     r->in[0] = x; /* takes the reference */
     r->n_in = 1;
+    if (red == TSR_RED_ARGMIN || red == TSR_RED_ARGMAX) {
+        /* in[1]: each element's index, along the axis or flat. */
+        st = arg_index_node(a, arg_axis, &r->in[1]);
+        if (st != TSR_OK) {
+            tsr_array_release(r);
+            return st;
+        }
+        r->n_in = 2;
+        r->aux = arg_axis;
+    }
     r->red = red;
     r->fin = fin;
     r->red_mask = mask;

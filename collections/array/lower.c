@@ -270,8 +270,10 @@ static int group_size(const lower_t *L, tsr_array_t *x, int is_root, tsr_array_t
 }
 
 /* Build the program of the group rooted at x, computing its dependencies first
- * and splitting it until it fits. */
-static tsr_status_t build_program(lower_t *L, tsr_array_t *x, prog_t *P)
+ * and splitting it until it fits. With `first` (a generator read through map
+ * first_map), its value is emitted before x's and *first_at gets its index. */
+static tsr_status_t build_program_with(lower_t *L, tsr_array_t *x, tsr_array_t *first,
+                                       const int8_t *first_map, uint32_t *first_at, prog_t *P)
 {
     int8_t ident[TSR_MAX_DIMS];
 
@@ -293,7 +295,13 @@ static tsr_status_t build_program(lower_t *L, tsr_array_t *x, prog_t *P)
         }
         memset(P, 0, offsetof(prog_t, leaves));
         P->L = L;
-        v = emit(P, x, ident);
+        v = first != NULL ? emit(P, first, first_map) : 0;
+        if (v >= 0 && first != NULL) {
+            *first_at = (uint32_t)v;
+        }
+        if (v >= 0) {
+            v = emit(P, x, ident);
+        }
         if (v >= 0) {
             return TSR_OK;
         }
@@ -311,6 +319,11 @@ static tsr_status_t build_program(lower_t *L, tsr_array_t *x, prog_t *P)
         }
         L->split[L->n_split++] = best;
     }
+}
+
+static tsr_status_t build_program(lower_t *L, tsr_array_t *x, prog_t *P)
+{
+    return build_program_with(L, x, NULL, NULL, NULL, P);
 }
 
 /* ---- submission ----------------------------------------------------------------------- */
@@ -344,8 +357,8 @@ static uint32_t handle_index(tsr_data_t **handles, uint32_t *n, tsr_data_t *h)
 /* One task per chunk of `space` (the group's root) running program P, writing
  * outs[i] (a reduction's partials when red != NONE). */
 static tsr_status_t submit_program(lower_t *L, const prog_t *P, const tsr_array_t *space,
-                                   tsr_red_op_t red, uint32_t red_mask, tsr_data_t **outs,
-                                   int is_root)
+                                   tsr_red_op_t red, uint32_t red_mask, uint32_t red_index,
+                                   tsr_data_t **outs, int is_root)
 {
     size_t blob_size = sizeof(tsr_ew_header_t) + P->n_leaves * sizeof(tsr_ew_leaf_t) +
                        P->n_instr * sizeof(tsr_ew_instr_t);
@@ -384,6 +397,7 @@ static tsr_status_t submit_program(lower_t *L, const prog_t *P, const tsr_array_
         h->n_instr = P->n_instr;
         h->red_op = (int32_t)red;
         h->red_mask = red_mask;
+        h->red_index = red_index;
         for (uint32_t d = 0; d < space->ndim; d++) {
             out_elems *= red != TSR_RED_NONE && ((red_mask >> d) & 1u) ? 1 : h->shape[d];
         }
@@ -520,12 +534,23 @@ static tsr_status_t lower_reduce(lower_t *L, tsr_array_t *r, tsr_data_t **outs)
     int64_t *fill = NULL;
     double count = 1;
     uint32_t f = r->split_every;
+    uint32_t red_index = 0;
     tsr_status_t st;
 
     if (P == NULL) {
         return oom();
     }
-    st = build_program(L, x, P);
+    if (r->red == TSR_RED_ARGMIN || r->red == TSR_RED_ARGMAX) {
+        /* Each element's index comes from generator in[1]: along axis r->aux, or
+         * flat (its dimensions are x's). */
+        int8_t imap[TSR_MAX_DIMS];
+        for (int d = 0; d < TSR_MAX_DIMS; d++) {
+            imap[d] = (int8_t)(r->aux >= 0 ? r->aux : d);
+        }
+        st = build_program_with(L, x, r->in[1], imap, &red_index, P);
+    } else {
+        st = build_program(L, x, P);
+    }
     if (st == TSR_OK) {
         st = new_handles(L, n_in_chunks, &partials);
     }
@@ -539,7 +564,7 @@ static tsr_status_t lower_reduce(lower_t *L, tsr_array_t *r, tsr_data_t **outs)
         }
     }
     if (st == TSR_OK) {
-        st = submit_program(L, P, x, r->red, r->red_mask, partials, 0);
+        st = submit_program(L, P, x, r->red, r->red_mask, red_index, partials, 0);
     }
     free(P);
     /* Group the partials by the output chunk they fold into. */
@@ -680,7 +705,7 @@ static tsr_status_t materialize(lower_t *L, tsr_array_t *x, tsr_data_t **outs)
         prog_t *P = malloc(sizeof(*P));
         st = P != NULL ? build_program(L, x, P) : oom();
         if (st == TSR_OK) {
-            st = submit_program(L, P, x, TSR_RED_NONE, 0, outs, L->root == x);
+            st = submit_program(L, P, x, TSR_RED_NONE, 0, 0, outs, L->root == x);
         }
         free(P);
     }

@@ -215,6 +215,9 @@ typedef enum {
     TSR_REDUCE_STD,
     TSR_REDUCE_ANY, /* bool */
     TSR_REDUCE_ALL,
+    TSR_REDUCE_ARGMIN, /* int64 indices: along the one axis given, or into the array */
+    TSR_REDUCE_ARGMAX, /* flattened in C order when n_axes is 0; the first of equal
+                          values, and the first NaN if there is one, as NumPy */
     TSR_N_REDUCE_OPS
 } tsr_reduce_op_t;
 
@@ -232,7 +235,8 @@ typedef struct {
 
 /** A reduction of `a` as a tree: a partial per chunk (fused with a's elementwise
  *  expression), merged split_every at a time. NULL opts: every axis, defaults.
- *  Errors: TSR_EINVAL (axis out of range or repeated). */
+ *  Errors: TSR_EINVAL (axis out of range or repeated; ARGMIN/ARGMAX over more than
+ *  one axis but not all of them given as n_axes 0). */
 TSR_API tsr_status_t tsr_array_reduce(tsr_reduce_op_t op, tsr_array_t *a,
                                       const tsr_reduce_opts_t *opts, tsr_array_t **out);
 

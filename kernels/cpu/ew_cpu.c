@@ -315,6 +315,54 @@ typedef void (*fold_fn)(void *acc, const void *v, int64_t n, int across);
 static const fold_fn k_fold_min[TSR_N_DTYPES] = ROW_ALL(fold_min);
 static const fold_fn k_fold_max[TSR_N_DTYPES] = ROW_ALL(fold_max);
 
+/* ARGMIN/ARGMAX: whether value v at index i beats the partial `a` (the rule of
+ * tsr_red_arg_t), and the fold of values with their indices and the merge of
+ * partials built on it. */
+#define DEF_ARG_BEATS(NAME, T, SFX, F, BETTER)                                                     \
+    static inline int NAME##_beats_##SFX(T v, int64_t i, const tsr_red_arg_t *a)                   \
+    {                                                                                              \
+        T cur;                                                                                     \
+        memcpy(&cur, &a->v, sizeof(T));                                                            \
+        if (ISNAN_##F(v)) {                                                                        \
+            return !ISNAN_##F(cur) || i < a->index;                                                \
+        }                                                                                          \
+        return !ISNAN_##F(cur) && (v BETTER cur || (v == cur && i < a->index));                    \
+    }                                                                                              \
+    static void NAME##_##SFX(tsr_red_arg_t *acc, const void *v_, const int64_t *ix, int64_t n,     \
+                             int across)                                                           \
+    {                                                                                              \
+        const T *v = v_;                                                                           \
+        for (int64_t k = 0; k < n; k++) {                                                          \
+            tsr_red_arg_t *a = &acc[across ? 0 : k];                                               \
+            if (NAME##_beats_##SFX(v[k], ix[k], a)) {                                              \
+                memcpy(&a->v, &v[k], sizeof(T));                                                   \
+                a->index = ix[k];                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    }                                                                                              \
+    static void NAME##_merge_##SFX(tsr_red_arg_t *acc, const tsr_red_arg_t *b, int64_t n)          \
+    {                                                                                              \
+        for (int64_t k = 0; k < n; k++) {                                                          \
+            T bv;                                                                                  \
+            memcpy(&bv, &b[k].v, sizeof(T));                                                       \
+            if (NAME##_beats_##SFX(bv, b[k].index, &acc[k])) {                                     \
+                acc[k] = b[k];                                                                     \
+            }                                                                                      \
+        }                                                                                          \
+    }
+#define DEF_FOLD_ARGS(E, T, UT, SFX, F)                                                            \
+    DEF_ARG_BEATS(fold_argmin, T, SFX, F, <)                                                       \
+    DEF_ARG_BEATS(fold_argmax, T, SFX, F, >)
+EW_TYPES(DEF_FOLD_ARGS)
+
+typedef void (*fold_arg_fn)(tsr_red_arg_t *acc, const void *v, const int64_t *ix, int64_t n,
+                            int across);
+typedef void (*merge_arg_fn)(tsr_red_arg_t *acc, const tsr_red_arg_t *b, int64_t n);
+static const fold_arg_fn k_fold_argmin[TSR_N_DTYPES] = ROW_ALL(fold_argmin);
+static const fold_arg_fn k_fold_argmax[TSR_N_DTYPES] = ROW_ALL(fold_argmax);
+static const merge_arg_fn k_merge_argmin[TSR_N_DTYPES] = ROW_ALL(fold_argmin_merge);
+static const merge_arg_fn k_merge_argmax[TSR_N_DTYPES] = ROW_ALL(fold_argmax_merge);
+
 EW_SIMD static void fold_sum(void *acc_, const void *v_, int64_t n, int across, int is_float)
 {
     if (is_float) {
@@ -408,13 +456,25 @@ static void acc_init(void *acc, tsr_red_op_t red, tsr_dtype_t type, int64_t n)
         }
         return;
     }
-    default: { /* MIN, MAX: +-inf for floats, the type's extreme otherwise */
-        double f = red == TSR_RED_MIN ? INFINITY : -INFINITY;
-        int64_t i = red == TSR_RED_MIN ? INT64_MAX : INT64_MIN;
+    default: { /* MIN, MAX: +-inf for floats, the type's extreme otherwise; ARGMIN and
+                  ARGMAX: the same with the largest index */
+        int lowest = red == TSR_RED_MIN || red == TSR_RED_ARGMIN;
+        double f = lowest ? INFINITY : -INFINITY;
+        int64_t i = lowest ? INT64_MAX : INT64_MIN;
         char one[8];
         size_t es = tsr_dtype_size(type);
+        if (red == TSR_RED_ARGMIN || red == TSR_RED_ARGMAX) {
+            tsr_red_arg_t init;
+            memset(&init, 0, sizeof(init));
+            acc_init(&init.v, lowest ? TSR_RED_MIN : TSR_RED_MAX, type, 1);
+            init.index = INT64_MAX;
+            for (int64_t k = 0; k < n; k++) {
+                ((tsr_red_arg_t *)acc)[k] = init;
+            }
+            return;
+        }
         if (type == TSR_BOOL) {
-            one[0] = red == TSR_RED_MIN;
+            one[0] = lowest;
         } else if (type >= TSR_FLOAT32) {
             k_cast[TSR_FLOAT64][type](one, &f, 1);
         } else {
@@ -522,8 +582,14 @@ static int program_valid(tsr_task_ctx_t *ctx, const tsr_ew_header_t *h, const ts
                          const tsr_ew_instr_t *code, const tsr_buffer_t *bufs)
 {
     if (h->magic != TSR_EW_MAGIC || h->ndim > TSR_MAX_DIMS || h->n_leaves > TSR_EW_MAX_LEAVES ||
-        h->n_instr == 0 || h->n_instr > TSR_EW_MAX_INSTR || h->out_buf >= TSR_MAX_BUFFERS) {
+        h->n_instr == 0 || h->n_instr > TSR_EW_MAX_INSTR || h->out_buf >= TSR_MAX_BUFFERS ||
+        h->red_op < TSR_RED_NONE || h->red_op > TSR_RED_ARGMAX) {
         tsr_task_ctx_fail(ctx, "array kernel: malformed program header");
+        return 0;
+    }
+    if ((h->red_op == TSR_RED_ARGMIN || h->red_op == TSR_RED_ARGMAX) &&
+        (h->red_index + 1 >= h->n_instr || result_type(&code[h->red_index]) != TSR_INT64)) {
+        tsr_task_ctx_fail(ctx, "array kernel: the index of an arg reduction is malformed");
         return 0;
     }
     for (uint32_t l = 0; l < h->n_leaves; l++) {
@@ -651,7 +717,8 @@ static void run_block(const ew_run_t *r, const int64_t *idx, int64_t j0, int64_t
         int across = r->g.red[m - 1];
         void *acc = r->out + (size_t)(obase + (across ? 0 : j0)) * r->acc_size;
 
-        if (h->red_op != TSR_RED_MIN && h->red_op != TSR_RED_MAX && r->vtype != r->acc_type) {
+        if (h->red_op != TSR_RED_MIN && h->red_op != TSR_RED_MAX && h->red_op != TSR_RED_ARGMIN &&
+            h->red_op != TSR_RED_ARGMAX && r->vtype != r->acc_type) {
             k_cast[r->vtype][r->acc_type](r->red_tmp, v, n);
             v = r->red_tmp;
         }
@@ -667,6 +734,12 @@ static void run_block(const ew_run_t *r, const int64_t *idx, int64_t j0, int64_t
             break;
         case TSR_RED_MAX:
             k_fold_max[r->vtype](acc, v, n, across);
+            break;
+        case TSR_RED_ARGMIN:
+            k_fold_argmin[r->vtype](acc, v, val[h->red_index], n, across);
+            break;
+        case TSR_RED_ARGMAX:
+            k_fold_argmax[r->vtype](acc, v, val[h->red_index], n, across);
             break;
         default:
             fold_moments(acc, v, n, across);
@@ -748,6 +821,9 @@ tsr_status_t tsr__ew_cpu(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, const vo
         }
     }
     last_use[h->n_instr - 1] = (int)h->n_instr; /* the result outlives the program */
+    if (h->red_op == TSR_RED_ARGMIN || h->red_op == TSR_RED_ARGMAX) {
+        last_use[h->red_index] = (int)h->n_instr; /* so do the indices it is folded with */
+    }
     for (uint32_t i = 0; i < h->n_instr; i++) {
         const tsr_ew_instr_t *in = &code[i];
         int args[3] = {in->a, in->b, in->c};
@@ -845,12 +921,12 @@ tsr_status_t tsr__combine_cpu(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, con
     void *out;
     tsr_status_t st;
 
-    if (red <= TSR_RED_NONE || red > TSR_RED_MOMENTS || (unsigned)at >= TSR_N_DTYPES ||
+    if (red <= TSR_RED_NONE || red > TSR_RED_ARGMAX || (unsigned)at >= TSR_N_DTYPES ||
         (unsigned)a->out_type >= TSR_N_DTYPES || a->n_in == 0 || a->n_in >= TSR_MAX_BUFFERS) {
         tsr_task_ctx_fail(ctx, "reduction combine: malformed arguments");
         return TSR_EINVAL;
     }
-    asz = red == TSR_RED_MOMENTS ? 3 * sizeof(double) : tsr_dtype_size(at);
+    asz = tsr_red_acc_size(red, at);
     for (uint32_t i = 0; i < a->n_in; i++) {
         if (bufs[i].n_bytes != (size_t)n * asz) {
             tsr_task_ctx_fail(ctx, "reduction combine: partial %u has %zu bytes, expected %zu",
@@ -884,6 +960,12 @@ tsr_status_t tsr__combine_cpu(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, con
         case TSR_RED_MAX:
             k_fold_max[at](acc, p, n, 0);
             break;
+        case TSR_RED_ARGMIN:
+            k_merge_argmin[at]((tsr_red_arg_t *)acc, p, n);
+            break;
+        case TSR_RED_ARGMAX:
+            k_merge_argmax[at]((tsr_red_arg_t *)acc, p, n);
+            break;
         default:
             for (int64_t k = 0; k < n; k++) {
                 const double *b = (const double *)p + 3 * k;
@@ -894,7 +976,12 @@ tsr_status_t tsr__combine_cpu(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, con
     }
     if (a->final) {
         double *tmp = NULL;
-        if (a->fin == TSR_FIN_CAST) {
+        if (red == TSR_RED_ARGMIN || red == TSR_RED_ARGMAX) {
+            for (int64_t k = 0; k < n; k++) {
+                int64_t ix = ((const tsr_red_arg_t *)acc)[k].index;
+                k_cast[TSR_INT64][a->out_type]((char *)out + (size_t)k * tsr_dtype_size((tsr_dtype_t)a->out_type), &ix, 1);
+            }
+        } else if (a->fin == TSR_FIN_CAST) {
             k_cast[at][a->out_type](out, acc, n);
         } else if ((tmp = malloc((size_t)n * sizeof(double))) == NULL) {
             free(acc);

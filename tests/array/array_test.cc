@@ -321,6 +321,9 @@ TEST(ArrayErrors, ClearMessagesNoCrash)
     o.axes[0] = 1;
     o.axes[1] = -1;
     EXPECT_EQ(tsr_array_reduce(TSR_REDUCE_SUM, a.get(), &o, &out), TSR_EINVAL);
+    o.axes[1] = 0;
+    EXPECT_EQ(tsr_array_reduce(TSR_REDUCE_ARGMIN, a.get(), &o, &out), TSR_EINVAL);
+    EXPECT_NE(std::string(tsr_last_error()).find("one axis"), std::string::npos);
     o.n_axes = 0;
     o.split_every = 1;
     EXPECT_EQ(tsr_array_reduce(TSR_REDUCE_SUM, a.get(), &o, &out), TSR_EINVAL);

@@ -27,7 +27,7 @@ FLOATS = (5, 6)
 BINOPS = ["add", "sub", "mul", "div", "pow", "minimum", "maximum",
           "lt", "le", "gt", "ge", "eq", "ne"]
 UNOPS = ["neg", "abs", "sqrt", "exp", "log", "sin", "cos"]
-REDOPS = ["sum", "prod", "min", "max", "mean", "var", "std", "any", "all"]
+REDOPS = ["sum", "prod", "min", "max", "mean", "var", "std", "any", "all", "argmin", "argmax"]
 
 
 class Spec(C.Structure):
@@ -352,6 +352,8 @@ def reduce_ref(op, v, axes, keepdims, ddof):
             return getattr(np, op)(v, axis=ax, keepdims=keepdims)
         if op in ("any", "all"):
             return getattr(np, op)(v, axis=ax, keepdims=keepdims)
+        if op in ("argmin", "argmax"):
+            return getattr(np, op)(v, axis=axes[0] if axes else None, keepdims=keepdims).astype(np.int64)
         t = np.float32 if v.dtype == np.float32 else np.float64
         w = v.astype(np.float64)
         if op == "mean":
@@ -388,6 +390,33 @@ def compare(got, ref, node_inexact, what, scale=None):
     if not ok.all():
         i = tuple(np.argwhere(~ok)[0])
         return "%s: at %s got %r, expected %r" % (what, i, got[i], ref[i])
+    return None
+
+
+def compare_arg(got, ref, v, axes, keepdims, what):
+    """argmin/argmax of float values Tessera computed itself: its values may differ
+    from NumPy's in the last bits, so the index must point at an element whose
+    NumPy value is the extreme (or a NaN when there is one), not at NumPy's index."""
+    if got.dtype != ref.dtype or got.shape != ref.shape:
+        return "%s: %s %s, expected %s %s" % (what, got.dtype, got.shape, ref.dtype, ref.shape)
+    if axes:
+        g = got if keepdims else np.expand_dims(got, axes[0])
+        r = ref if keepdims else np.expand_dims(ref, axes[0])
+        if (g < 0).any() or (g >= v.shape[axes[0]]).any():
+            return "%s: index out of range" % what
+        at = np.take_along_axis(v, g, axis=axes[0]).astype(np.float64)
+        want = np.take_along_axis(v, r, axis=axes[0]).astype(np.float64)
+    else:
+        if got.item() < 0 or got.item() >= v.size:
+            return "%s: index %d out of range" % (what, got.item())
+        at = np.asarray(v.reshape(-1)[got.item()], dtype=np.float64)
+        want = np.asarray(v.reshape(-1)[ref.item()], dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        ok = (np.isnan(at) & np.isnan(want)) | (at == want) | \
+            (np.abs(at - want) <= 1e-4 * np.abs(want) + 1e-300)
+    if not ok.all():
+        i = tuple(np.argwhere(~np.asarray(ok))[0]) if np.ndim(ok) else ()
+        return "%s: index points at %r, the extreme is %r" % (what, np.asarray(at)[i], np.asarray(want)[i])
     return None
 
 
@@ -441,6 +470,7 @@ def run_case(lib, rt, seed, case_id, verbose):
             g.step()
         node = g.pool[-1]
         what = "case %d (seed %d)" % (case_id, seed)
+        is_arg = False
         if rng.random() < 0.5:
             op = REDOPS[int(rng.integers(0, len(REDOPS)))]
             nd = node.v.ndim
@@ -451,6 +481,9 @@ def run_case(lib, rt, seed, case_id, verbose):
                 return None  # products of many floats over/underflow at different points
             if op in ("any", "all") and node.inexact:
                 return None
+            is_arg = op in ("argmin", "argmax")
+            if is_arg and len(axes) > 1:
+                axes = axes[:1]
             count = int(np.prod([node.v.shape[a] for a in axes])) if axes else node.v.size
             if op in ("var", "std") and count - ddof <= 0:
                 return None
@@ -489,7 +522,10 @@ def run_case(lib, rt, seed, case_id, verbose):
         shape = tuple(lib.array_dim(h, d) for d in range(lib.array_ndim(h)))
         got = np.empty(shape, dtype=dt)
         lib.check(lib.array_compute(h, got.ctypes.data_as(C.c_void_p), got.nbytes), "compute")
-        err = compare(got, ref, inexact, what, scale)
+        if is_arg and node.v.dtype.kind == "f":
+            err = compare_arg(got, ref, node.v, axes, keepdims, what)
+        else:
+            err = compare(got, ref, inexact, what, scale)
         if verbose or err:
             print("%s: %s %s %s\n  %s" % (what, "FAIL" if err else "ok", got.dtype, got.shape,
                                           "\n  ".join(g.log)))
