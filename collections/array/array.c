@@ -54,6 +54,7 @@ static tsr_status_t alloc_node(tsr_runtime_t *rt, tsr_dtype_t dtype, uint32_t nd
         return tsr__array_fail(TSR_ENOMEM, "array: out of memory for a node");
     }
     atomic_init(&a->refs, 1);
+    a->in = a->in_fixed;
     a->rt = rt;
     a->dtype = dtype;
     a->ndim = ndim;
@@ -145,6 +146,23 @@ tsr_status_t tsr__array_new_like(tsr_runtime_t *rt, tsr_dtype_t dtype, uint32_t 
     return TSR_OK;
 }
 
+tsr_status_t tsr__array_new_bounds(tsr_runtime_t *rt, tsr_dtype_t dtype, uint32_t ndim,
+                                   const int64_t *shape, const uint32_t *nch,
+                                   const int64_t *const *cb, tsr_array_t **out)
+{
+    tsr_array_t *a;
+    tsr_status_t st = alloc_node(rt, dtype, ndim, shape, nch, &a);
+
+    if (st != TSR_OK) {
+        return st;
+    }
+    for (uint32_t d = 0; d < ndim; d++) {
+        memcpy(a->cb[d], cb[d], (nch[d] + 1) * sizeof(int64_t));
+    }
+    *out = a;
+    return TSR_OK;
+}
+
 int64_t tsr__array_n_chunks(const tsr_array_t *a)
 {
     int64_t n = 1;
@@ -204,6 +222,10 @@ static void drop_inputs(tsr_array_t *a)
         a->in[i] = NULL;
     }
     a->n_in = 0;
+    if (a->in != a->in_fixed) {
+        free(a->in);
+        a->in = a->in_fixed;
+    }
 }
 
 void tsr__array_become_source(tsr_array_t *a, tsr_data_t **chunks)

@@ -23,7 +23,10 @@ typedef enum {
     TSR__NODE_SOURCE = 0, /* chunks (or whole) hold the values */
     TSR__NODE_GEN,        /* a generator leaf (arange, random) */
     TSR__NODE_EW,         /* an elementwise op of 0..3 inputs (CONST has none) */
-    TSR__NODE_PERMUTE,    /* in[0] with its dimensions reordered */
+    TSR__NODE_VIEW,       /* in[0] seen through an affine map of coordinates: a
+                             transpose, slice, index or new axis (vmap, vstart, vstep) */
+    TSR__NODE_CONCAT,     /* in[0..n_in) joined along dimension `aux` */
+    TSR__NODE_RECHUNK,    /* in[0] with other chunk boundaries */
     TSR__NODE_REDUCE,     /* a reduction of in[0] */
     TSR__NODE_MATMUL,     /* in[0] @ in[1], 2-D float */
 } tsr__node_kind_t;
@@ -44,15 +47,21 @@ struct tsr_array {
     tsr_data_t **chunks;
     tsr_data_t *whole;
 
-    /* EW, PERMUTE, REDUCE */
-    struct tsr_array *in[3];
+    /* EW, VIEW, REDUCE, CONCAT (up to TSR__MAX_CONCAT inputs) */
+    struct tsr_array **in;
+    struct tsr_array *in_fixed[3]; /* `in` points here unless a concatenation has more */
     uint32_t n_in;
     tsr_ew_op_t op;
     tsr_dtype_t optype; /* operand type of op */
     int32_t aux;        /* CAST: target type */
     int64_t imm_i;      /* CONST */
     double imm_f;
-    int32_t perm[TSR_MAX_DIMS]; /* PERMUTE: result dim d is input dim perm[d] */
+    /* VIEW: coordinate k of in[0] is vstart[k] + vstep[k] * (coordinate vmap[k] of
+     * this array), or vstart[k] when vmap[k] < 0 (an index); dimensions of this
+     * array no vmap names have size 1 (new axes). */
+    int32_t vmap[TSR_MAX_DIMS];
+    int64_t vstart[TSR_MAX_DIMS];
+    int64_t vstep[TSR_MAX_DIMS];
 
     /* GEN */
     tsr_leaf_kind_t gen;
@@ -76,6 +85,11 @@ tsr_status_t tsr__array_new(tsr_runtime_t *rt, tsr_dtype_t dtype, uint32_t ndim,
 tsr_status_t tsr__array_new_like(tsr_runtime_t *rt, tsr_dtype_t dtype, uint32_t ndim,
                                  const int64_t *shape, tsr_array_t *const *like_arr,
                                  const int32_t *like_dim, tsr_array_t **out);
+
+/* A new node with refs 1 and the given chunk boundaries cb[d][0..nch[d]]. */
+tsr_status_t tsr__array_new_bounds(tsr_runtime_t *rt, tsr_dtype_t dtype, uint32_t ndim,
+                                   const int64_t *shape, const uint32_t *nch,
+                                   const int64_t *const *cb, tsr_array_t **out);
 
 /* Chunks in all (product of nch). */
 int64_t tsr__array_n_chunks(const tsr_array_t *a);

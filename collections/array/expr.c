@@ -338,8 +338,12 @@ tsr_status_t tsr_array_transpose(tsr_array_t *a, const int32_t *axes, tsr_array_
     if (st != TSR_OK) {
         return st;
     }
-    t->kind = TSR__NODE_PERMUTE;
-    memcpy(t->perm, perm, sizeof(perm));
+    t->kind = TSR__NODE_VIEW;
+    for (uint32_t d = 0; d < a->ndim; d++) {
+        t->vmap[perm[d]] = (int32_t)d;
+        t->vstart[perm[d]] = 0;
+        t->vstep[perm[d]] = 1;
+    }
     t->in[0] = tsr_array_retain(a);
     t->n_in = 1;
     *out = t;

@@ -84,7 +84,8 @@ static int is_leaf(const lower_t *L, const tsr_array_t *x)
 /* Nodes lowered as steps of their own, never fused into a consumer. */
 static int is_step(const tsr_array_t *x)
 {
-    return x->kind == TSR__NODE_REDUCE || x->kind == TSR__NODE_MATMUL;
+    return x->kind == TSR__NODE_REDUCE || x->kind == TSR__NODE_MATMUL ||
+           x->kind == TSR__NODE_CONCAT || x->kind == TSR__NODE_RECHUNK;
 }
 
 static int is_split(const lower_t *L, const tsr_array_t *x)
@@ -108,9 +109,18 @@ static void c_strides(uint32_t ndim, const int64_t *shape, int64_t *strides)
 
 /* ---- programs ----------------------------------------------------------------------- */
 
+/* How a node is read by the program of a group: coordinate k of the node is
+ * off[k] + step[k] * (coordinate dim[k] of the group's root), or off[k] when
+ * dim[k] < 0 (broadcast, or a fixed index). */
+typedef struct {
+    int8_t dim[TSR_MAX_DIMS];
+    int64_t off[TSR_MAX_DIMS];
+    int64_t step[TSR_MAX_DIMS];
+} amap_t;
+
 typedef struct {
     tsr_array_t *src;
-    int8_t amap[TSR_MAX_DIMS]; /* src dim k follows root dim amap[k] (-1: broadcast) */
+    amap_t map;
 } lsrc_t;
 
 typedef struct {
@@ -126,25 +136,45 @@ typedef struct {
 #define EMIT_FULL (-1)
 #define EMIT_BUG (-2)
 
-static int32_t add_instr(prog_t *P, const tsr_ew_instr_t *in, tsr_array_t *x, const int8_t *amap)
+static void amap_identity(amap_t *m)
+{
+    memset(m, 0, sizeof(*m));
+    for (int d = 0; d < TSR_MAX_DIMS; d++) {
+        m->dim[d] = (int8_t)d;
+        m->step[d] = 1;
+    }
+}
+
+static int same_read(const lsrc_t *s, const tsr_array_t *x, const amap_t *m)
+{
+    for (uint32_t k = 0; k < x->ndim; k++) {
+        if (s->map.dim[k] != m->dim[k] || s->map.off[k] != m->off[k] ||
+            s->map.step[k] != m->step[k]) {
+            return 0;
+        }
+    }
+    return s->src == x;
+}
+
+static int32_t add_instr(prog_t *P, const tsr_ew_instr_t *in, tsr_array_t *x, const amap_t *m)
 {
     if (P->n_instr == TSR_EW_MAX_INSTR) {
         return EMIT_FULL;
     }
     P->code[P->n_instr] = *in;
     P->memo[P->n_instr].src = x;
-    memcpy(P->memo[P->n_instr].amap, amap, TSR_MAX_DIMS);
+    P->memo[P->n_instr].map = *m;
     return (int32_t)P->n_instr++;
 }
 
-/* The value index of node x read through map amap, emitting what it needs. */
-static int32_t emit(prog_t *P, tsr_array_t *x, const int8_t *amap)
+/* The value index of node x read through map m, emitting what it needs. */
+static int32_t emit(prog_t *P, tsr_array_t *x, const amap_t *m)
 {
     tsr_ew_instr_t in;
-    int8_t cam[TSR_MAX_DIMS];
+    amap_t cm;
 
     for (uint32_t i = 0; i < P->n_instr; i++) {
-        if (P->memo[i].src == x && memcmp(P->memo[i].amap, amap, x->ndim) == 0) {
+        if (same_read(&P->memo[i], x, m)) {
             return (int32_t)i;
         }
     }
@@ -153,8 +183,7 @@ static int32_t emit(prog_t *P, tsr_array_t *x, const int8_t *amap)
     in.type = (int32_t)x->dtype;
     if (is_leaf(P->L, x)) {
         uint32_t l = 0;
-        while (l < P->n_leaves &&
-               !(P->lsrc[l].src == x && memcmp(P->lsrc[l].amap, amap, x->ndim) == 0)) {
+        while (l < P->n_leaves && !same_read(&P->lsrc[l], x, m)) {
             l++;
         }
         if (l == P->n_leaves) {
@@ -168,23 +197,26 @@ static int32_t emit(prog_t *P, tsr_array_t *x, const int8_t *amap)
             P->leaves[l].p1 = x->p1;
             P->leaves[l].seed = x->seed;
             P->lsrc[l].src = x;
-            memset(P->lsrc[l].amap, -1, TSR_MAX_DIMS);
-            memcpy(P->lsrc[l].amap, amap, x->ndim);
+            P->lsrc[l].map = *m;
             P->n_leaves++;
         }
         in.op = TSR_EW_LOAD;
         in.aux = (int32_t)l;
-        return add_instr(P, &in, x, amap);
+        return add_instr(P, &in, x, m);
     }
-    if (x->kind == TSR__NODE_PERMUTE) {
-        memset(cam, -1, sizeof(cam));
-        for (uint32_t d = 0; d < x->ndim; d++) {
-            cam[x->perm[d]] = amap[d];
+    if (x->kind == TSR__NODE_VIEW) {
+        const tsr_array_t *c = x->in[0];
+        memset(&cm, 0, sizeof(cm));
+        for (uint32_t k = 0; k < c->ndim; k++) {
+            int32_t r = x->vmap[k];
+            cm.dim[k] = r >= 0 ? m->dim[r] : -1;
+            cm.off[k] = x->vstart[k] + (r >= 0 ? x->vstep[k] * m->off[r] : 0);
+            cm.step[k] = r >= 0 && m->dim[r] >= 0 ? x->vstep[k] * m->step[r] : 0;
         }
-        return emit(P, x->in[0], cam);
+        return emit(P, x->in[0], &cm);
     }
     if (x->kind != TSR__NODE_EW) {
-        return EMIT_BUG; /* a reduction should have been computed first */
+        return EMIT_BUG; /* a step should have been computed first */
     }
     in.op = (int32_t)x->op;
     in.type = (int32_t)x->optype;
@@ -195,11 +227,14 @@ static int32_t emit(prog_t *P, tsr_array_t *x, const int8_t *amap)
         const tsr_array_t *c = x->in[j];
         uint32_t off = x->ndim - c->ndim;
         int32_t v;
-        memset(cam, -1, sizeof(cam));
+        memset(&cm, 0, sizeof(cm));
         for (uint32_t k = 0; k < c->ndim; k++) {
-            cam[k] = c->shape[k] == 1 ? -1 : amap[k + off];
+            int bc = c->shape[k] == 1;
+            cm.dim[k] = bc ? -1 : m->dim[k + off];
+            cm.off[k] = bc ? 0 : m->off[k + off];
+            cm.step[k] = bc ? 0 : m->step[k + off];
         }
-        v = emit(P, x->in[j], cam);
+        v = emit(P, x->in[j], &cm);
         if (v < 0) {
             return v;
         }
@@ -211,7 +246,7 @@ static int32_t emit(prog_t *P, tsr_array_t *x, const int8_t *amap)
             in.c = v;
         }
     }
-    return add_instr(P, &in, x, amap);
+    return add_instr(P, &in, x, m);
 }
 
 static tsr_status_t materialize(lower_t *L, tsr_array_t *x, tsr_data_t **outs);
@@ -273,12 +308,17 @@ static int group_size(const lower_t *L, tsr_array_t *x, int is_root, tsr_array_t
  * and splitting it until it fits. With `first` (a generator read through map
  * first_map), its value is emitted before x's and *first_at gets its index. */
 static tsr_status_t build_program_with(lower_t *L, tsr_array_t *x, tsr_array_t *first,
-                                       const int8_t *first_map, uint32_t *first_at, prog_t *P)
+                                       const amap_t *first_map, uint32_t *first_at, prog_t *P)
 {
-    int8_t ident[TSR_MAX_DIMS];
+    amap_t ident;
 
-    for (int d = 0; d < TSR_MAX_DIMS; d++) {
-        ident[d] = (int8_t)d;
+    amap_identity(&ident);
+    if (is_step(x) && chunks_of(L, x) == NULL) {
+        /* A step read by a program (a reduction of a product, say) is data to it. */
+        tsr_status_t st = materialize(L, x, NULL);
+        if (st != TSR_OK) {
+            return st;
+        }
     }
     for (;;) {
         tsr_array_t **seen = NULL;
@@ -300,7 +340,7 @@ static tsr_status_t build_program_with(lower_t *L, tsr_array_t *x, tsr_array_t *
             *first_at = (uint32_t)v;
         }
         if (v >= 0) {
-            v = emit(P, x, ident);
+            v = emit(P, x, &ident);
         }
         if (v >= 0) {
             return TSR_OK;
@@ -354,6 +394,70 @@ static uint32_t handle_index(tsr_data_t **handles, uint32_t *n, tsr_data_t *h)
     return (*n)++;
 }
 
+/* The chunk of x along dimension k holding coordinate g (binary search). */
+static int64_t chunk_at(const tsr_array_t *x, uint32_t k, int64_t g)
+{
+    int64_t lo = 0;
+    int64_t hi = x->nch[k] - 1;
+    while (lo < hi) {
+        int64_t mid = (lo + hi + 1) / 2;
+        if (x->cb[k][mid] <= g) {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    return lo;
+}
+
+/* Fill leaf lf's buffer, offset and strides for the root chunk at `origin` of
+ * `shape`: generators and whole buffers by global coordinates; chunked data by
+ * the one chunk the root chunk reads (views are chunked so that there is one). */
+static tsr_status_t place_leaf(lower_t *L, const lsrc_t *s, const int64_t *origin,
+                               const int64_t *shape, tsr_ew_leaf_t *lf, tsr_data_t **handles,
+                               uint32_t *n_h)
+{
+    const tsr_array_t *x = s->src;
+    const amap_t *m = &s->map;
+    int64_t xs[TSR_MAX_DIMS];
+    int64_t g0[TSR_MAX_DIMS];
+    int64_t sc[TSR_MAX_DIMS];
+
+    for (uint32_t k = 0; k < x->ndim; k++) {
+        g0[k] = m->off[k] + (m->dim[k] >= 0 ? m->step[k] * origin[m->dim[k]] : 0);
+    }
+    if (x->kind == TSR__NODE_GEN || x->whole != NULL) {
+        c_strides(x->ndim, x->shape, xs);
+        if (x->whole != NULL) {
+            lf->buf = (int32_t)handle_index(handles, n_h, x->whole);
+        }
+    } else {
+        int64_t cshape[TSR_MAX_DIMS];
+        int64_t corigin[TSR_MAX_DIMS];
+        for (uint32_t k = 0; k < x->ndim; k++) {
+            int64_t g1 = g0[k] + (m->dim[k] >= 0 ? m->step[k] * (shape[m->dim[k]] - 1) : 0);
+            sc[k] = chunk_at(x, k, g0[k]);
+            if (g1 < x->cb[k][sc[k]] || g1 >= x->cb[k][sc[k] + 1]) {
+                return tsr__array_fail(TSR_EINVAL, "array compute: internal error, a chunk "
+                                                   "reads across chunks of its input");
+            }
+        }
+        tsr__array_chunk_box(x, sc, cshape, corigin);
+        c_strides(x->ndim, cshape, xs);
+        for (uint32_t k = 0; k < x->ndim; k++) {
+            g0[k] -= corigin[k];
+        }
+        lf->buf = (int32_t)handle_index(handles, n_h, chunks_of(L, x)[tsr__array_chunk_flat(x, sc)]);
+    }
+    for (uint32_t k = 0; k < x->ndim; k++) {
+        lf->offset += g0[k] * xs[k];
+        if (m->dim[k] >= 0) {
+            lf->stride[m->dim[k]] += m->step[k] * xs[k];
+        }
+    }
+    return TSR_OK;
+}
+
 /* One task per chunk of `space` (the group's root) running program P, writing
  * outs[i] (a reduction's partials when red != NONE). */
 static tsr_status_t submit_program(lower_t *L, const prog_t *P, const tsr_array_t *space,
@@ -403,41 +507,15 @@ static tsr_status_t submit_program(lower_t *L, const prog_t *P, const tsr_array_
         }
         h->out_bytes = (uint64_t)out_elems * (red != TSR_RED_NONE ? tsr_red_acc_size(red, vtype)
                                                                   : tsr_dtype_size(vtype));
-        for (uint32_t l = 0; l < P->n_leaves; l++) {
+        for (uint32_t l = 0; l < P->n_leaves && st == TSR_OK; l++) {
             const lsrc_t *s = &P->lsrc[l];
-            const tsr_array_t *x = s->src;
             tsr_ew_leaf_t *lf = &leaves[l];
-            int64_t xs[TSR_MAX_DIMS];
 
             *lf = P->leaves[l];
-            if (x->kind == TSR__NODE_GEN || x->whole != NULL) {
-                c_strides(x->ndim, x->shape, xs);
-                for (uint32_t k = 0; k < x->ndim; k++) {
-                    if (s->amap[k] >= 0) {
-                        lf->offset += origin[s->amap[k]] * xs[k];
-                        lf->stride[s->amap[k]] += xs[k];
-                    }
-                }
-                if (x->whole != NULL) {
-                    lf->buf = (int32_t)handle_index(handles, &n_h, x->whole);
-                }
-            } else {
-                int64_t sc[TSR_MAX_DIMS];
-                int64_t cshape[TSR_MAX_DIMS];
-                int64_t corigin[TSR_MAX_DIMS];
-                for (uint32_t k = 0; k < x->ndim; k++) {
-                    sc[k] = s->amap[k] >= 0 ? coords[s->amap[k]] : 0;
-                }
-                tsr__array_chunk_box(x, sc, cshape, corigin);
-                c_strides(x->ndim, cshape, xs);
-                for (uint32_t k = 0; k < x->ndim; k++) {
-                    if (s->amap[k] >= 0) {
-                        lf->stride[s->amap[k]] += xs[k];
-                    }
-                }
-                lf->buf = (int32_t)handle_index(handles, &n_h,
-                                                chunks_of(L, x)[tsr__array_chunk_flat(x, sc)]);
-            }
+            st = place_leaf(L, s, origin, h->shape, lf, handles, &n_h);
+        }
+        if (st != TSR_OK) {
+            break;
         }
         for (uint32_t i = 0; i < n_h; i++) {
             modes[i] = TSR_R;
@@ -543,11 +621,12 @@ static tsr_status_t lower_reduce(lower_t *L, tsr_array_t *r, tsr_data_t **outs)
     if (r->red == TSR_RED_ARGMIN || r->red == TSR_RED_ARGMAX) {
         /* Each element's index comes from generator in[1]: along axis r->aux, or
          * flat (its dimensions are x's). */
-        int8_t imap[TSR_MAX_DIMS];
-        for (int d = 0; d < TSR_MAX_DIMS; d++) {
-            imap[d] = (int8_t)(r->aux >= 0 ? r->aux : d);
+        amap_t imap;
+        amap_identity(&imap);
+        if (r->aux >= 0) {
+            imap.dim[0] = (int8_t)r->aux;
         }
-        st = build_program_with(L, x, r->in[1], imap, &red_index, P);
+        st = build_program_with(L, x, r->in[1], &imap, &red_index, P);
     } else {
         st = build_program(L, x, P);
     }
@@ -680,6 +759,195 @@ static tsr_status_t lower_matmul(lower_t *L, tsr_array_t *r, tsr_data_t **outs)
     return st;
 }
 
+/* Compute b into the handles outs (one per chunk of b), whether b is data
+ * already (copied by a LOAD program), an expression, or a step; `root`: these
+ * tasks write the root's chunks. */
+static tsr_status_t compute_into(lower_t *L, tsr_array_t *b, tsr_data_t **outs, int root)
+{
+    tsr_status_t st;
+
+    if (is_step(b) && chunks_of(L, b) == NULL) {
+        /* The step's own tasks count as the root's when they write its chunks. */
+        tsr_array_t *saved = L->root;
+        if (root) {
+            L->root = b;
+        }
+        st = materialize(L, b, outs);
+        L->root = saved;
+    } else {
+        prog_t *P = malloc(sizeof(*P));
+        st = P != NULL ? build_program(L, b, P) : oom();
+        if (st == TSR_OK) {
+            st = submit_program(L, P, b, TSR_RED_NONE, 0, 0, outs, root);
+        }
+        free(P);
+    }
+    return st;
+}
+
+/* Each input computed straight into its chunks of the result. */
+static tsr_status_t lower_concat(lower_t *L, tsr_array_t *x, tsr_data_t **outs)
+{
+    int64_t base = 0;
+    tsr_status_t st = TSR_OK;
+
+    for (uint32_t i = 0; i < x->n_in && st == TSR_OK; i++) {
+        tsr_array_t *b = x->in[i];
+        int64_t nb = tsr__array_n_chunks(b);
+        tsr_data_t **mine = malloc((size_t)nb * sizeof(*mine));
+        if (mine == NULL) {
+            return oom();
+        }
+        for (int64_t c = 0; c < nb; c++) {
+            int64_t coords[TSR_MAX_DIMS];
+            tsr__array_chunk_coords(b, c, coords);
+            coords[x->aux] += base;
+            mine[c] = outs[tsr__array_chunk_flat(x, coords)];
+        }
+        st = compute_into(L, b, mine, L->root == x);
+        free(mine);
+        base += b->nch[x->aux];
+    }
+    return st;
+}
+
+/* One batch of copy pieces filling an output chunk. */
+typedef struct {
+    tsr_copy_header_t h;
+    tsr_copy_piece_t p[TSR_COPY_MAX_PIECES];
+    tsr_data_t *handles[TSR_MAX_BUFFERS];
+    uint32_t n_h;
+} copy_batch_t;
+
+static tsr_status_t flush_copy(lower_t *L, copy_batch_t *B, tsr_data_t *out, int root)
+{
+    tsr_access_t modes[TSR_MAX_BUFFERS];
+    tsr_task_desc_t desc = TSR_TASK_DESC_INIT;
+    tsr_status_t st;
+
+    if (B->h.n_pieces == 0) {
+        return TSR_OK;
+    }
+    for (uint32_t i = 0; i < B->n_h; i++) {
+        modes[i] = TSR_R;
+    }
+    B->h.out_buf = B->n_h;
+    B->handles[B->n_h] = out;
+    modes[B->n_h] = B->h.alloc ? TSR_W : TSR_RW;
+    desc.codelet = &tsr__copy_codelet;
+    desc.handles = B->handles;
+    desc.modes = modes;
+    desc.n_handles = B->n_h + 1;
+    desc.arg = B;
+    desc.arg_size = sizeof(B->h) + B->h.n_pieces * sizeof(tsr_copy_piece_t);
+    st = submit(L, &desc, root);
+    B->h.n_pieces = 0;
+    B->h.alloc = 0;
+    B->n_h = 0;
+    return st;
+}
+
+/* Each new chunk assembled from the old chunks it overlaps. */
+static tsr_status_t lower_rechunk(lower_t *L, tsr_array_t *x, tsr_data_t **outs)
+{
+    tsr_array_t *b = x->in[0];
+    int root = L->root == x;
+    size_t es = tsr_dtype_size(x->dtype);
+    copy_batch_t *B;
+    tsr_status_t st = TSR_OK;
+
+    if (b->kind == TSR__NODE_GEN || b->whole != NULL) {
+        /* Read by global coordinates: any chunks will do. */
+        prog_t *P = malloc(sizeof(*P));
+        st = P != NULL ? build_program(L, b, P) : oom();
+        if (st == TSR_OK) {
+            st = submit_program(L, P, x, TSR_RED_NONE, 0, 0, outs, root);
+        }
+        free(P);
+        return st;
+    }
+    if (chunks_of(L, b) == NULL) {
+        st = materialize(L, b, NULL);
+        if (st != TSR_OK) {
+            return st;
+        }
+    }
+    B = malloc(sizeof(*B));
+    if (B == NULL) {
+        return oom();
+    }
+    for (int64_t o = 0; o < tsr__array_n_chunks(x) && st == TSR_OK; o++) {
+        int64_t oc[TSR_MAX_DIMS], os[TSR_MAX_DIMS], oo[TSR_MAX_DIMS];
+        int64_t lo[TSR_MAX_DIMS], hi[TSR_MAX_DIMS], ic[TSR_MAX_DIMS];
+        int64_t n;
+
+        tsr__array_chunk_coords(x, o, oc);
+        n = tsr__array_chunk_box(x, oc, os, oo);
+
+        memset(&B->h, 0, sizeof(B->h));
+        B->h.magic = TSR_COPY_MAGIC;
+        B->h.ndim = x->ndim;
+        B->h.elem_size = (uint32_t)es;
+        memcpy(B->h.shape, os, sizeof(os));
+        B->h.alloc = 1;
+        B->h.out_bytes = (uint64_t)n * es;
+        B->n_h = 0;
+        for (uint32_t d = 0; d < x->ndim; d++) {
+            lo[d] = chunk_at(b, d, oo[d]);
+            hi[d] = chunk_at(b, d, oo[d] + os[d] - 1);
+            ic[d] = lo[d];
+        }
+        for (;;) {
+            int64_t cs[TSR_MAX_DIMS], co[TSR_MAX_DIMS], cst[TSR_MAX_DIMS];
+            tsr_data_t *src = chunks_of(L, b)[tsr__array_chunk_flat(b, ic)];
+            tsr_copy_piece_t *p;
+            uint32_t k = 0;
+
+            while (k < B->n_h && B->handles[k] != src) {
+                k++;
+            }
+            if (B->h.n_pieces == TSR_COPY_MAX_PIECES ||
+                (k == B->n_h && B->n_h == TSR_MAX_BUFFERS - 1)) {
+                st = flush_copy(L, B, outs[o], root);
+                if (st != TSR_OK) {
+                    break;
+                }
+                k = 0;
+            }
+            if (k == B->n_h) {
+                B->handles[B->n_h++] = src;
+            }
+            tsr__array_chunk_box(b, ic, cs, co);
+            c_strides(b->ndim, cs, cst);
+            p = &B->p[B->h.n_pieces++];
+            memset(p, 0, sizeof(*p));
+            p->kind = TSR_PIECE_COPY;
+            p->buf = (int32_t)k;
+            for (uint32_t d = 0; d < x->ndim; d++) {
+                int64_t a0 = oo[d] > co[d] ? oo[d] : co[d];
+                int64_t a1 = oo[d] + os[d] < co[d] + cs[d] ? oo[d] + os[d] : co[d] + cs[d];
+                p->src_offset += (a0 - co[d]) * cst[d];
+                p->src_stride[d] = cst[d];
+                p->dst_origin[d] = a0 - oo[d];
+                p->shape[d] = a1 - a0;
+            }
+            int d = (int)x->ndim - 1;
+            while (d >= 0 && ++ic[d] > hi[d]) {
+                ic[d] = lo[d];
+                d--;
+            }
+            if (d < 0) {
+                break;
+            }
+        }
+        if (st == TSR_OK) {
+            st = flush_copy(L, B, outs[o], root);
+        }
+    }
+    free(B);
+    return st;
+}
+
 /* Compute x (not data yet) into outs, or into new handles recorded as x's
  * temporaries when outs is NULL. */
 static tsr_status_t materialize(lower_t *L, tsr_array_t *x, tsr_data_t **outs)
@@ -701,6 +969,10 @@ static tsr_status_t materialize(lower_t *L, tsr_array_t *x, tsr_data_t **outs)
         st = lower_reduce(L, x, outs);
     } else if (x->kind == TSR__NODE_MATMUL) {
         st = lower_matmul(L, x, outs);
+    } else if (x->kind == TSR__NODE_CONCAT) {
+        st = lower_concat(L, x, outs);
+    } else if (x->kind == TSR__NODE_RECHUNK) {
+        st = lower_rechunk(L, x, outs);
     } else {
         prog_t *P = malloc(sizeof(*P));
         st = P != NULL ? build_program(L, x, P) : oom();

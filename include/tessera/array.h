@@ -205,6 +205,58 @@ TSR_API tsr_status_t tsr_array_cast(tsr_array_t *a, tsr_dtype_t dtype, tsr_array
  *  (axes a permutation of 0..ndim-1; NULL reverses them, as a.T). */
 TSR_API tsr_status_t tsr_array_transpose(tsr_array_t *a, const int32_t *axes, tsr_array_t **out);
 
+/** Omitted start or stop of a slice (Python's None). */
+#define TSR_SLICE_NONE INT64_MIN
+/** tsr_slice_t flags. */
+#define TSR_SLICE_INDEX 1u /* a single index, `start`: the dimension is dropped */
+
+/** One dimension of a basic index: start:stop:step with Python's rules (negative
+ *  values count from the end, bounds beyond the size are clipped, step may be
+ *  negative but not 0), or with TSR_SLICE_INDEX the one index `start`. */
+typedef struct {
+    int64_t start;
+    int64_t stop;
+    int64_t step;
+    uint32_t flags;
+} tsr_slice_t;
+/* clang-format off */
+#define TSR_SLICE_ALL_INIT {TSR_SLICE_NONE, TSR_SLICE_NONE, 1, 0}
+/* clang-format on */
+
+/** a[slices[0], ..., slices[n-1]], dimensions from n on taken whole, as NumPy's
+ *  basic indexing. A view: no data is copied; the fused kernels read through it.
+ *  The result's chunks are the parts of a's chunks the slice keeps (so a
+ *  chunk-aligned slice reads only the chunks it needs; a large step gives small
+ *  chunks, which tsr_array_rechunk can merge). Errors: TSR_EINVAL (n > ndim, a
+ *  step of 0, an index out of range, an empty slice: zero-size arrays are not
+ *  supported). */
+TSR_API tsr_status_t tsr_array_slice(tsr_array_t *a, uint32_t n, const tsr_slice_t *slices,
+                                     tsr_array_t **out);
+
+/** a with a new dimension of size 1 at `axis` (0..ndim, negative counts from the
+ *  end), as numpy.expand_dims. A view. */
+TSR_API tsr_status_t tsr_array_expand_dims(tsr_array_t *a, int32_t axis, tsr_array_t **out);
+
+/** arrays[0..n) joined along `axis` (numpy.concatenate): the same number of
+ *  dimensions, equal sizes and equal chunks along the others; dtypes promoted
+ *  together. The result's chunks along `axis` are the inputs' chunks in turn; each
+ *  input is computed straight into its part. Errors: TSR_EINVAL (sizes, chunks,
+ *  axis, 0-d arrays, n == 0). */
+TSR_API tsr_status_t tsr_array_concatenate(tsr_array_t *const *arrays, uint32_t n, int32_t axis,
+                                           tsr_array_t **out);
+
+/** arrays[0..n) (one shape; equal chunks) joined along a new dimension at `axis`,
+ *  as numpy.stack: one chunk per input along it. */
+TSR_API tsr_status_t tsr_array_stack(tsr_array_t *const *arrays, uint32_t n, int32_t axis,
+                                     tsr_array_t **out);
+
+/** a with new chunks: chunks[d] elements along dimension d (0 keeps d's chunks,
+ *  -1 makes one chunk), as dask's rechunk. Each new chunk is assembled from the
+ *  old chunks it overlaps by copy tasks (a generator or a borrowed buffer is
+ *  simply read with the new chunks). Returns `a` itself (a new reference) when
+ *  nothing changes. Errors: TSR_EINVAL (a size below -1). */
+TSR_API tsr_status_t tsr_array_rechunk(tsr_array_t *a, const int64_t *chunks, tsr_array_t **out);
+
 typedef enum {
     TSR_REDUCE_SUM = 0, /* bool and integers give int64 */
     TSR_REDUCE_PROD,
@@ -262,20 +314,29 @@ TSR_API tsr_status_t tsr_array_persist(tsr_array_t *a);
 /* ---- files ------------------------------------------------------------------------ */
 
 /** Store `a` in the .npy file `path` (created or truncated; NumPy format 1.0, or 2.0
- *  when the header needs it; C order, little-endian), computing it first. The
- *  file is written chunk by chunk, so the array need not fit in host memory at
- *  once. Errors: TSR_EINVAL (NULL), TSR_EIO (with the path and errno's text in
- *  tsr_last_error()), and those of tsr_array_compute. A failed store removes the
- *  partial file. */
+ *  when the header needs it; C order, little-endian; the data starts at a
+ *  multiple of 64 bytes), computing it first (an expression is computed into
+ *  temporary chunks, freed as they are written, and stays an expression; a source
+ *  or persisted array is written from its own chunks). The file is written chunk
+ *  by chunk, by parallel CPU tasks, so the array need not fit in host memory at
+ *  once. Borrows `a`. Errors: TSR_EINVAL (NULL), TSR_EIO (with the
+ *  path and errno's text in tsr_last_error()), and those of tsr_array_compute
+ *  (then the file is not touched). A failed store removes the partial file. */
 TSR_API tsr_status_t tsr_array_to_npy(tsr_array_t *a, const char *path);
 
 /** Load the .npy file `path` as a new array (the data is read before the call
- *  returns, by parallel tasks, one per chunk). Its dtype must be one Tessera has
- *  (|b1, |u1, <u2, <i4, <i8, <f4, <f8; "=" and "|" byte orders accepted where
- *  NumPy writes them), C order. `chunks`: ndim sizes (0 entries pick one), or NULL
- *  for automatic chunks. Errors: TSR_EINVAL (not a .npy file, unsupported dtype,
- *  Fortran order, big-endian data, more than TSR_MAX_DIMS dimensions, a zero-size
- *  array, a file shorter than its header says), TSR_EIO, TSR_ENOMEM. */
+ *  returns, by parallel tasks on the CPU, one per chunk). Its dtype must be one
+ *  Tessera has (|b1, |u1, <u2, <i4, <i8, <f4, <f8; "=" and "|" byte orders
+ *  accepted where NumPy writes them, and any byte order for one-byte types), C
+ *  order (Fortran order is accepted only where it is the same bytes: at most one
+ *  dimension larger than 1). Formats 1.0, 2.0 and 3.0; headers of at most 1 MiB
+ *  holding exactly the keys descr, fortran_order and shape. `chunks`: ndim sizes
+ *  (0 entries pick one), or NULL for automatic chunks. On TSR_OK `*out` is new.
+ *  Errors: TSR_EINVAL (NULL arguments, not a .npy file, a malformed header,
+ *  unsupported dtype, Fortran order, big-endian data, more than TSR_MAX_DIMS
+ *  dimensions, a zero-size array, a negative chunk size, a file shorter than its
+ *  header says), TSR_EIO (the file cannot be opened or read: path and errno's
+ *  text in tsr_last_error()), TSR_ENOMEM. */
 TSR_API tsr_status_t tsr_array_from_npy(tsr_runtime_t *rt, const char *path,
                                         const int64_t *chunks, tsr_array_t **out);
 
@@ -283,9 +344,10 @@ TSR_API tsr_status_t tsr_array_from_npy(tsr_runtime_t *rt, const char *path,
  *  tsr_array_to_npy. */
 TSR_API tsr_status_t tsr_array_to_raw(tsr_array_t *a, const char *path);
 
-/** Load raw C-order bytes from `path`, starting `offset` bytes in, as an array of
- *  spec's dtype, shape and chunks. Errors: TSR_EINVAL (bad spec, a file too short
- *  for offset + the array's size), TSR_EIO, TSR_ENOMEM. */
+/** Load raw C-order little-endian bytes from `path`, starting `offset` bytes in,
+ *  as a new array of spec's dtype, shape and chunks (bytes past the array are
+ *  ignored). Errors: TSR_EINVAL (NULL arguments, bad spec, a file too short for
+ *  offset + the array's size), TSR_EIO, TSR_ENOMEM. */
 TSR_API tsr_status_t tsr_array_from_raw(tsr_runtime_t *rt, const char *path,
                                         const tsr_array_spec_t *spec, uint64_t offset,
                                         tsr_array_t **out);

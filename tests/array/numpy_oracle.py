@@ -41,6 +41,15 @@ class ReduceOpts(C.Structure):
                 ("split_every", C.c_uint32)]
 
 
+class Slice(C.Structure):
+    _fields_ = [("start", C.c_int64), ("stop", C.c_int64), ("step", C.c_int64),
+                ("flags", C.c_uint32)]
+
+
+SLICE_NONE = -(2 ** 63)
+SLICE_INDEX = 1
+
+
 class Lib:
     def __init__(self, path):
         self.L = C.CDLL(path)
@@ -70,6 +79,13 @@ class Lib:
             "tsr_array_dtype": (C.c_int, [P]),
             "tsr_array_ndim": (C.c_uint32, [P]),
             "tsr_array_dim": (C.c_int64, [P, C.c_uint32]),
+            "tsr_array_num_chunks": (C.c_int64, [P, C.c_uint32]),
+            "tsr_array_chunk_size": (C.c_int64, [P, C.c_uint32, C.c_int64]),
+            "tsr_array_slice": (C.c_int, [P, C.c_uint32, C.POINTER(Slice), PP]),
+            "tsr_array_expand_dims": (C.c_int, [P, C.c_int32, PP]),
+            "tsr_array_concatenate": (C.c_int, [C.POINTER(C.c_void_p), C.c_uint32, C.c_int32, PP]),
+            "tsr_array_stack": (C.c_int, [C.POINTER(C.c_void_p), C.c_uint32, C.c_int32, PP]),
+            "tsr_array_rechunk": (C.c_int, [P, C.POINTER(C.c_int64), PP]),
         }
         for name, (res, args) in sig.items():
             f = getattr(self.L, name)
@@ -88,8 +104,20 @@ class Node:
     def __init__(self, handle, value, chunks, inexact=False):
         self.h = handle
         self.v = value
-        self.chunks = chunks  # per dimension: chunk size (regular grids; 1-size dims: 1)
+        # per dimension: the tuple of chunk sizes (a regular size is expanded)
+        self.chunks = [c if isinstance(c, tuple) else regular_chunks(c, n)
+                       for c, n in zip(chunks, value.shape)]
         self.inexact = inexact  # went through a transcendental op (ulps may differ)
+
+
+def regular_chunks(c, n):
+    c = min(c, n)
+    return tuple([c] * (n // c) + ([n % c] if n % c else []))
+
+
+def lib_chunks(lib, h):
+    return [tuple(lib.array_chunk_size(h, d, i) for i in range(lib.array_num_chunks(h, d)))
+            for d in range(lib.array_ndim(h))]
 
 
 class Case:
@@ -309,7 +337,7 @@ class Generator:
             ref = np.where(cond.v.astype(bool), a.v, b.v)
             ch = self.merge_chunks(self.merge_node(cond, a), b)
             self.pool.append(Node(h, ref, ch, a.inexact or b.inexact))
-        elif kind < 0.94:
+        elif kind < 0.92:
             nd = a.v.ndim
             if nd < 2:
                 return
@@ -319,9 +347,79 @@ class Generator:
             self.log.append("%d = transpose(%d, %s)" % (len(self.pool), self.pool.index(a), perm))
             self.pool.append(Node(h, np.transpose(a.v, perm), [a.chunks[p] for p in perm],
                                   a.inexact))
+        elif kind < 0.98:
+            self.structure(a)
         else:
             lib.check(lib.array_persist(a.h), "persist")
             self.log.append("persist(%d)" % self.pool.index(a))
+
+    def structure(self, a):
+        """A slice, new axis, concatenation, stack or rechunk of a."""
+        r = self.c.rng
+        lib = self.c.lib
+        nd = a.v.ndim
+        k = r.random()
+        ia = self.pool.index(a)
+        if k < 0.4 and nd > 0:
+            sl = (Slice * MAX_DIMS)()
+            idx = []
+            n_index = 0
+            for d in range(nd):
+                n = a.v.shape[d]
+                if r.random() < 0.1 and n_index + 1 < nd:
+                    i = int(r.integers(-n, n))
+                    sl[d].start, sl[d].stop, sl[d].step, sl[d].flags = i, 0, 1, SLICE_INDEX
+                    idx.append(i)
+                    n_index += 1
+                    continue
+                if r.random() < 0.4:
+                    start, stop, step = None, None, 1
+                else:
+                    step = int(r.choice([-7, -3, -2, -1, 1, 1, 2, 3, 5]))
+                    start = None if r.random() < 0.3 else int(r.integers(-n - 2, n + 3))
+                    stop = None if r.random() < 0.3 else int(r.integers(-n - 2, n + 3))
+                if len(range(*slice(start, stop, step).indices(n))) == 0:
+                    return
+                sl[d].start = SLICE_NONE if start is None else start
+                sl[d].stop = SLICE_NONE if stop is None else stop
+                sl[d].step = step
+                sl[d].flags = 0
+                idx.append(slice(start, stop, step))
+            h = self.c.new(lib.array_slice, a.h, nd, sl)
+            self.log.append("%d = %d[%s]" % (len(self.pool), ia, idx))
+            self.pool.append(Node(h, a.v[tuple(idx)], lib_chunks(lib, h), a.inexact))
+        elif k < 0.55:
+            ax = int(r.integers(-nd - 1, nd + 1))
+            h = self.c.new(lib.array_expand_dims, a.h, ax)
+            self.log.append("%d = expand_dims(%d, %d)" % (len(self.pool), ia, ax))
+            self.pool.append(Node(h, np.expand_dims(a.v, ax), lib_chunks(lib, h), a.inexact))
+        elif k < 0.85 and nd > 0:
+            stack = k >= 0.75
+            ax = int(r.integers(-nd - 1, nd + 1)) if stack else int(r.integers(-nd, nd))
+            axn = ax % nd if not stack else None
+
+            def fits(b):
+                if b.v.ndim != nd:
+                    return False
+                for d in range(nd):
+                    if d != axn and (b.v.shape[d] != a.v.shape[d] or b.chunks[d] != a.chunks[d]):
+                        return False
+                return True
+            cands = [b for b in self.pool if fits(b)]
+            parts = [a] + [cands[int(i)] for i in r.integers(0, len(cands), size=int(r.integers(0, 3)))]
+            arr = (C.c_void_p * len(parts))(*[b.h.value for b in parts])
+            fn = lib.array_stack if stack else lib.array_concatenate
+            h = self.c.new(fn, arr, len(parts), ax)
+            ref = (np.stack if stack else np.concatenate)([b.v for b in parts], axis=ax)
+            self.log.append("%d = %s(%s, axis=%d)" % (len(self.pool), "stack" if stack else "concatenate",
+                                                      [self.pool.index(b) for b in parts], ax))
+            self.pool.append(Node(h, ref, lib_chunks(lib, h), any(b.inexact for b in parts)))
+        else:
+            ch = [int(r.choice([0, -1, int(r.integers(1, n + 1))])) for n in a.v.shape]
+            arr = (C.c_int64 * MAX_DIMS)(*ch)
+            h = self.c.new(lib.array_rechunk, a.h, arr)
+            self.log.append("%d = rechunk(%d, %s)" % (len(self.pool), ia, ch))
+            self.pool.append(Node(h, a.v, lib_chunks(lib, h), a.inexact))
 
     def merge_chunks(self, a, b):
         return self.merge_node(a, b).chunks
@@ -458,6 +556,7 @@ def matmul_case(case, verbose):
 def run_case(lib, rt, seed, case_id, verbose):
     rng = np.random.default_rng([seed, case_id])
     case = Case(lib, rt, rng, case_id)
+    g = None
     try:
         if rng.random() < 0.12:
             return matmul_case(case, verbose)
@@ -530,6 +629,10 @@ def run_case(lib, rt, seed, case_id, verbose):
             print("%s: %s %s %s\n  %s" % (what, "FAIL" if err else "ok", got.dtype, got.shape,
                                           "\n  ".join(g.log)))
         return err
+    except RuntimeError as e:
+        if g is None:
+            raise
+        raise RuntimeError("%s\n  %s" % (e, "\n  ".join(g.log))) from None
     finally:
         case.release()
 
