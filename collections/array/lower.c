@@ -33,7 +33,24 @@ typedef struct {
     size_t n_split, cap_split;
     tsr_future_t **futs; /* the tasks that write the root */
     size_t n_futs, cap_futs;
+    uint64_t dev_room; /* the least memory of an accelerator (0: none) */
 } lower_t;
+
+static void lower_init(lower_t *L, tsr_array_t *root)
+{
+    uint32_t n = tsr_runtime_n_devices(root->rt);
+
+    memset(L, 0, sizeof(*L));
+    L->rt = root->rt;
+    L->root = root;
+    for (uint32_t d = 1; d < n; d++) {
+        tsr_device_info_t info;
+        if (tsr_runtime_device_info(root->rt, d, &info) == TSR_OK && info.mem_bytes > 0 &&
+            (L->dev_room == 0 || info.mem_bytes < L->dev_room)) {
+            L->dev_room = info.mem_bytes;
+        }
+    }
+}
 
 static int grow(void *pp, size_t *cap, size_t need, size_t esize)
 {
@@ -368,10 +385,21 @@ static tsr_status_t build_program(lower_t *L, tsr_array_t *x, prog_t *P)
 
 /* ---- submission ----------------------------------------------------------------------- */
 
-static tsr_status_t submit(lower_t *L, const tsr_task_desc_t *desc, int is_root)
+/* Submit a task touching about `bytes` of buffers. One that needs more than half
+ * of the smallest accelerator's memory runs on the CPU, where it fits, rather
+ * than failing for want of room on a device. */
+static tsr_status_t submit(lower_t *L, const tsr_task_desc_t *desc_in, uint64_t bytes,
+                           int is_root)
 {
+    tsr_task_desc_t d = *desc_in;
+    const tsr_task_desc_t *desc = &d;
     tsr_future_t *f = NULL;
     tsr_status_t st;
+
+    if (L->dev_room > 0 && bytes > L->dev_room / 2) {
+        d.pin = TSR_PIN_KIND;
+        d.pin_value = TSR_DEVICE_CPU;
+    }
 
     if (is_root && !grow(&L->futs, &L->cap_futs, L->n_futs + 1, sizeof(*L->futs))) {
         return oom();
@@ -490,6 +518,8 @@ static tsr_status_t submit_program(lower_t *L, const prog_t *P, const tsr_array_
         tsr_access_t modes[TSR_MAX_BUFFERS];
         uint32_t n_h = 0;
         int64_t out_elems = 1;
+        int64_t chunk_elems = 1;
+        uint64_t task_bytes;
         tsr_task_desc_t desc = TSR_TASK_DESC_INIT;
 
         memset(h, 0, sizeof(*h));
@@ -504,15 +534,22 @@ static tsr_status_t submit_program(lower_t *L, const prog_t *P, const tsr_array_
         h->red_index = red_index;
         for (uint32_t d = 0; d < space->ndim; d++) {
             out_elems *= red != TSR_RED_NONE && ((red_mask >> d) & 1u) ? 1 : h->shape[d];
+            chunk_elems *= h->shape[d];
         }
         h->out_bytes = (uint64_t)out_elems * (red != TSR_RED_NONE ? tsr_red_acc_size(red, vtype)
                                                                   : tsr_dtype_size(vtype));
+        task_bytes = h->out_bytes;
         for (uint32_t l = 0; l < P->n_leaves && st == TSR_OK; l++) {
             const lsrc_t *s = &P->lsrc[l];
             tsr_ew_leaf_t *lf = &leaves[l];
 
             *lf = P->leaves[l];
             st = place_leaf(L, s, origin, h->shape, lf, handles, &n_h);
+            /* A borrowed whole buffer moves whole; a chunk about as the output. */
+            task_bytes += s->src->whole != NULL ? tsr_data_size(s->src->whole)
+                          : lf->kind == TSR_LEAF_BUFFER
+                              ? (uint64_t)chunk_elems * tsr_dtype_size((tsr_dtype_t)lf->type)
+                              : 0;
         }
         if (st != TSR_OK) {
             break;
@@ -529,7 +566,7 @@ static tsr_status_t submit_program(lower_t *L, const prog_t *P, const tsr_array_
         desc.n_handles = n_h;
         desc.arg = blob;
         desc.arg_size = blob_size;
-        st = submit(L, &desc, is_root);
+        st = submit(L, &desc, task_bytes, is_root);
     }
     free(blob);
     return st;
@@ -597,7 +634,7 @@ static tsr_status_t submit_combine(lower_t *L, const tsr_array_t *r, tsr_data_t 
     desc.n_handles = n_in + 1;
     desc.arg = &arg;
     desc.arg_size = sizeof(arg);
-    return submit(L, &desc, is_root);
+    return submit(L, &desc, (uint64_t)(n_in + 1) * n_elems * tsr_red_acc_size(r->red, r->in[0]->dtype), is_root);
 }
 
 static tsr_status_t lower_reduce(lower_t *L, tsr_array_t *r, tsr_data_t **outs)
@@ -752,7 +789,10 @@ static tsr_status_t lower_matmul(lower_t *L, tsr_array_t *r, tsr_data_t **outs)
                 desc.n_handles = 3;
                 desc.arg = &g;
                 desc.arg_size = sizeof(g);
-                st = submit(L, &desc, L->root == r);
+                st = submit(L, &desc,
+                            (uint64_t)(g.m * g.k + g.k * g.n + g.m * g.n) *
+                                tsr_dtype_size(r->dtype),
+                            L->root == r);
             }
         }
     }
@@ -840,7 +880,7 @@ static tsr_status_t flush_copy(lower_t *L, copy_batch_t *B, tsr_data_t *out, int
     desc.n_handles = B->n_h + 1;
     desc.arg = B;
     desc.arg_size = sizeof(B->h) + B->h.n_pieces * sizeof(tsr_copy_piece_t);
-    st = submit(L, &desc, root);
+    st = submit(L, &desc, 2 * B->h.out_bytes, root);
     B->h.n_pieces = 0;
     B->h.alloc = 0;
     B->n_h = 0;
@@ -1046,9 +1086,7 @@ tsr_status_t tsr__array_materialize(tsr_array_t *a, tsr_data_t ***chunks_out)
     tsr_status_t st;
     tsr_data_t **kept;
 
-    memset(&L, 0, sizeof(L));
-    L.rt = a->rt;
-    L.root = a;
+    lower_init(&L, a);
     st = materialize(&L, a, NULL);
     if (st == TSR_OK) {
         st = wait_root(&L);
@@ -1153,9 +1191,7 @@ tsr_status_t tsr_array_compute(tsr_array_t *a, void *out, size_t n_bytes)
                                n_bytes, want);
     }
     n_chunks = tsr__array_n_chunks(a);
-    memset(&L, 0, sizeof(L));
-    L.rt = a->rt;
-    L.root = a;
+    lower_init(&L, a);
     if (a->chunks == NULL && chunks_contiguous(a)) {
         /* The root's kernels write straight into the caller's buffer. */
         direct = calloc((size_t)n_chunks, sizeof(*direct));
