@@ -799,6 +799,21 @@ static tsr_status_t lower_matmul(lower_t *L, tsr_array_t *r, tsr_data_t **outs)
     return st;
 }
 
+/* The fused program of the group rooted at x, one task per chunk of `space`
+ * (x's own chunks, or new ones when x reads by global coordinates) writing outs. */
+static tsr_status_t run_group(lower_t *L, tsr_array_t *x, const tsr_array_t *space,
+                              tsr_data_t **outs, int root)
+{
+    prog_t *P = malloc(sizeof(*P));
+    tsr_status_t st = P != NULL ? build_program(L, x, P) : oom();
+
+    if (st == TSR_OK) {
+        st = submit_program(L, P, space, TSR_RED_NONE, 0, 0, outs, root);
+    }
+    free(P);
+    return st;
+}
+
 /* Compute b into the handles outs (one per chunk of b), whether b is data
  * already (copied by a LOAD program), an expression, or a step; `root`: these
  * tasks write the root's chunks. */
@@ -815,12 +830,7 @@ static tsr_status_t compute_into(lower_t *L, tsr_array_t *b, tsr_data_t **outs, 
         st = materialize(L, b, outs);
         L->root = saved;
     } else {
-        prog_t *P = malloc(sizeof(*P));
-        st = P != NULL ? build_program(L, b, P) : oom();
-        if (st == TSR_OK) {
-            st = submit_program(L, P, b, TSR_RED_NONE, 0, 0, outs, root);
-        }
-        free(P);
+        st = run_group(L, b, b, outs, root);
     }
     return st;
 }
@@ -898,13 +908,7 @@ static tsr_status_t lower_rechunk(lower_t *L, tsr_array_t *x, tsr_data_t **outs)
 
     if (b->kind == TSR__NODE_GEN || b->whole != NULL) {
         /* Read by global coordinates: any chunks will do. */
-        prog_t *P = malloc(sizeof(*P));
-        st = P != NULL ? build_program(L, b, P) : oom();
-        if (st == TSR_OK) {
-            st = submit_program(L, P, x, TSR_RED_NONE, 0, 0, outs, root);
-        }
-        free(P);
-        return st;
+        return run_group(L, b, x, outs, root);
     }
     if (chunks_of(L, b) == NULL) {
         st = materialize(L, b, NULL);
@@ -1014,12 +1018,7 @@ static tsr_status_t materialize(lower_t *L, tsr_array_t *x, tsr_data_t **outs)
     } else if (x->kind == TSR__NODE_RECHUNK) {
         st = lower_rechunk(L, x, outs);
     } else {
-        prog_t *P = malloc(sizeof(*P));
-        st = P != NULL ? build_program(L, x, P) : oom();
-        if (st == TSR_OK) {
-            st = submit_program(L, P, x, TSR_RED_NONE, 0, 0, outs, L->root == x);
-        }
-        free(P);
+        st = run_group(L, x, x, outs, L->root == x);
     }
     /* Recorded even on failure, so that cleanup unregisters the handles. */
     if (mine != NULL) {
