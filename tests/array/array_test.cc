@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <tessera.h>
 
+#include "array/array_util.h"
 #include "common/test_util.h"
 
 #include <cmath>
@@ -17,24 +18,9 @@
 
 namespace {
 
+using tsr_test::Array;
 using tsr_test::Runtime;
-
-struct ArrayDeleter {
-    void operator()(tsr_array_t *a) const { tsr_array_release(a); }
-};
-using Array = std::unique_ptr<tsr_array_t, ArrayDeleter>;
-
-tsr_array_spec_t Spec(tsr_dtype_t dtype, std::vector<int64_t> shape, std::vector<int64_t> chunks)
-{
-    tsr_array_spec_t s = TSR_ARRAY_SPEC_INIT;
-    s.dtype = dtype;
-    s.ndim = static_cast<uint32_t>(shape.size());
-    for (size_t d = 0; d < shape.size(); d++) {
-        s.shape[d] = shape[d];
-        s.chunks[d] = d < chunks.size() ? chunks[d] : 0;
-    }
-    return s;
-}
+using tsr_test::Spec;
 
 template <class T>
 std::vector<T> Compute(tsr_array_t *a)

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <tessera.h>
 
+#include "array/array_util.h"
 #include "common/test_util.h"
 
 #include <sys/resource.h>
@@ -24,26 +25,11 @@
 
 namespace {
 
+using tsr_test::Array;
 using tsr_test::Runtime;
+using tsr_test::Spec;
 using tsr_test::TempDir;
-
-struct ArrayDeleter {
-    void operator()(tsr_array_t *a) const { tsr_array_release(a); }
-};
-using Array = std::unique_ptr<tsr_array_t, ArrayDeleter>;
 using Bytes = std::vector<uint8_t>;
-
-tsr_array_spec_t Spec(tsr_dtype_t dtype, std::vector<int64_t> shape, std::vector<int64_t> chunks)
-{
-    tsr_array_spec_t s = TSR_ARRAY_SPEC_INIT;
-    s.dtype = dtype;
-    s.ndim = static_cast<uint32_t>(shape.size());
-    for (size_t d = 0; d < shape.size(); d++) {
-        s.shape[d] = shape[d];
-        s.chunks[d] = d < chunks.size() ? chunks[d] : 0;
-    }
-    return s;
-}
 
 size_t NBytes(const tsr_array_spec_t &s)
 {
