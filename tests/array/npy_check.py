@@ -23,56 +23,10 @@ import tempfile
 
 import numpy as np
 
-MAX_DIMS = 8
-DTYPES = ["bool", "uint8", "uint16", "int32", "int64", "float32", "float64"]
-NP = {i: np.dtype(n) for i, n in enumerate(DTYPES)}
-CODE = {np.dtype(n): i for i, n in enumerate(DTYPES)}
+from numpy_oracle import CODE, MAX_DIMS, NP, Lib, Spec  # the ctypes bindings
+
 TSR_EINVAL = -1
 TSR_OP_ADD = 0
-
-
-class Spec(C.Structure):
-    _fields_ = [("dtype", C.c_int), ("ndim", C.c_uint32),
-                ("shape", C.c_int64 * MAX_DIMS), ("chunks", C.c_int64 * MAX_DIMS)]
-
-
-class Lib:
-    def __init__(self, path):
-        self.L = C.CDLL(path)
-        P = C.c_void_p
-        PP = C.POINTER(C.c_void_p)
-        I64P = C.POINTER(C.c_int64)
-        sig = {
-            "tsr_init": (C.c_int, [P, PP]),
-            "tsr_shutdown": (None, [P]),
-            "tsr_last_error": (C.c_char_p, []),
-            "tsr_array_from_buffer": (C.c_int, [P, C.POINTER(Spec), P, C.c_size_t, C.c_uint32, PP]),
-            "tsr_array_binary": (C.c_int, [C.c_int, P, P, PP]),
-            "tsr_array_compute": (C.c_int, [P, P, C.c_size_t]),
-            "tsr_array_persist": (C.c_int, [P]),
-            "tsr_array_release": (None, [P]),
-            "tsr_array_dtype": (C.c_int, [P]),
-            "tsr_array_ndim": (C.c_uint32, [P]),
-            "tsr_array_dim": (C.c_int64, [P, C.c_uint32]),
-            "tsr_array_num_chunks": (C.c_int64, [P, C.c_uint32]),
-            "tsr_array_chunk_size": (C.c_int64, [P, C.c_uint32, C.c_int64]),
-            "tsr_array_to_npy": (C.c_int, [P, C.c_char_p]),
-            "tsr_array_from_npy": (C.c_int, [P, C.c_char_p, I64P, PP]),
-            "tsr_array_to_raw": (C.c_int, [P, C.c_char_p]),
-            "tsr_array_from_raw": (C.c_int, [P, C.c_char_p, C.POINTER(Spec), C.c_uint64, PP]),
-        }
-        for name, (res, args) in sig.items():
-            f = getattr(self.L, name)
-            f.restype = res
-            f.argtypes = args
-            setattr(self, name[4:], f)
-
-    def error(self):
-        return self.last_error().decode(errors="replace")
-
-    def check(self, st, what):
-        if st != 0:
-            raise RuntimeError("%s failed (%d): %s" % (what, st, self.error()))
 
 
 def random_values(rng, dt, shape):

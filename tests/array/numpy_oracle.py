@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 """NumPy oracle for Tessera's chunked arrays (include/tessera/array.h).
+Its Lib (the ctypes bindings) serves npy_check.py too.
 
 Builds random expressions -- random shapes, chunkings, dtypes, broadcasting,
 elementwise ops, scalars, casts, transposes, where, persist, and reductions over
@@ -86,6 +87,10 @@ class Lib:
             "tsr_array_concatenate": (C.c_int, [C.POINTER(C.c_void_p), C.c_uint32, C.c_int32, PP]),
             "tsr_array_stack": (C.c_int, [C.POINTER(C.c_void_p), C.c_uint32, C.c_int32, PP]),
             "tsr_array_rechunk": (C.c_int, [P, C.POINTER(C.c_int64), PP]),
+            "tsr_array_to_npy": (C.c_int, [P, C.c_char_p]),
+            "tsr_array_from_npy": (C.c_int, [P, C.c_char_p, C.POINTER(C.c_int64), PP]),
+            "tsr_array_to_raw": (C.c_int, [P, C.c_char_p]),
+            "tsr_array_from_raw": (C.c_int, [P, C.c_char_p, C.POINTER(Spec), C.c_uint64, PP]),
         }
         for name, (res, args) in sig.items():
             f = getattr(self.L, name)
@@ -93,9 +98,12 @@ class Lib:
             f.argtypes = args
             setattr(self, name[4:], f)
 
+    def error(self):
+        return self.last_error().decode(errors="replace")
+
     def check(self, st, what):
         if st != 0:
-            raise RuntimeError("%s failed (%d): %s" % (what, st, self.last_error().decode()))
+            raise RuntimeError("%s failed (%d): %s" % (what, st, self.error()))
 
 
 class Node:
