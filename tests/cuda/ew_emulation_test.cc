@@ -1,0 +1,802 @@
+/* The CUDA array kernels (kernels/cuda/) emulated on the host, against the CPU
+ * kernels. The per-thread work of the kernels is __host__ __device__ code
+ * (ew_exec.cuh, copy_exec.cuh, ew_eval.cuh); here a host compiler builds it and
+ * runs it in the kernels' order (every thread of every block, team merges level
+ * by level, then the merge of splits), for plans made for GPUs of several widths
+ * so that every mode, team size and split is exercised. Needs no GPU (label cpu).
+ *
+ * Random programs (ew_random_program.h) run through tsr__ew_cpu (a task pinned to
+ * the CPU) and through the emulation: outputs of elementwise programs must be
+ * identical (the host emulation calls the same libm), reductions equal up to the
+ * order of float sums and products, exactly for everything else. ARGMIN/ARGMAX
+ * partials are checked against a reference folded here from the values and
+ * indices the CPU kernel computes elementwise (and against the CPU kernel's own
+ * fold once it has one). The combine and copy kernels are checked likewise.
+ * The seed is printed; TSR_TEST_SEED replays, TSR_TEST_SCALE scales. */
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "common/test_util.h"
+#include "cuda/array_kernel_check.h"
+#include "cuda/ew_random_program.h"
+#include "kernels/cuda/copy_exec.cuh"
+#include "kernels/cuda/ew_exec.cuh"
+
+namespace {
+
+using tsr_ew::ew_acc;
+using tsr_ew::ew_launch;
+using tsr_ew::ew_plan;
+using tsr_ew_test::Bytes;
+using tsr_ew_test::EwCase;
+using tsr_ew_test::GenOptions;
+using tsr_ew_test::ProgramGen;
+
+const int kWidths[] = {1, 3, 16, 132}; /* multiprocessors of the GPUs planned for */
+
+/* ---- the emulation ---------------------------------------------------------------- */
+
+/* The loops of ew_map_kernel, ew_rinner_kernel, ew_pinner_kernel and
+ * ew_merge_kernel, one thread after another, each level of a team's merge tree
+ * over all threads before the next (as the barriers order them). */
+template <int E, int NS>
+void RunPlan(ew_plan &P, const ew_launch &L)
+{
+    std::vector<ew_acc> scratch(L.scratch_bytes / sizeof(ew_acc));
+    P.scratch = scratch.empty() ? nullptr : scratch.data();
+    if (P.mode == tsr_ew::EW_MODE_MAP) {
+        int64_t ybase[TSR_EW_MAX_LEAVES];
+        tsr_ew::leaf_bases(P, nullptr, ybase);
+        for (int64_t g = 0; g < (P.n_out + E - 1) / E; g++) {
+            tsr_ew::map_group<E, NS>(P, ybase, g);
+        }
+    } else if (P.mode == tsr_ew::EW_MODE_RINNER) {
+        const int per_block = tsr_ew::kThreads / P.team;
+        const int64_t items = P.n_out * P.splits;
+        std::vector<ew_acc> sh(tsr_ew::kThreads);
+        for (int64_t base = 0; base < items; base += per_block) {
+            for (int t = 0; t < tsr_ew::kThreads; t++) {
+                const int64_t item = base + t / P.team;
+                sh[t] = item < items ? tsr_ew::rinner_fold<E, NS>(P, item, t % P.team)
+                                     : tsr_ew::acc_init(P.red_op, P.vtype);
+            }
+            for (int half = P.team / 2; half > 0; half /= 2) {
+                for (int t = 0; t < tsr_ew::kThreads; t++) {
+                    tsr_ew::team_step(P, P.team, sh.data(), t, half);
+                }
+            }
+            for (int t = 0; t < tsr_ew::kThreads; t += P.team) {
+                const int64_t item = base + t / P.team;
+                if (item < items) {
+                    tsr_ew::write_acc(P, item % P.n_out, item / P.n_out, sh[t]);
+                }
+            }
+        }
+    } else {
+        const int64_t items = (P.n_out + E - 1) / E * P.splits;
+        for (int64_t i = 0; i < items; i++) {
+            tsr_ew::pinner_item<E, NS>(P, i);
+        }
+    }
+    if (P.splits > 1) {
+        const int per_block = tsr_ew::kThreads / P.merge_team;
+        std::vector<ew_acc> sh(tsr_ew::kThreads);
+        for (int64_t base = 0; base < P.n_out; base += per_block) {
+            for (int t = 0; t < tsr_ew::kThreads; t++) {
+                const int64_t p = base + t / P.merge_team;
+                sh[t] = p < P.n_out ? tsr_ew::merge_fold(P, p, t % P.merge_team)
+                                    : tsr_ew::acc_init(P.red_op, P.vtype);
+            }
+            for (int half = P.merge_team / 2; half > 0; half /= 2) {
+                for (int t = 0; t < tsr_ew::kThreads; t++) {
+                    tsr_ew::team_step(P, P.merge_team, sh.data(), t, half);
+                }
+            }
+            for (int t = 0; t < tsr_ew::kThreads; t += P.merge_team) {
+                if (base + t / P.merge_team < P.n_out) {
+                    tsr_ew::store_partial(P, base + t / P.merge_team, sh[t]);
+                }
+            }
+        }
+    }
+    P.scratch = nullptr;
+}
+
+struct Emulated {
+    bool ok = false;
+    std::string message;
+    Bytes out;
+    ew_plan plan;
+    ew_launch launch;
+};
+
+std::vector<tsr_buffer_t> HostBuffers(const std::vector<Bytes> &inputs)
+{
+    std::vector<tsr_buffer_t> bufs(TSR_MAX_BUFFERS, tsr_buffer_t{nullptr, 0});
+    for (size_t i = 0; i < inputs.size(); i++) {
+        bufs[i].ptr = const_cast<unsigned char *>(inputs[i].data());
+        bufs[i].n_bytes = inputs[i].size();
+    }
+    return bufs;
+}
+
+Emulated EmulateEw(const EwCase &c, int n_sms)
+{
+    Emulated e;
+    std::vector<tsr_buffer_t> bufs = HostBuffers(c.inputs);
+    char msg[200] = "";
+    uint64_t need = 0;
+
+    std::memset(&e.plan, 0, sizeof(e.plan));
+    std::memset(&e.launch, 0, sizeof(e.launch));
+    if (!tsr_ew::ew_check(&c.h, c.leaves.data(), c.code.data(), bufs.data(), &need, msg,
+                          sizeof(msg))) {
+        e.message = msg;
+        return e;
+    }
+    e.out.assign(c.h.out_bytes, 0);
+    tsr_ew::ew_build(&c.h, c.leaves.data(), c.code.data(), bufs.data(),
+                     reinterpret_cast<char *>(e.out.data()), n_sms, &e.plan, &e.launch);
+    if (e.plan.n_out > 0) {
+        if (e.launch.big) {
+            RunPlan<1, tsr_ew::kSlotsBig>(e.plan, e.launch);
+        } else {
+            RunPlan<tsr_ew::kGroup, tsr_ew::kSlots>(e.plan, e.launch);
+        }
+    }
+    e.ok = true;
+    return e;
+}
+
+/* The scales of a case's float tolerances, from its emulation. */
+std::vector<double> EmulatedScale(const EwCase &c, bool square)
+{
+    EwCase s = tsr_ew_test::ScaleCase(c, square);
+    Emulated e = EmulateEw(s, 1);
+    std::vector<double> out((size_t)s.OutElems());
+    if (e.ok) {
+        std::memcpy(out.data(), e.out.data(), out.size() * sizeof(double));
+    }
+    return out;
+}
+
+tsr_ew_test::TaskResult RunCpu(tsr_runtime_t *rt, const tsr_codelet_t *cl, const Bytes &arg,
+                               const std::vector<Bytes> &inputs, const Bytes *init = nullptr)
+{
+    return tsr_ew_test::RunKernel(rt, cl, arg, inputs, TSR_DEVICE_CPU, init);
+}
+
+/* ---- fixture ---------------------------------------------------------------------- */
+
+class Emulation : public testing::Test {
+protected:
+    void SetUp() override
+    {
+        rt_ = tsr_test::StartRuntime(tsr_test::TestConfig(2, TSR_SCHED_EAGER));
+        ASSERT_TRUE(rt_);
+        seed_ = tsr_test::TestSeed();
+        std::printf("[   SEED   ] %s\n", tsr_test::SeedTrace(seed_).c_str());
+        rng_.seed(seed_);
+    }
+
+    /* Whether tsr__ew_cpu folds ARGMIN itself yet: the argmin of (3, 1, 2). The
+     * output is larger than the partial, so that a kernel without the fold,
+     * which may write a wider partial, stays inside it. */
+    bool CpuFoldsArg()
+    {
+        EwCase c;
+        std::memset(&c.h, 0, sizeof(c.h));
+        c.h.magic = TSR_EW_MAGIC;
+        c.h.ndim = 1;
+        c.h.shape[0] = 3;
+        c.h.n_leaves = 2;
+        c.h.n_instr = 2;
+        c.h.red_op = TSR_RED_ARGMIN;
+        c.h.red_mask = 1;
+        c.h.red_index = 0;
+        c.h.out_buf = 1;
+        c.h.out_bytes = 64;
+        tsr_ew_leaf_t lf;
+        std::memset(&lf, 0, sizeof(lf));
+        lf.kind = TSR_LEAF_ARANGE;
+        lf.type = TSR_INT64;
+        lf.p1 = 1;
+        lf.stride[0] = 1;
+        c.leaves.push_back(lf);
+        lf.kind = TSR_LEAF_BUFFER;
+        lf.type = TSR_FLOAT64;
+        c.leaves.push_back(lf);
+        double v[3] = {3, 1, 2};
+        c.inputs.push_back(Bytes((unsigned char *)v, (unsigned char *)v + sizeof(v)));
+        tsr_ew_instr_t in;
+        std::memset(&in, 0, sizeof(in));
+        in.op = TSR_EW_LOAD;
+        in.type = TSR_INT64;
+        in.a = in.b = in.c = -1;
+        c.code.push_back(in);
+        in.type = TSR_FLOAT64;
+        in.aux = 1;
+        c.code.push_back(in);
+        tsr_ew_test::TaskResult r = RunCpu(rt_.get(), &tsr__ew_codelet, c.Blob(), c.inputs);
+        return r.status == TSR_OK && r.out.size() >= 16 &&
+               tsr_ew_test::Get<double>(r.out.data()) == 1.0 &&
+               tsr_ew_test::Get<int64_t>(r.out.data() + 8) == 1;
+    }
+
+    /* Run one case both ways and compare; returns the failure or "". */
+    std::string Check(const EwCase &c, bool cpu_arg, int n_sms, Emulated *emu_out = nullptr)
+    {
+        const bool arg = c.h.red_op == TSR_RED_ARGMIN || c.h.red_op == TSR_RED_ARGMAX;
+        Emulated e = EmulateEw(c, n_sms);
+        if (!e.ok) {
+            return "emulation refused the program: " + e.message;
+        }
+        if (emu_out != nullptr) {
+            *emu_out = e;
+        }
+        if (arg) {
+            std::string err;
+            std::vector<tsr_ew_test::ArgRef> ref = tsr_ew_test::ArgReference(rt_.get(), c, &err);
+            if (!err.empty()) {
+                return err;
+            }
+            err = tsr_ew_test::CompareArg(c, ref, e.out);
+            if (!err.empty() || !cpu_arg) {
+                return err.empty() ? "" : "against the reference: " + err;
+            }
+        }
+        tsr_ew_test::TaskResult r = RunCpu(rt_.get(), &tsr__ew_codelet, c.Blob(), c.inputs);
+        if (r.status != TSR_OK) {
+            return "the CPU kernel failed: " + r.message;
+        }
+        if (c.h.red_op == TSR_RED_NONE) {
+            return tsr_ew_test::DiffArrays(c.vtype(), r.out, e.out);
+        }
+        const bool scaled = tsr_ew_test::NeedsScales(c);
+        std::vector<double> s1 = scaled ? EmulatedScale(c, false) : std::vector<double>();
+        std::vector<double> s2 = scaled ? EmulatedScale(c, true) : std::vector<double>();
+        return tsr_ew_test::CompareReduced(c, r.out, e.out, s1, s2);
+    }
+
+    tsr_test::Runtime rt_;
+    uint64_t seed_ = 0;
+    std::mt19937_64 rng_;
+};
+
+/* ---- fused programs --------------------------------------------------------------- */
+
+TEST_F(Emulation, RandomProgramsMatchTheCpuKernel)
+{
+    const bool cpu_arg = CpuFoldsArg();
+    const size_t n = tsr_test::Scaled(3000, 50);
+    int modes[3] = {0, 0, 0};
+    int big = 0, split = 0;
+    for (size_t i = 0; i < n; i++) {
+        GenOptions opt;
+        ProgramGen gen(rng_, opt);
+        EwCase c = gen.Make();
+        Emulated e;
+        std::string err = Check(c, cpu_arg, kWidths[rng_() % 4], &e);
+        ASSERT_EQ(err, "") << "case " << i << "\n" << c.text;
+        modes[e.plan.mode]++;
+        big += e.launch.big;
+        split += e.plan.splits > 1;
+    }
+    std::printf("  %zu programs: %d map, %d rinner, %d pinner; %d with big slots, %d split%s\n", n,
+                modes[0], modes[1], modes[2], big, split,
+                cpu_arg ? "" : "; argmin/argmax against the elementwise reference only");
+    EXPECT_GT(modes[0], 0);
+    EXPECT_GT(modes[1], 0);
+    EXPECT_GT(modes[2], 0);
+    EXPECT_GT(big, 0);
+    EXPECT_GT(split, 0);
+}
+
+TEST_F(Emulation, EveryReductionMatches)
+{
+    const bool cpu_arg = CpuFoldsArg();
+    for (int red = TSR_RED_SUM; red <= TSR_RED_ARGMAX; red++) {
+        for (int i = 0; i < (int)tsr_test::Scaled(200, 10); i++) {
+            GenOptions opt;
+            opt.red_op = red;
+            ProgramGen gen(rng_, opt);
+            EwCase c = gen.Make();
+            std::string err = Check(c, cpu_arg, kWidths[rng_() % 4]);
+            ASSERT_EQ(err, "") << "reduction " << red << ", case " << i << "\n" << c.text;
+        }
+    }
+}
+
+/* A program reading one leaf, of each generator kind and type, far into the
+ * index space: values must be bit-identical to the CPU kernel's. */
+TEST_F(Emulation, GeneratorsAreBitIdentical)
+{
+    for (int kind = TSR_LEAF_ARANGE; kind <= TSR_LEAF_NORMAL; kind++) {
+        for (int type = 0; type < TSR_N_DTYPES; type++) {
+            EwCase c;
+            std::memset(&c.h, 0, sizeof(c.h));
+            c.h.magic = TSR_EW_MAGIC;
+            c.h.ndim = 2;
+            c.h.shape[0] = 37;
+            c.h.shape[1] = 53;
+            c.h.n_leaves = 1;
+            c.h.n_instr = 1;
+            tsr_ew_leaf_t lf;
+            std::memset(&lf, 0, sizeof(lf));
+            lf.kind = kind;
+            lf.type = type;
+            lf.offset = (int64_t)(rng_() >> 20);
+            lf.stride[0] = 1 + (int64_t)(rng_() % 1000);
+            lf.stride[1] = (int64_t)(rng_() % 5) - 2;
+            lf.p0 = kind == TSR_LEAF_NORMAL ? 3 : -7.25;
+            lf.p1 = kind == TSR_LEAF_ARANGE ? 0.1 : 12.5;
+            lf.seed = rng_();
+            c.leaves.push_back(lf);
+            tsr_ew_instr_t in;
+            std::memset(&in, 0, sizeof(in));
+            in.op = TSR_EW_LOAD;
+            in.type = type;
+            in.a = in.b = in.c = -1;
+            c.code.push_back(in);
+            c.h.out_bytes = (uint64_t)c.Elems() * tsr_ew::dtype_bytes(type);
+            std::string err = Check(c, false, 132);
+            EXPECT_EQ(err, "") << "generator " << kind << " of type " << type;
+        }
+    }
+}
+
+/* Shapes that force each mode, team size and split. */
+TEST_F(Emulation, ModesTeamsAndSplitsMatch)
+{
+    struct Shape {
+        uint32_t ndim;
+        int64_t n[2];
+        uint32_t mask;
+        int mode, team;
+        bool split;
+    };
+    const Shape shapes[] = {
+        {1, {300000, 1}, 1, tsr_ew::EW_MODE_RINNER, 256, true},
+        {2, {7, 3000}, 2, tsr_ew::EW_MODE_RINNER, 32, true},
+        {2, {4000, 3}, 2, tsr_ew::EW_MODE_RINNER, 1, false},
+        {2, {3000, 7}, 1, tsr_ew::EW_MODE_PINNER, 1, true},
+        {2, {3, 5000}, 0, tsr_ew::EW_MODE_PINNER, 1, false},
+    };
+    const bool cpu_arg = CpuFoldsArg();
+    for (const Shape &s : shapes) {
+        for (int red = TSR_RED_SUM; red <= TSR_RED_ARGMAX; red++) {
+            EwCase c;
+            do {
+                GenOptions opt;
+                opt.red_op = red;
+                opt.max_elems = 300000;
+                ProgramGen gen(rng_, opt);
+                c = gen.Make();
+            } while (c.h.ndim < s.ndim);
+            /* The program's leaves were laid out for its own shape: redo them
+             * as broadcasts of their first element and generators. */
+            for (tsr_ew_leaf_t &lf : c.leaves) {
+                std::memset(lf.stride, 0, sizeof(lf.stride));
+                if (lf.kind != TSR_LEAF_BUFFER) {
+                    lf.stride[0] = 1 + (int64_t)(rng_() % 3);
+                    lf.stride[1] = s.n[0] * 2;
+                    lf.offset = (int64_t)(rng_() % 1000);
+                } else {
+                    lf.offset = 0;
+                }
+            }
+            c.h.ndim = s.ndim;
+            c.h.shape[0] = s.n[0];
+            c.h.shape[1] = s.n[1];
+            c.h.red_mask = s.mask;
+            c.h.out_bytes = (uint64_t)c.OutElems() * c.OutElemBytes();
+            Emulated e;
+            std::string err = Check(c, cpu_arg, 132, &e);
+            ASSERT_EQ(err, "") << "reduction " << red << " over (" << s.n[0] << ", " << s.n[1]
+                               << ") mask " << s.mask << "\n"
+                               << c.text;
+            EXPECT_EQ(e.plan.mode, s.mode);
+            if (s.mode == tsr_ew::EW_MODE_RINNER && !e.launch.big) {
+                EXPECT_EQ(e.plan.team, s.team);
+            }
+            EXPECT_EQ(e.plan.splits > 1, s.split) << "splits " << e.plan.splits;
+            if (s.n[0] == 300000) {
+                EXPECT_GT(e.plan.merge_team, 1) << "splits " << e.plan.splits;
+            }
+        }
+    }
+}
+
+/* A contiguous float32 chain over two leaves, as the collections emit it: the
+ * fast kernel, vector loads, one mode. */
+TEST_F(Emulation, ContiguousChainMatches)
+{
+    EwCase c;
+    std::memset(&c.h, 0, sizeof(c.h));
+    c.h.magic = TSR_EW_MAGIC;
+    c.h.ndim = 1;
+    c.h.shape[0] = 10007;
+    std::vector<float> x(10007);
+    for (size_t i = 0; i < x.size(); i++) {
+        x[i] = (float)((double)(rng_() >> 11) * 0x1.0p-53 * 8 - 4);
+    }
+    c.inputs.push_back(Bytes((unsigned char *)x.data(), (unsigned char *)(x.data() + x.size())));
+    tsr_ew_leaf_t lf;
+    std::memset(&lf, 0, sizeof(lf));
+    lf.kind = TSR_LEAF_BUFFER;
+    lf.type = TSR_FLOAT32;
+    lf.stride[0] = 1;
+    c.leaves.push_back(lf);
+    auto add = [&](int op, int a, int b, double imm) {
+        tsr_ew_instr_t in;
+        std::memset(&in, 0, sizeof(in));
+        in.op = op;
+        in.type = TSR_FLOAT32;
+        in.a = a;
+        in.b = b;
+        in.c = -1;
+        in.imm_f = imm;
+        c.code.push_back(in);
+        return (int)c.code.size() - 1;
+    };
+    /* sqrt(abs(x * 1.5 + 0.5)) * x - 2 */
+    int v = add(TSR_EW_LOAD, -1, -1, 0);
+    int t = add(TSR_EW_MUL, v, add(TSR_EW_CONST, -1, -1, 1.5), 0);
+    t = add(TSR_EW_ADD, t, add(TSR_EW_CONST, -1, -1, 0.5), 0);
+    t = add(TSR_EW_SQRT, add(TSR_EW_ABS, t, -1, 0), -1, 0);
+    t = add(TSR_EW_MUL, t, v, 0);
+    add(TSR_EW_SUB, t, add(TSR_EW_CONST, -1, -1, 2), 0);
+    c.h.n_leaves = 1;
+    c.h.n_instr = (uint32_t)c.code.size();
+    c.h.out_buf = 1;
+    c.h.out_bytes = x.size() * 4;
+    Emulated e;
+    EXPECT_EQ(Check(c, false, 132, &e), "");
+    EXPECT_EQ(e.plan.mode, tsr_ew::EW_MODE_MAP);
+    EXPECT_FALSE(e.launch.big);
+    /* The constants are not run; only x goes through a slot, the rest stays in
+     * registers. */
+    ASSERT_EQ(e.plan.n_instr, 7u);
+    int kept = 0;
+    for (uint32_t i = 0; i < e.plan.n_instr; i++) {
+        kept += e.plan.code[i].dst != tsr_ew::kSrcNone;
+    }
+    EXPECT_EQ(kept, 1);
+    EXPECT_EQ(e.plan.code[0].dst, 0);
+}
+
+/* ---- checks of malformed programs ------------------------------------------------ */
+
+TEST_F(Emulation, MalformedProgramsAreRefused)
+{
+    GenOptions opt;
+    opt.red_op = TSR_RED_NONE;
+    EwCase base;
+    do {
+        ProgramGen gen(rng_, opt);
+        base = gen.Make();
+    } while (base.inputs.empty() || base.h.ndim == 0 || base.Elems() < 2);
+    std::vector<tsr_buffer_t> bufs = HostBuffers(base.inputs);
+    char msg[200];
+    uint64_t need;
+    auto refused = [&](const EwCase &c) {
+        return !tsr_ew::ew_check(&c.h, c.leaves.data(), c.code.data(), bufs.data(), &need, msg,
+                                 sizeof(msg));
+    };
+    ASSERT_FALSE(refused(base)) << msg;
+
+    for (size_t l = 0; l < base.leaves.size(); l++) {
+        if (base.leaves[l].kind == TSR_LEAF_BUFFER) {
+            EwCase c = base;
+            c.leaves[l].offset += (int64_t)base.inputs[(size_t)c.leaves[l].buf].size();
+            EXPECT_TRUE(refused(c)) << "a leaf past its buffer";
+            c = base;
+            c.leaves[l].offset = -1 - c.h.shape[0] * std::abs(c.leaves[l].stride[0]);
+            EXPECT_TRUE(refused(c)) << "a leaf before its buffer";
+        }
+    }
+    EwCase c = base;
+    c.h.out_bytes -= 1;
+    EXPECT_TRUE(refused(c)) << "a short output";
+    c = base;
+    c.code.back().a = (int32_t)c.code.size();
+    c.code.back().op = TSR_EW_NEG;
+    EXPECT_TRUE(refused(c)) << "an operand from the future";
+    c = base;
+    c.code.back().op = TSR_EW_SQRT;
+    c.code.back().type = TSR_INT32;
+    c.code.back().a = 0;
+    EXPECT_TRUE(refused(c)) << "sqrt of an integer";
+    c = base;
+    c.h.red_op = TSR_RED_ARGMAX;
+    c.h.red_index = c.h.n_instr;
+    EXPECT_TRUE(refused(c)) << "an index instruction past the program";
+    c = base;
+    c.h.red_op = TSR_RED_ARGMIN;
+    c.h.red_index = c.h.n_instr - 1;
+    EXPECT_TRUE(refused(c)) << "the last instruction as the index";
+    for (uint32_t i = 0; i + 1 < base.h.n_instr; i++) {
+        if (tsr_ew_test::EwCase::ResultType(base.code[i]) != TSR_INT64) {
+            c.h.red_index = i;
+            EXPECT_TRUE(refused(c)) << "an index of another type than int64";
+            break;
+        }
+    }
+    c = base;
+    c.h.magic = 0;
+    EXPECT_TRUE(refused(c)) << "a bad magic";
+}
+
+/* ---- the combine kernel ------------------------------------------------------------ */
+
+/* Random partials of `red` over values of `vtype`. */
+Bytes RandomPartials(std::mt19937_64 &rng, int red, int vtype, int64_t n)
+{
+    const int at = tsr_red_acc_type((tsr_red_op_t)red, (tsr_dtype_t)vtype);
+    const int asz = tsr_ew::acc_bytes(red, at);
+    Bytes b((size_t)(n * asz), 0);
+    auto rand_value = [&](int type) -> tsr_ew::ew_raw {
+        double specials[] = {NAN, INFINITY, -INFINITY, -0.0, 0.0, 1.0};
+        uint64_t r = rng();
+        if (type >= TSR_FLOAT32) {
+            double v = r % 8 == 0 ? specials[(r >> 8) % 6] : (double)(int64_t)(r >> 20) * 1e-6;
+            return tsr_ew::cast_rt(TSR_FLOAT64, type, tsr_ew::raw_put(v));
+        }
+        return tsr_ew::cast_rt(TSR_INT64, type, r % 3 == 0 ? r : (r % 200) - 100);
+    };
+    for (int64_t k = 0; k < n; k++) {
+        unsigned char *p = b.data() + k * asz;
+        tsr_ew::ew_acc a = {{0, 0, 0}};
+        if (red == TSR_RED_MOMENTS) {
+            a.w[0] = tsr_ew::raw_put((double)(rng() % 6));
+            a.w[1] = rand_value(TSR_FLOAT64);
+            a.w[2] = tsr_ew::raw_put(std::fabs(tsr_ew::raw_get<double>(rand_value(TSR_FLOAT64))));
+        } else {
+            a.w[0] = rand_value(at);
+            a.w[1] = rng() % 4 == 0 ? (tsr_ew::ew_raw)INT64_MAX : rng() % 50;
+        }
+        tsr_ew::acc_store(red, at, reinterpret_cast<char *>(p), a);
+    }
+    return b;
+}
+
+TEST_F(Emulation, CombineMatchesTheCpuKernel)
+{
+    int n_arg = 0;
+    for (size_t i = 0; i < tsr_test::Scaled(400, 40); i++) {
+        tsr_red_combine_arg_t a;
+        std::memset(&a, 0, sizeof(a));
+        a.red_op = TSR_RED_SUM + (int32_t)(rng_() % 7);
+        const int vtype = (int)(rng_() % TSR_N_DTYPES);
+        a.acc_type = tsr_red_acc_type((tsr_red_op_t)a.red_op, (tsr_dtype_t)vtype);
+        a.final = (uint32_t)(rng_() % 2);
+        a.n_in = 1 + (uint32_t)(rng_() % 6);
+        a.n_elems = 1 + rng_() % 300;
+        a.count = 1 + (double)(rng_() % 100);
+        a.ddof = (double)(rng_() % 2);
+        const bool arg = a.red_op == TSR_RED_ARGMIN || a.red_op == TSR_RED_ARGMAX;
+        a.fin = a.red_op == TSR_RED_MOMENTS             ? TSR_FIN_VAR + (int32_t)(rng_() % 2)
+                : a.red_op == TSR_RED_SUM && rng_() % 2 ? TSR_FIN_MEAN
+                                                        : TSR_FIN_CAST;
+        a.out_type = arg && rng_() % 4 != 0 ? TSR_INT64 : (int32_t)(rng_() % TSR_N_DTYPES);
+        std::vector<Bytes> ins;
+        for (uint32_t k = 0; k < a.n_in; k++) {
+            ins.push_back(RandomPartials(rng_, a.red_op, vtype, (int64_t)a.n_elems));
+        }
+        tsr_ew::ew_combine c;
+        std::memset(&c, 0, sizeof(c));
+        for (uint32_t k = 0; k < a.n_in; k++) {
+            c.in[k] = reinterpret_cast<const char *>(ins[k].data());
+        }
+        const size_t osz = a.final ? (size_t)tsr_ew::dtype_bytes(a.out_type)
+                                   : (size_t)tsr_ew::acc_bytes(a.red_op, a.acc_type);
+        Bytes got(a.n_elems * osz);
+        c.out = reinterpret_cast<char *>(got.data());
+        c.arg = a;
+        for (int64_t k = 0; k < (int64_t)a.n_elems; k++) {
+            tsr_ew::combine_elem(c, k);
+        }
+        Bytes arg_bytes((unsigned char *)&a, (unsigned char *)&a + sizeof(a));
+        tsr_ew_test::TaskResult r = RunCpu(rt_.get(), &tsr__red_combine_codelet, arg_bytes, ins);
+        if (arg && r.status == TSR_EINVAL) {
+            n_arg++; /* the CPU combine has no ARGMIN/ARGMAX yet */
+            continue;
+        }
+        ASSERT_EQ(r.status, TSR_OK) << r.message;
+        const int type = a.final ? a.out_type : a.red_op == TSR_RED_MOMENTS ? -1 : a.acc_type;
+        std::string err;
+        if (type < 0 || (arg && !a.final)) {
+            const size_t asz = osz;
+            for (size_t e = 0; e < a.n_elems && err.empty(); e++) {
+                const unsigned char *x = r.out.data() + e * asz;
+                const unsigned char *y = got.data() + e * asz;
+                bool ok = arg ? tsr_ew_test::SameValue(a.acc_type, x, y) &&
+                                    std::memcmp(x + 8, y + 8, 8) == 0
+                              : tsr_ew_test::SameValue(TSR_FLOAT64, x, y) &&
+                                    tsr_ew_test::SameValue(TSR_FLOAT64, x + 8, y + 8) &&
+                                    tsr_ew_test::SameValue(TSR_FLOAT64, x + 16, y + 16);
+                err = ok ? "" : "element " + std::to_string(e);
+            }
+        } else {
+            err = tsr_ew_test::DiffArrays(type, r.out, got);
+        }
+        ASSERT_EQ(err, "") << "combine red " << a.red_op << " acc " << a.acc_type << " final "
+                           << a.final << " fin " << a.fin << " out " << a.out_type;
+    }
+    if (n_arg > 0) {
+        std::printf("  %d argmin/argmax combines not compared: the CPU combine refuses them\n",
+                    n_arg);
+    }
+}
+
+/* ARGMIN/ARGMAX combines against a reference written here. */
+TEST_F(Emulation, CombineOfArgPartialsFollowsTheRule)
+{
+    for (int red = TSR_RED_ARGMIN; red <= TSR_RED_ARGMAX; red++) {
+        for (int vtype = 0; vtype < TSR_N_DTYPES; vtype++) {
+            tsr_red_combine_arg_t a;
+            std::memset(&a, 0, sizeof(a));
+            a.red_op = red;
+            a.acc_type = vtype;
+            a.final = 1;
+            a.fin = TSR_FIN_CAST;
+            a.out_type = TSR_INT64;
+            a.n_in = 5;
+            a.n_elems = 200;
+            std::vector<Bytes> ins;
+            for (uint32_t k = 0; k < a.n_in; k++) {
+                ins.push_back(RandomPartials(rng_, red, vtype, (int64_t)a.n_elems));
+            }
+            tsr_ew::ew_combine c;
+            std::memset(&c, 0, sizeof(c));
+            for (uint32_t k = 0; k < a.n_in; k++) {
+                c.in[k] = reinterpret_cast<const char *>(ins[k].data());
+            }
+            std::vector<int64_t> got(a.n_elems);
+            c.out = reinterpret_cast<char *>(got.data());
+            c.arg = a;
+            for (size_t e = 0; e < a.n_elems; e++) {
+                tsr_ew::combine_elem(c, (int64_t)e);
+                double best = 0;
+                int64_t best_i = -1;
+                for (uint32_t k = 0; k < a.n_in; k++) {
+                    const unsigned char *p = ins[k].data() + e * 16;
+                    double v = tsr_ew_test::AsDouble(vtype, p);
+                    int64_t i = tsr_ew_test::Get<int64_t>(p + 8);
+                    bool wins =
+                        best_i < 0 || (std::isnan(v) || std::isnan(best)
+                                           ? std::isnan(v) && (!std::isnan(best) || i < best_i)
+                                       : v == best             ? i < best_i
+                                       : red == TSR_RED_ARGMIN ? v < best
+                                                               : v > best);
+                    if (wins) {
+                        best = v;
+                        best_i = i;
+                    }
+                }
+                ASSERT_EQ(got[e], best_i) << "red " << red << " type " << vtype << " element " << e;
+            }
+        }
+    }
+}
+
+/* ---- the copy kernel --------------------------------------------------------------- */
+
+TEST_F(Emulation, CopyMatchesTheCpuKernel)
+{
+    for (size_t it = 0; it < tsr_test::Scaled(300, 30); it++) {
+        tsr_copy_header_t h;
+        std::memset(&h, 0, sizeof(h));
+        h.magic = TSR_COPY_MAGIC;
+        h.ndim = (uint32_t)(rng_() % 5);
+        const uint32_t es_choice[] = {1, 2, 4, 8};
+        h.elem_size = es_choice[rng_() % 4];
+        int64_t total = 1;
+        for (uint32_t d = 0; d < h.ndim; d++) {
+            h.shape[d] = 1 + (int64_t)(rng_() % 9);
+            total *= h.shape[d];
+        }
+        h.out_bytes = (uint64_t)total * h.elem_size;
+        h.alloc = (uint32_t)(rng_() % 2);
+        h.n_pieces = 1 + (uint32_t)(rng_() % 5);
+        std::vector<Bytes> srcs;
+        std::vector<tsr_copy_piece_t> pieces(h.n_pieces);
+        std::vector<bool> covered((size_t)total, false);
+        for (tsr_copy_piece_t &p : pieces) {
+            std::memset(&p, 0, sizeof(p));
+            p.kind = rng_() % 4 == 0 ? TSR_PIECE_FILL : TSR_PIECE_COPY;
+            p.fill = rng_();
+            int64_t span_lo = 0, span_hi = 0;
+            for (uint32_t d = 0; d < h.ndim; d++) {
+                p.shape[d] = 1 + (int64_t)(rng_() % (uint64_t)h.shape[d]);
+                p.dst_origin[d] = (int64_t)(rng_() % (uint64_t)(h.shape[d] - p.shape[d] + 1));
+                p.src_stride[d] = (int64_t)(rng_() % 9) - 4;
+                int64_t span = (p.shape[d] - 1) * p.src_stride[d];
+                (span < 0 ? span_lo : span_hi) += span;
+            }
+            p.src_offset = -span_lo + (int64_t)(rng_() % 3);
+            if (p.kind == TSR_PIECE_COPY) {
+                p.buf = (int32_t)srcs.size();
+                Bytes src((size_t)(p.src_offset + span_hi + 1 + (int64_t)(rng_() % 3)) *
+                          h.elem_size);
+                for (unsigned char &x : src) {
+                    x = (unsigned char)rng_();
+                }
+                srcs.push_back(src);
+            }
+            /* Mark what the piece writes. */
+            for (int64_t e = 0; e < total; e++) {
+                int64_t rem = e;
+                bool in = true;
+                for (int d = (int)h.ndim - 1; d >= 0; d--) {
+                    int64_t cd = rem % h.shape[d];
+                    rem /= h.shape[d];
+                    in = in && cd >= p.dst_origin[d] && cd < p.dst_origin[d] + p.shape[d];
+                }
+                covered[(size_t)e] = covered[(size_t)e] || in;
+            }
+        }
+        h.out_buf = (uint32_t)srcs.size();
+        Bytes arg(sizeof(h) + pieces.size() * sizeof(tsr_copy_piece_t));
+        std::memcpy(arg.data(), &h, sizeof(h));
+        std::memcpy(arg.data() + sizeof(h), pieces.data(), pieces.size() * sizeof(pieces[0]));
+        Bytes init(h.out_bytes);
+        for (unsigned char &x : init) {
+            x = (unsigned char)rng_();
+        }
+        tsr_ew_test::TaskResult r =
+            RunCpu(rt_.get(), &tsr__copy_codelet, arg, srcs, h.alloc ? nullptr : &init);
+        ASSERT_EQ(r.status, TSR_OK) << r.message;
+
+        std::vector<tsr_buffer_t> bufs = HostBuffers(srcs);
+        ASSERT_TRUE(tsr_ew::copy_header_ok(&h));
+        Bytes got = init;
+        for (const tsr_copy_piece_t &p : pieces) {
+            ASSERT_TRUE(tsr_ew::copy_piece_ok(&h, &p, bufs.data()));
+            tsr_ew::copy_plan cp =
+                tsr_ew::copy_make_plan(&h, &p, bufs.data(), reinterpret_cast<char *>(got.data()));
+            for (int64_t i = 0; i < cp.count; i++) {
+                switch (h.elem_size) {
+                case 1:
+                    tsr_ew::copy_elem<1>(cp, i);
+                    break;
+                case 2:
+                    tsr_ew::copy_elem<2>(cp, i);
+                    break;
+                case 4:
+                    tsr_ew::copy_elem<4>(cp, i);
+                    break;
+                default:
+                    tsr_ew::copy_elem<8>(cp, i);
+                    break;
+                }
+            }
+        }
+        ASSERT_EQ(r.out.size(), got.size());
+        for (int64_t e = 0; e < total; e++) {
+            if (covered[(size_t)e] || !h.alloc) {
+                ASSERT_EQ(std::memcmp(r.out.data() + e * h.elem_size, got.data() + e * h.elem_size,
+                                      h.elem_size),
+                          0)
+                    << "element " << e << " of copy " << it;
+            }
+        }
+        /* A piece reaching one element past its source is refused, by both. */
+        for (tsr_copy_piece_t &p : pieces) {
+            if (p.kind == TSR_PIECE_COPY) {
+                p.src_offset += (int64_t)(srcs[(size_t)p.buf].size() / h.elem_size);
+                EXPECT_FALSE(tsr_ew::copy_piece_ok(&h, &p, bufs.data()));
+                break;
+            }
+        }
+    }
+}
+
+}  // namespace
