@@ -6,7 +6,9 @@
 #                                        into DIR (default .gpu-deps/, git-ignored, ~7 MB) so
 #                                        that a machine without them can build the tests
 #   scripts/gpu-check.sh [OPTIONS]       configure + build build-gpu/ (Release, CUDA=ON, sm_90,
-#                                        -j$(nproc)), ctest -L cuda, the GPU benchmarks (transfer,
+#                                        -j$(nproc)), ctest -L cuda (with the NumPy oracle on the
+#                                        GPU, array.numpy_oracle.cuda, when configure found numpy),
+#                                        the array kernels' bandwidth, the GPU benchmarks (transfer,
 #                                        overhead, gemm, spill; spill last, skipped if out of time)
 #   scripts/gpu-check.sh summary FILE    print the benchmark table of a JSON-lines file
 #
@@ -62,6 +64,7 @@ OPT_DEPS=auto OPT_GTEST_SOURCE=0
 BUILD="" LOG="" JSONL="" SUMMARY="" WORK="" START=$SECONDS
 GPU_NAME="" GPU_DRIVER="" CUDA_TOOLKIT="" CUDA_DRIVER=""
 BUILD_STATE="not run" TEST_STATE="not run" TEST_FAILED=1
+ORACLE_STATE="not run" KERNEL_BW="not run"
 N_PASSED=0 N_FAILED=0 N_SKIPPED=0
 FAILURES=()
 
@@ -366,6 +369,7 @@ step_tests() {
     st=${PIPESTATUS[0]}
     set -e
     count_tests "$out"
+    oracle_state "$out"
     TEST_FAILED=$((st != 0 || N_FAILED > 0))
     TEST_STATE="$what: $N_PASSED passed, $N_FAILED failed, $N_SKIPPED skipped (ctest exit $st)"
     if [ "$st" -ne 0 ] && [ $((N_PASSED + N_FAILED + N_SKIPPED)) -eq 0 ]; then
@@ -373,6 +377,43 @@ step_tests() {
     elif [ "$N_SKIPPED" -gt 0 ] && [ -n "$GPU_DRIVER" ]; then
         TEST_STATE="$TEST_STATE; note: skips although nvidia-smi sees a GPU"
     fi
+}
+
+oracle_state() { # oracle_state CTEST_OUTPUT: how array.numpy_oracle.cuda went
+    local line
+    line="$(grep -E '^ *[0-9]+/[0-9]+ +Test +#[0-9]+: array\.numpy_oracle\.cuda ' "$1" || true)"
+    case "$line" in
+    "") if ctest --test-dir "$BUILD" -N -R '^array\.numpy_oracle\.cuda$' 2>/dev/null |
+        grep -q 'numpy_oracle\.cuda'; then
+        ORACLE_STATE="not run"
+    else
+        ORACLE_STATE="not registered (configure found no python3 with numpy)"
+    fi ;;
+    *"***Skipped"* | *" Skipped "*) ORACLE_STATE="skipped (no CUDA device seen)" ;;
+    *" Passed "*) ORACLE_STATE="passed" ;;
+    *) ORACLE_STATE="FAILED (see log)" ;;
+    esac
+}
+
+# The array kernels' bandwidth on this GPU (cuda_kernels_test's ReportsBandwidth: a float32
+# chain and sum over 2e8 elements beside a device-to-device copy); figures only, no verdict.
+step_kernel_bandwidth() {
+    local exe="$BUILD/tests/cuda_kernels_test" left
+    if [ ! -x "$exe" ]; then
+        KERNEL_BW="not run (tests/cuda_kernels_test not built)"
+        return 0
+    fi
+    left=$(($(remaining) - 30))
+    if [ "$left" -lt 30 ]; then
+        KERNEL_BW="not run (time budget spent)"
+        return 0
+    fi
+    say "array kernel bandwidth (cuda_kernels_test --gtest_filter=CudaKernels.ReportsBandwidth)"
+    with_timeout "$((left < 120 ? left : 120))" "$exe" \
+        --gtest_filter=CudaKernels.ReportsBandwidth >"$WORK/bw.out" 2>&1 || true
+    cat "$WORK/bw.out" >>"$LOG"
+    KERNEL_BW="$(grep 'GB/s' "$WORK/bw.out" | sed 's/^ *//' | paste -sd';' - || true)"
+    KERNEL_BW="${KERNEL_BW:-no figures (skipped or failed; see log)}"
 }
 
 count_tests() { # count_tests CTEST_OUTPUT: one result line per test ("1/9 Test #3: ...")
@@ -542,6 +583,8 @@ print_summary() {
             "${CUDA_TOOLKIT:-unknown}" "${CUDA_DRIVER:-unknown}"
         printf '%-9s %s\n' "build:" "$BUILD_STATE ($BUILD)"
         printf '%-9s %s\n' "tests:" "$TEST_STATE"
+        printf '%-9s %s\n' "oracle:" "array.numpy_oracle.cuda (NumPy oracle on the GPU): $ORACLE_STATE"
+        printf '%-9s %s\n' "kernels:" "$KERNEL_BW"
         printf '%-9s %s\n' "bench:" "$(bench_args_words); records in $JSONL"
     } | tee "$SUMMARY"
     bench_table "$WORK/bench.status" | tee -a "$SUMMARY" && bench_ok=1
@@ -615,6 +658,7 @@ cmd_check() {
         [ ! -x "$BUILD/bin/tessera" ] || logged "$BUILD/bin/tessera" info || true
         if [ -f "$BUILD/tests/CTestTestfile.cmake" ]; then
             step_tests
+            step_kernel_bandwidth
         else
             TEST_STATE="NOT BUILT (no GoogleTest; see 'prepare')"
         fi
