@@ -27,6 +27,7 @@ typedef enum {
                              transpose, slice, index or new axis (vmap, vstart, vstep) */
     TSR__NODE_CONCAT,     /* in[0..n_in) joined along dimension `aux` */
     TSR__NODE_RECHUNK,    /* in[0] with other chunk boundaries */
+    TSR__NODE_RESHAPE,    /* in[0] with another shape: chunk k holds in[0]'s chunk k */
     TSR__NODE_REDUCE,     /* a reduction of in[0] */
     TSR__NODE_MATMUL,     /* in[0] @ in[1], 2-D float */
 } tsr__node_kind_t;

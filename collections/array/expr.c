@@ -569,3 +569,41 @@ tsr_status_t tsr_array_matmul(tsr_array_t *a, tsr_array_t *b, tsr_array_t **out)
     *out = r;
     return TSR_OK;
 }
+
+tsr_status_t tsr_array_tensordot(tsr_array_t *a, tsr_array_t *b, int32_t a_axis, int32_t b_axis,
+                                 tsr_array_t **out)
+{
+    tsr_array_t *at = NULL;
+    tsr_array_t *bt = NULL;
+    tsr_status_t st = tsr__array_check(a, "tsr_array_tensordot");
+
+    if (st == TSR_OK) {
+        st = tsr__array_check(b, "tsr_array_tensordot");
+    }
+    if (st != TSR_OK) {
+        return st;
+    }
+    if (a->ndim != 2 || b->ndim != 2) {
+        return tsr__array_fail(TSR_EINVAL,
+                               "tsr_array_tensordot: operands of %u and %u dimensions (2-D "
+                               "needed)",
+                               (unsigned)a->ndim, (unsigned)b->ndim);
+    }
+    a_axis = a_axis < 0 ? a_axis + 2 : a_axis;
+    b_axis = b_axis < 0 ? b_axis + 2 : b_axis;
+    if (a_axis < 0 || a_axis > 1 || b_axis < 0 || b_axis > 1) {
+        return tsr__array_fail(TSR_EINVAL, "tsr_array_tensordot: axes out of range for 2-D "
+                                           "operands");
+    }
+    /* a contracted over dimension 1 and b over dimension 0: transposes are views. */
+    st = a_axis == 1 ? (at = tsr_array_retain(a), TSR_OK) : tsr_array_transpose(a, NULL, &at);
+    if (st == TSR_OK) {
+        st = b_axis == 0 ? (bt = tsr_array_retain(b), TSR_OK) : tsr_array_transpose(b, NULL, &bt);
+    }
+    if (st == TSR_OK) {
+        st = tsr_array_matmul(at, bt, out);
+    }
+    tsr_array_release(at);
+    tsr_array_release(bt);
+    return st;
+}

@@ -102,7 +102,8 @@ static int is_leaf(const lower_t *L, const tsr_array_t *x)
 static int is_step(const tsr_array_t *x)
 {
     return x->kind == TSR__NODE_REDUCE || x->kind == TSR__NODE_MATMUL ||
-           x->kind == TSR__NODE_CONCAT || x->kind == TSR__NODE_RECHUNK;
+           x->kind == TSR__NODE_CONCAT || x->kind == TSR__NODE_RECHUNK ||
+           x->kind == TSR__NODE_RESHAPE;
 }
 
 static int is_split(const lower_t *L, const tsr_array_t *x)
@@ -1017,6 +1018,9 @@ static tsr_status_t materialize(lower_t *L, tsr_array_t *x, tsr_data_t **outs)
         st = lower_concat(L, x, outs);
     } else if (x->kind == TSR__NODE_RECHUNK) {
         st = lower_rechunk(L, x, outs);
+    } else if (x->kind == TSR__NODE_RESHAPE) {
+        /* Chunk k of x has the bytes of chunk k of its input. */
+        st = compute_into(L, x->in[0], outs, L->root == x);
     } else {
         st = run_group(L, x, x, outs, L->root == x);
     }

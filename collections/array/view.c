@@ -419,3 +419,246 @@ tsr_status_t tsr_array_rechunk(tsr_array_t *a, const int64_t *chunks, tsr_array_
     }
     return st;
 }
+
+/* ---- reshape ------------------------------------------------------------------------- */
+
+/* The dimensions of a reshape fall into groups: runs of input and output
+ * dimensions (sizes 1 left out) with equal products. Within a group, each input
+ * chunk must be a contiguous run of the group's C-order elements, and those runs
+ * must be the boxes of a chunk grid of the output dimensions. */
+
+/* The flat boundaries within a group of input dimensions dims[0..n): each chunk
+ * is a run when the dimensions before the last chunked one have chunks of 1.
+ * Writes a malloc'd F[0..*nf] (F[0] = 0, F[*nf] = the group's size). */
+static tsr_status_t reshape_runs(const tsr_array_t *a, const uint32_t *dims, uint32_t n,
+                                 int64_t **F_out, int64_t *nf)
+{
+    int64_t prefix = 1;
+    int64_t tail = 1;
+    int64_t total = 1;
+    int64_t *F;
+    int64_t m = 0;
+    int k = -1;
+
+    for (uint32_t i = 0; i < n; i++) {
+        total *= a->shape[dims[i]];
+        if (a->nch[dims[i]] > 1) {
+            k = (int)i;
+        }
+    }
+    for (int i = 0; i < k; i++) {
+        uint32_t d = dims[i];
+        if (a->nch[d] != a->shape[d]) {
+            return tsr__array_fail(TSR_EINVAL,
+                                   "tsr_array_reshape: dimension %u of the array (size %lld, %u "
+                                   "chunks) merges with dimension %u, which has %u chunks: a "
+                                   "chunk would not be a contiguous run of the merged "
+                                   "dimension; rechunk dimension %u to one chunk (-1) first",
+                                   (unsigned)d, (long long)a->shape[d], (unsigned)a->nch[d],
+                                   (unsigned)dims[k], (unsigned)a->nch[dims[k]],
+                                   (unsigned)dims[k]);
+        }
+        prefix *= a->shape[d];
+    }
+    for (uint32_t i = (uint32_t)(k + 1); k >= 0 && i < n; i++) {
+        tail *= a->shape[dims[i]];
+    }
+    if (k < 0) {
+        F = malloc(2 * sizeof(*F));
+        if (F == NULL) {
+            return tsr__array_fail(TSR_ENOMEM, "tsr_array_reshape: out of memory");
+        }
+        F[0] = 0;
+        F[1] = total;
+        *F_out = F;
+        *nf = 1;
+        return TSR_OK;
+    }
+    F = malloc(((size_t)(prefix * a->nch[dims[k]]) + 1) * sizeof(*F));
+    if (F == NULL) {
+        return tsr__array_fail(TSR_ENOMEM, "tsr_array_reshape: out of memory");
+    }
+    for (int64_t p = 0; p < prefix; p++) {
+        for (uint32_t c = 0; c < a->nch[dims[k]]; c++) {
+            F[m++] = (p * a->shape[dims[k]] + a->cb[dims[k]][c]) * tail;
+        }
+    }
+    F[m] = total;
+    *F_out = F;
+    *nf = m;
+    return TSR_OK;
+}
+
+/* A chunk grid of output sizes os[0..n) whose boxes are the runs F[0..nf]:
+ * chunks of 1 along os[0..k), the runs of one row along os[k], one chunk along
+ * the rest, for the first k that fits. Writes nch[0..n) and malloc'd bounds. */
+static int reshape_grid(const int64_t *os, uint32_t n, const int64_t *F, int64_t nf,
+                        uint32_t *nch, int64_t **bounds)
+{
+    for (uint32_t k = 0; k < n; k++) {
+        int64_t T = 1;
+        int64_t R;
+        int64_t per_row = 0;
+        int fits = 1;
+
+        for (uint32_t i = k + 1; i < n; i++) {
+            T *= os[i];
+        }
+        R = os[k] * T;
+        while (per_row < nf && F[per_row + 1] <= R) {
+            per_row++;
+        }
+        if (F[per_row] != R || nf % per_row != 0) {
+            continue;
+        }
+        for (int64_t j = 0; j <= nf && fits; j++) {
+            fits = F[j] % T == 0 && F[j] == (j / per_row) * R + F[j % per_row];
+        }
+        if (!fits) {
+            continue;
+        }
+        for (uint32_t i = 0; i < n; i++) {
+            int64_t c = i < k ? os[i] : i == k ? per_row : 1;
+            bounds[i] = malloc(((size_t)c + 1) * sizeof(int64_t));
+            if (bounds[i] == NULL) {
+                return -1;
+            }
+            nch[i] = (uint32_t)c;
+            for (int64_t j = 0; j <= c; j++) {
+                bounds[i][j] = i < k ? j : i == k ? F[j] / T : j * os[i];
+            }
+        }
+        return 1;
+    }
+    return 0;
+}
+
+tsr_status_t tsr_array_reshape(tsr_array_t *a, uint32_t ndim, const int64_t *shape,
+                               tsr_array_t **out)
+{
+    int64_t ns[TSR_MAX_DIMS];
+    uint32_t nch[TSR_MAX_DIMS];
+    int64_t *bounds[TSR_MAX_DIMS] = {NULL};
+    uint32_t idims[TSR_MAX_DIMS], odims[TSR_MAX_DIMS];
+    uint32_t ni = 0, no = 0;
+    int64_t known = 1;
+    int infer = -1;
+    tsr_array_t *r = NULL;
+    tsr_status_t st = tsr__array_check(a, "tsr_array_reshape");
+
+    if (st != TSR_OK) {
+        return st;
+    }
+    if (out == NULL || ndim > TSR_MAX_DIMS || (ndim > 0 && shape == NULL)) {
+        return tsr__array_fail(TSR_EINVAL,
+                               "tsr_array_reshape: %u dimensions (at most %d), or shape or out "
+                               "is NULL",
+                               (unsigned)ndim, TSR_MAX_DIMS);
+    }
+    for (uint32_t d = 0; d < ndim; d++) {
+        if (shape[d] == -1 && infer < 0) {
+            infer = (int)d;
+        } else if (shape[d] < 1) {
+            return tsr__array_fail(TSR_EINVAL,
+                                   "tsr_array_reshape: size %lld for dimension %u (sizes >= 1, "
+                                   "and one -1 to infer)",
+                                   (long long)shape[d], (unsigned)d);
+        } else {
+            known *= shape[d];
+        }
+        ns[d] = shape[d];
+    }
+    if (infer >= 0 && tsr_array_size(a) % known == 0) {
+        ns[infer] = tsr_array_size(a) / known;
+        known *= ns[infer];
+    }
+    if (known != tsr_array_size(a)) {
+        return tsr__array_fail(TSR_EINVAL,
+                               "tsr_array_reshape: cannot reshape an array of %lld elements into "
+                               "a shape of %lld%s",
+                               (long long)tsr_array_size(a), (long long)known,
+                               infer >= 0 ? " times a whole number" : "");
+    }
+    if (ndim == a->ndim && memcmp(ns, a->shape, ndim * sizeof(int64_t)) == 0) {
+        *out = tsr_array_retain(a);
+        return TSR_OK;
+    }
+    for (uint32_t d = 0; d < a->ndim; d++) {
+        if (a->shape[d] > 1) {
+            idims[ni++] = d;
+        }
+    }
+    for (uint32_t d = 0; d < ndim; d++) {
+        if (ns[d] > 1) {
+            odims[no++] = d;
+        } else {
+            nch[d] = 1;
+            bounds[d] = malloc(2 * sizeof(int64_t));
+            if (bounds[d] == NULL) {
+                st = tsr__array_fail(TSR_ENOMEM, "tsr_array_reshape: out of memory");
+                break;
+            }
+            bounds[d][0] = 0;
+            bounds[d][1] = 1;
+        }
+    }
+    /* Each group: input dimensions idims[i0..i), output ones odims[o0..o). */
+    for (uint32_t i = 0, o = 0; st == TSR_OK && i < ni;) {
+        uint32_t i0 = i, o0 = o;
+        int64_t pi = a->shape[idims[i++]];
+        int64_t po = ns[odims[o++]];
+        int64_t os[TSR_MAX_DIMS];
+        uint32_t gnch[TSR_MAX_DIMS];
+        int64_t *F = NULL;
+        int64_t nf = 0;
+        int fit;
+
+        while (pi != po) {
+            if (pi < po) {
+                pi *= a->shape[idims[i++]];
+            } else {
+                po *= ns[odims[o++]];
+            }
+        }
+        st = reshape_runs(a, idims + i0, i - i0, &F, &nf);
+        if (st != TSR_OK) {
+            break;
+        }
+        for (uint32_t j = o0; j < o; j++) {
+            os[j - o0] = ns[odims[j]];
+        }
+        int64_t *gb[TSR_MAX_DIMS] = {NULL};
+        fit = reshape_grid(os, o - o0, F, nf, gnch, gb);
+        free(F);
+        for (uint32_t j = o0; j < o; j++) {
+            nch[odims[j]] = gnch[j - o0];
+            bounds[odims[j]] = gb[j - o0];
+        }
+        if (fit < 0) {
+            st = tsr__array_fail(TSR_ENOMEM, "tsr_array_reshape: out of memory");
+        } else if (fit == 0) {
+            int64_t t = pi / os[0];
+            st = tsr__array_fail(TSR_EINVAL,
+                                 "tsr_array_reshape: the chunks of dimensions %u..%u of the "
+                                 "array are no chunk grid of the new dimensions %u..%u; rechunk "
+                                 "them to one chunk each (-1) first, or to chunk boundaries "
+                                 "that are multiples of %lld",
+                                 (unsigned)idims[i0], (unsigned)idims[i - 1],
+                                 (unsigned)odims[o0], (unsigned)odims[o - 1], (long long)t);
+        }
+    }
+    if (st == TSR_OK) {
+        st = tsr__array_new_bounds(a->rt, a->dtype, ndim, ns, nch,
+                                   (const int64_t *const *)bounds, &r);
+    }
+    if (st == TSR_OK) {
+        r->kind = TSR__NODE_RESHAPE;
+        r->in[0] = tsr_array_retain(a);
+        r->n_in = 1;
+        *out = r;
+    }
+    for (uint32_t d = 0; d < TSR_MAX_DIMS; d++) {
+        free(bounds[d]);
+    }
+    return st;
+}

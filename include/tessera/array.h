@@ -257,6 +257,19 @@ TSR_API tsr_status_t tsr_array_stack(tsr_array_t *const *arrays, uint32_t n, int
  *  nothing changes. Errors: TSR_EINVAL (a size below -1). */
 TSR_API tsr_status_t tsr_array_rechunk(tsr_array_t *a, const int64_t *chunks, tsr_array_t **out);
 
+/** a with the same elements in C order and the shape shape[0..ndim) (one size may
+ *  be -1: inferred), as numpy.reshape. Each chunk of the result is one chunk of a
+ *  with its elements in the same order, so a reshape never moves data between
+ *  chunks: the dimensions of a that merge into one must be chunked so that each
+ *  chunk is a contiguous run of the merged dimension (the later ones of them in
+ *  one chunk, the earlier ones in chunks of 1), and a dimension that splits must
+ *  have chunk boundaries the new dimensions can represent. Returns `a` itself (a
+ *  new reference) for its own shape. Errors: TSR_EINVAL (sizes whose product is
+ *  not a's size, more than one -1, a size below -1 or 0; chunks that do not allow
+ *  it: the message names the dimension and the tsr_array_rechunk that would). */
+TSR_API tsr_status_t tsr_array_reshape(tsr_array_t *a, uint32_t ndim, const int64_t *shape,
+                                       tsr_array_t **out);
+
 typedef enum {
     TSR_REDUCE_SUM = 0, /* bool and integers give int64 */
     TSR_REDUCE_PROD,
@@ -299,6 +312,15 @@ TSR_API tsr_status_t tsr_array_reduce(tsr_reduce_op_t op, tsr_array_t *a,
  *  dimension 0. Errors: TSR_EINVAL (not 2-D, sizes or chunks that do not match,
  *  integer or bool operands: cast them to a float type first). */
 TSR_API tsr_status_t tsr_array_matmul(tsr_array_t *a, tsr_array_t *b, tsr_array_t **out);
+
+/** numpy.tensordot(a, b, axes=([a_axis], [b_axis])) of 2-D arrays: the sums over
+ *  a's dimension a_axis times b's dimension b_axis (negative axes count from the
+ *  end), of shape (a's other size, b's other size). tsr_array_matmul of the
+ *  transposes that bring the contracted dimensions inside (views; the operands are
+ *  computed into chunks first). Errors: as tsr_array_matmul, and TSR_EINVAL for
+ *  axes out of range. */
+TSR_API tsr_status_t tsr_array_tensordot(tsr_array_t *a, tsr_array_t *b, int32_t a_axis,
+                                         int32_t b_axis, tsr_array_t **out);
 
 /** Compute `a` and write it to the host buffer `out` in C order; `n_bytes` must
  *  be exactly the array's size in bytes. Blocks until done. Errors: TSR_EINVAL;

@@ -339,4 +339,80 @@ TEST(ArrayErrors, ClearMessagesNoCrash)
     EXPECT_EQ(out, nullptr) << "outputs are written only on success";
 }
 
+// A reshape keeps each chunk's bytes: of a persisted array, of an expression, and
+// read by a reduction, against the same reshape of a host copy; and chunkings that
+// do not allow it are refused with the rechunk that would.
+TEST(ArrayStructure, ReshapeMatchesHostAndRefusesSplitRuns)
+{
+    Runtime rt = Cpu2();
+    std::mt19937_64 rng(std::random_device{}());
+    std::uniform_real_distribution<double> u(-1, 1);
+    std::vector<double> host(6 * 8 * 10);
+    for (double &v : host) {
+        v = u(rng);
+    }
+    tsr_array_spec_t s = Spec(TSR_FLOAT64, {6, 8, 10}, {2, 1, 10});
+    Array x = MAKE(tsr_array_from_buffer(rt.get(), &s, host.data(), host.size() * sizeof(double),
+                                         TSR_ARRAY_COPY, &out_));
+    ASSERT_EQ(tsr_array_persist(x.get()), TSR_OK) << tsr_last_error();
+
+    // (6, 8, 10) -> (6, 80) -> (3, 2, 4, 20): chunks of 1 along 8 and whole 10s merge.
+    const int64_t s2[2] = {6, 80};
+    Array y = MAKE(tsr_array_reshape(x.get(), 2, s2, &out_));
+    EXPECT_EQ(tsr_array_num_chunks(y.get(), 1), 8);
+    const int64_t s4[4] = {3, 2, 4, -1};
+    Array z = MAKE(tsr_array_reshape(y.get(), 4, s4, &out_));
+    EXPECT_EQ(tsr_array_dim(z.get(), 3), 20);
+    std::vector<double> got = Compute<double>(z.get());
+    EXPECT_EQ(got, host) << "a reshape keeps the C-order elements";
+
+    // An expression reshaped, then summed over the new last axis.
+    Array sq = MAKE(tsr_array_binary(TSR_OP_MUL, x.get(), x.get(), &out_));
+    Array r = MAKE(tsr_array_reshape(sq.get(), 2, s2, &out_));
+    tsr_reduce_opts_t o = TSR_REDUCE_OPTS_INIT;
+    o.n_axes = 1;
+    o.axes[0] = 1;
+    Array sum = MAKE(tsr_array_reduce(TSR_REDUCE_SUM, r.get(), &o, &out_));
+    std::vector<double> sums = Compute<double>(sum.get());
+    ASSERT_EQ(sums.size(), 6u);
+    for (size_t i = 0; i < 6; i++) {
+        double want = 0;
+        for (size_t j = 0; j < 80; j++) {
+            want += host[i * 80 + j] * host[i * 80 + j];
+        }
+        EXPECT_NEAR(sums[i], want, 1e-12 * 80) << i;
+    }
+
+    tsr_array_t *out = nullptr;
+    tsr_array_spec_t s3 = Spec(TSR_INT32, {4, 6}, {2, 3});
+    Array w = MAKE(tsr_array_zeros(rt.get(), &s3, &out_));
+    const int64_t flat[1] = {24};
+    EXPECT_EQ(tsr_array_reshape(w.get(), 1, flat, &out), TSR_EINVAL);
+    EXPECT_NE(std::string(tsr_last_error()).find("rechunk dimension 1"), std::string::npos)
+        << tsr_last_error();
+    const int64_t bad[2] = {5, 5};
+    EXPECT_EQ(tsr_array_reshape(w.get(), 2, bad, &out), TSR_EINVAL);
+    const int64_t two_infer[2] = {-1, -1};
+    EXPECT_EQ(tsr_array_reshape(w.get(), 2, two_infer, &out), TSR_EINVAL);
+    const int64_t zero[2] = {0, 24};
+    EXPECT_EQ(tsr_array_reshape(w.get(), 2, zero, &out), TSR_EINVAL);
+    EXPECT_EQ(tsr_array_reshape(w.get(), 2, nullptr, &out), TSR_EINVAL);
+    // (4, 6) in (2, 3) -> (4, 2, 3): 6 splits into 2 x 3, chunks of 3 are rows.
+    const int64_t split[3] = {4, 2, 3};
+    Array v = MAKE(tsr_array_reshape(w.get(), 3, split, &out_));
+    EXPECT_EQ(tsr_array_num_chunks(v.get(), 1), 2);
+    // (4, 6) in (2, 3) -> (4, 3, 2): a chunk of 3 would straddle rows of 2.
+    const int64_t straddle[3] = {4, 3, 2};
+    EXPECT_EQ(tsr_array_reshape(w.get(), 3, straddle, &out), TSR_EINVAL);
+    EXPECT_NE(std::string(tsr_last_error()).find("multiples of"), std::string::npos)
+        << tsr_last_error();
+
+    Array m = MAKE(tsr_array_zeros(rt.get(), &s3, &out_));
+    EXPECT_EQ(tsr_array_tensordot(m.get(), m.get(), 2, 0, &out), TSR_EINVAL);
+    EXPECT_EQ(tsr_array_tensordot(m.get(), m.get(), 1, 1, &out), TSR_EINVAL)
+        << "integer operands";
+    EXPECT_EQ(tsr_array_tensordot(x.get(), m.get(), 1, 1, &out), TSR_EINVAL) << "3-D operand";
+    EXPECT_EQ(out, nullptr);
+}
+
 } // namespace

@@ -87,6 +87,8 @@ class Lib:
             "tsr_array_concatenate": (C.c_int, [C.POINTER(C.c_void_p), C.c_uint32, C.c_int32, PP]),
             "tsr_array_stack": (C.c_int, [C.POINTER(C.c_void_p), C.c_uint32, C.c_int32, PP]),
             "tsr_array_rechunk": (C.c_int, [P, C.POINTER(C.c_int64), PP]),
+            "tsr_array_reshape": (C.c_int, [P, C.c_uint32, C.POINTER(C.c_int64), PP]),
+            "tsr_array_tensordot": (C.c_int, [P, P, C.c_int32, C.c_int32, PP]),
             "tsr_array_to_npy": (C.c_int, [P, C.c_char_p]),
             "tsr_array_from_npy": (C.c_int, [P, C.c_char_p, C.POINTER(C.c_int64), PP]),
             "tsr_array_to_raw": (C.c_int, [P, C.c_char_p]),
@@ -368,7 +370,7 @@ class Generator:
         nd = a.v.ndim
         k = r.random()
         ia = self.pool.index(a)
-        if k < 0.4 and nd > 0:
+        if k < 0.35 and nd > 0:
             sl = (Slice * MAX_DIMS)()
             idx = []
             n_index = 0
@@ -396,13 +398,13 @@ class Generator:
             h = self.c.new(lib.array_slice, a.h, nd, sl)
             self.log.append("%d = %d[%s]" % (len(self.pool), ia, idx))
             self.pool.append(Node(h, a.v[tuple(idx)], lib_chunks(lib, h), a.inexact))
-        elif k < 0.55:
+        elif k < 0.47:
             ax = int(r.integers(-nd - 1, nd + 1))
             h = self.c.new(lib.array_expand_dims, a.h, ax)
             self.log.append("%d = expand_dims(%d, %d)" % (len(self.pool), ia, ax))
             self.pool.append(Node(h, np.expand_dims(a.v, ax), lib_chunks(lib, h), a.inexact))
-        elif k < 0.85 and nd > 0:
-            stack = k >= 0.75
+        elif k < 0.72 and nd > 0:
+            stack = k >= 0.64
             ax = int(r.integers(-nd - 1, nd + 1)) if stack else int(r.integers(-nd, nd))
             axn = ax % nd if not stack else None
 
@@ -422,12 +424,42 @@ class Generator:
             self.log.append("%d = %s(%s, axis=%d)" % (len(self.pool), "stack" if stack else "concatenate",
                                                       [self.pool.index(b) for b in parts], ax))
             self.pool.append(Node(h, ref, lib_chunks(lib, h), any(b.inexact for b in parts)))
+        elif k < 0.86:
+            self.reshape(a)
         else:
             ch = [int(r.choice([0, -1, int(r.integers(1, n + 1))])) for n in a.v.shape]
             arr = (C.c_int64 * MAX_DIMS)(*ch)
             h = self.c.new(lib.array_rechunk, a.h, arr)
             self.log.append("%d = rechunk(%d, %s)" % (len(self.pool), ia, ch))
             self.pool.append(Node(h, a.v, lib_chunks(lib, h), a.inexact))
+
+    def reshape(self, a):
+        """a reshaped to a shape made by merging, splitting, adding and dropping
+        dimensions; where Tessera refuses, no chunk grid of the new shape may hold
+        a's chunks (checked by brute force)."""
+        r = self.c.rng
+        lib = self.c.lib
+        shape = random_reshape(r, list(a.v.shape))
+        arg = list(shape)
+        if arg and r.random() < 0.3:
+            arg[int(r.integers(0, len(arg)))] = -1
+        arr = (C.c_int64 * MAX_DIMS)(*arg)
+        want = reshape_grid(a.chunks, a.v.shape, shape)
+        out = C.c_void_p()
+        st = lib.array_reshape(a.h, len(arg), arr, C.byref(out))
+        self.log.append("%d = reshape(%d, %s)%s" % (len(self.pool), self.pool.index(a), arg,
+                                                    "" if st == 0 else " refused"))
+        if st != 0:
+            if want is not None:
+                raise RuntimeError("reshape of chunks %s to %s refused (%s), but chunks %s fit"
+                                   % (a.chunks, shape, lib.error(), want))
+            return
+        self.c.handles.append(out)
+        got = lib_chunks(lib, out)
+        if want is None or [tuple(c) for c in want] != got:
+            raise RuntimeError("reshape of chunks %s to %s gave chunks %s, expected %s"
+                               % (a.chunks, shape, got, want))
+        self.pool.append(Node(out, a.v.reshape(shape), got, a.inexact))
 
     def merge_chunks(self, a, b):
         return self.merge_node(a, b).chunks
@@ -446,6 +478,53 @@ class Generator:
             else:
                 ch.append(1)
         return Node(None, np.empty(shape, dtype=np.int8), ch)
+
+
+def random_reshape(r, s):
+    """A shape of the same size: adjacent dimensions merged, one split, 1s added
+    or dropped."""
+    for _ in range(int(r.integers(1, 4))):
+        k = r.random()
+        if k < 0.35 and len(s) >= 2:
+            i = int(r.integers(0, len(s) - 1))
+            s[i:i + 2] = [s[i] * s[i + 1]]
+        elif k < 0.7 and s and len(s) < MAX_DIMS:
+            i = int(r.integers(0, len(s)))
+            divs = [f for f in range(1, s[i] + 1) if s[i] % f == 0]
+            f = int(r.choice(divs))
+            s[i:i + 1] = [f, s[i] // f]
+        elif k < 0.85 and len(s) < MAX_DIMS:
+            s.insert(int(r.integers(0, len(s) + 1)), 1)
+        elif 1 in s:
+            s.remove(1)
+    return s
+
+
+def reshape_grid(chunks, shape, new_shape):
+    """The chunks of the reshape of an array of `shape` in `chunks` when each of its
+    chunks becomes one box of a chunk grid of new_shape, else None: the chunk ids
+    of the elements, reshaped; the grid's boundaries are where ids change."""
+    ids = np.zeros(shape, dtype=np.int64)
+    n_chunks = 1
+    for d, c in enumerate(chunks):
+        idx = np.repeat(np.arange(len(c)), c).reshape([-1 if i == d else 1 for i in range(len(shape))])
+        ids = ids * len(c) + idx
+        n_chunks *= len(c)
+    new = ids.reshape(new_shape)
+    box = np.zeros(new_shape, dtype=np.int64)
+    grid = []
+    for d in range(new.ndim):
+        m = np.moveaxis(new, d, 0)
+        cuts = [0] + [i for i in range(1, m.shape[0]) if (m[i] != m[i - 1]).any()] + [m.shape[0]]
+        grid.append(tuple(int(y - x) for x, y in zip(cuts, cuts[1:])))
+        idx = np.repeat(np.arange(len(cuts) - 1), np.diff(cuts)).reshape(
+            [-1 if i == d else 1 for i in range(new.ndim)])
+        box = box * (len(cuts) - 1) + idx
+    pairs = set(zip(box.ravel().tolist(), new.ravel().tolist()))
+    n_boxes = int(np.prod([len(g) for g in grid])) if grid else 1
+    if len(pairs) != n_chunks or n_boxes != n_chunks:
+        return None
+    return grid
 
 
 def reduce_ref(op, v, axes, keepdims, ddof):
@@ -528,27 +607,38 @@ def compare_arg(got, ref, v, axes, keepdims, what):
 
 def matmul_case(case, verbose):
     """a @ b of random float matrices (a sometimes an expression), chunked alike
-    along the inner dimension; the tolerance scales with |a| @ |b|."""
+    along the inner dimension, or their tensordot over a random pair of axes; the
+    tolerance scales with |a| @ |b|."""
     r = case.rng
     lib = case.lib
     m, k, n = (int(r.integers(1, 150)) for _ in range(3))
     cm, ck, cn = (int(r.integers(1, x + 1)) for x in (m, k, n))
     dt = NP[int(r.integers(5, 7))]
-    a = case.leaf(dt, (m, k), [cm, ck])
-    b = case.leaf(NP[int(r.integers(5, 7))], (k, n), [ck, cn])
+    dot = r.random() < 0.4
+    ax_a, ax_b = (int(r.integers(0, 2)), int(r.integers(0, 2))) if dot else (1, 0)
+    a = case.leaf(dt, (m, k) if ax_a == 1 else (k, m), [cm, ck] if ax_a == 1 else [ck, cm])
+    b = case.leaf(NP[int(r.integers(5, 7))], (k, n) if ax_b == 0 else (n, k),
+                  [ck, cn] if ax_b == 0 else [cn, ck])
     av = a.v
     ah = a.h
     if r.random() < 0.5:
         ah = case.new(lib.array_binary_scalar, BINOPS.index("mul"), a.h, 0.5, 0)
         ah = case.new(lib.array_unary, UNOPS.index("abs"), ah)
         av = np.abs(a.v * np.array(0.5, dtype=a.v.dtype))
-    h = case.new(lib.array_matmul, ah, b.h)
-    ref = av.astype(np.float64) @ b.v.astype(np.float64)
-    scale = np.abs(av.astype(np.float64)) @ np.abs(b.v.astype(np.float64))
+    if dot:
+        h = case.new(lib.array_tensordot, ah, b.h, ax_a - 2 * int(r.integers(0, 2)), ax_b)
+        av = av if ax_a == 1 else av.T
+    else:
+        h = case.new(lib.array_matmul, ah, b.h)
+    bv = b.v if ax_b == 0 else b.v.T
+    ref = av.astype(np.float64) @ bv.astype(np.float64)
+    scale = np.abs(av.astype(np.float64)) @ np.abs(bv.astype(np.float64))
     t = np.result_type(av.dtype, b.v.dtype)
     got = np.empty((m, n), dtype=NP[lib.array_dtype(h)])
     lib.check(lib.array_compute(h, got.ctypes.data_as(C.c_void_p), got.nbytes), "compute")
-    what = "case %d matmul %s (%d,%d)@(%d,%d) chunks %s" % (case.id, t, m, k, k, n, (cm, ck, cn))
+    what = "case %d %s %s (%d,%d)@(%d,%d) chunks %s" % (
+        case.id, "tensordot axes (%d, %d)" % (ax_a, ax_b) if dot else "matmul", t, m, k, k, n,
+        (cm, ck, cn))
     if got.dtype != t:
         return "%s: dtype %s, expected %s" % (what, got.dtype, t)
     eps = 1e-6 if t == np.float32 else 1e-14
