@@ -16,25 +16,7 @@
 
 #include "collections/array/array_impl.h"
 #include "collections/array/lower.h"
-
-typedef struct {
-    tsr_array_t *node;
-    tsr_data_t **chunks;
-} tmp_t;
-
-typedef struct {
-    tsr_runtime_t *rt;
-    tsr_array_t *root;
-    tmp_t *tmps; /* nodes computed in this lowering, with their chunks */
-    size_t n_tmps, cap_tmps;
-    tsr_data_t **garbage; /* partials: unregistered at the end */
-    size_t n_garbage, cap_garbage;
-    tsr_array_t **split; /* subexpressions that must be materialised */
-    size_t n_split, cap_split;
-    tsr_future_t **futs; /* the tasks that write the root */
-    size_t n_futs, cap_futs;
-    uint64_t dev_room; /* the least memory of an accelerator (0: none) */
-} lower_t;
+#include "collections/array/lower_impl.h"
 
 static void lower_init(lower_t *L, tsr_array_t *root)
 {
@@ -52,7 +34,7 @@ static void lower_init(lower_t *L, tsr_array_t *root)
     }
 }
 
-static int grow(void *pp, size_t *cap, size_t need, size_t esize)
+int tsr__lower_grow(void *pp, size_t *cap, size_t need, size_t esize)
 {
     void **p = pp;
     void *q;
@@ -74,12 +56,12 @@ static int grow(void *pp, size_t *cap, size_t need, size_t esize)
     return 1;
 }
 
-static tsr_status_t oom(void)
+tsr_status_t tsr__lower_oom(void)
 {
     return tsr__array_fail(TSR_ENOMEM, "array compute: out of memory");
 }
 
-static tsr_data_t **chunks_of(const lower_t *L, const tsr_array_t *x)
+tsr_data_t **tsr__lower_chunks(const lower_t *L, const tsr_array_t *x)
 {
     if (x->chunks != NULL) {
         return x->chunks;
@@ -95,7 +77,7 @@ static tsr_data_t **chunks_of(const lower_t *L, const tsr_array_t *x)
 /* Values a program reads directly. */
 static int is_leaf(const lower_t *L, const tsr_array_t *x)
 {
-    return x->kind == TSR__NODE_GEN || x->whole != NULL || chunks_of(L, x) != NULL;
+    return x->kind == TSR__NODE_GEN || x->whole != NULL || tsr__lower_chunks(L, x) != NULL;
 }
 
 /* Nodes lowered as steps of their own, never fused into a consumer. */
@@ -116,7 +98,7 @@ static int is_split(const lower_t *L, const tsr_array_t *x)
     return 0;
 }
 
-static void c_strides(uint32_t ndim, const int64_t *shape, int64_t *strides)
+void tsr__c_strides(uint32_t ndim, const int64_t *shape, int64_t *strides)
 {
     int64_t s = 1;
     for (int d = (int)ndim - 1; d >= 0; d--) {
@@ -267,8 +249,6 @@ static int32_t emit(prog_t *P, tsr_array_t *x, const amap_t *m)
     return add_instr(P, &in, x, m);
 }
 
-static tsr_status_t materialize(lower_t *L, tsr_array_t *x, tsr_data_t **outs);
-
 /* Compute what the group rooted at x reads that is not data yet: reductions and
  * split subexpressions. `seen` avoids walking shared subgraphs twice. */
 static tsr_status_t group_deps(lower_t *L, tsr_array_t *x, int is_root, tsr_array_t ***seen,
@@ -278,15 +258,15 @@ static tsr_status_t group_deps(lower_t *L, tsr_array_t *x, int is_root, tsr_arra
         return TSR_OK;
     }
     if (!is_root && (is_step(x) || is_split(L, x))) {
-        return materialize(L, x, NULL);
+        return tsr__lower_materialize(L, x, NULL);
     }
     for (size_t i = 0; i < *n_seen; i++) {
         if ((*seen)[i] == x) {
             return TSR_OK;
         }
     }
-    if (!grow(seen, cap_seen, *n_seen + 1, sizeof(**seen))) {
-        return oom();
+    if (!tsr__lower_grow(seen, cap_seen, *n_seen + 1, sizeof(**seen))) {
+        return tsr__lower_oom();
     }
     (*seen)[(*n_seen)++] = x;
     if (is_step(x)) {
@@ -331,9 +311,9 @@ static tsr_status_t build_program_with(lower_t *L, tsr_array_t *x, tsr_array_t *
     amap_t ident;
 
     amap_identity(&ident);
-    if (is_step(x) && chunks_of(L, x) == NULL) {
+    if (is_step(x) && tsr__lower_chunks(L, x) == NULL) {
         /* A step read by a program (a reduction of a product, say) is data to it. */
-        tsr_status_t st = materialize(L, x, NULL);
+        tsr_status_t st = tsr__lower_materialize(L, x, NULL);
         if (st != TSR_OK) {
             return st;
         }
@@ -364,16 +344,18 @@ static tsr_status_t build_program_with(lower_t *L, tsr_array_t *x, tsr_array_t *
             return TSR_OK;
         }
         if (v == EMIT_BUG) {
-            return tsr__array_fail(TSR_EINVAL, "array compute: internal error, a reduction was "
-                                               "not computed before its consumer");
+            return tsr__array_fail(TSR_EINVAL,
+                                   "array compute: internal error, a reduction was "
+                                   "not computed before its consumer");
         }
         group_size(L, x, 1, &best, &best_n);
         if (best == NULL) {
-            return tsr__array_fail(TSR_ENOTSUP, "array compute: an expression node has too many "
-                                                "inputs to fuse");
+            return tsr__array_fail(TSR_ENOTSUP,
+                                   "array compute: an expression node has too many "
+                                   "inputs to fuse");
         }
-        if (!grow(&L->split, &L->cap_split, L->n_split + 1, sizeof(*L->split))) {
-            return oom();
+        if (!tsr__lower_grow(&L->split, &L->cap_split, L->n_split + 1, sizeof(*L->split))) {
+            return tsr__lower_oom();
         }
         L->split[L->n_split++] = best;
     }
@@ -389,8 +371,8 @@ static tsr_status_t build_program(lower_t *L, tsr_array_t *x, prog_t *P)
 /* Submit a task touching about `bytes` of buffers. One that needs more than half
  * of the smallest accelerator's memory runs on the CPU, where it fits, rather
  * than failing for want of room on a device. */
-static tsr_status_t submit(lower_t *L, const tsr_task_desc_t *desc_in, uint64_t bytes,
-                           int is_root)
+tsr_status_t tsr__lower_submit(lower_t *L, const tsr_task_desc_t *desc_in, uint64_t bytes,
+                               int is_root)
 {
     tsr_task_desc_t d = *desc_in;
     const tsr_task_desc_t *desc = &d;
@@ -402,8 +384,8 @@ static tsr_status_t submit(lower_t *L, const tsr_task_desc_t *desc_in, uint64_t 
         d.pin_value = TSR_DEVICE_CPU;
     }
 
-    if (is_root && !grow(&L->futs, &L->cap_futs, L->n_futs + 1, sizeof(*L->futs))) {
-        return oom();
+    if (is_root && !tsr__lower_grow(&L->futs, &L->cap_futs, L->n_futs + 1, sizeof(*L->futs))) {
+        return tsr__lower_oom();
     }
     st = tsr_task_submit(L->rt, desc, is_root ? &f : NULL);
     if (st == TSR_OK && is_root) {
@@ -424,7 +406,7 @@ static uint32_t handle_index(tsr_data_t **handles, uint32_t *n, tsr_data_t *h)
 }
 
 /* The chunk of x along dimension k holding coordinate g (binary search). */
-static int64_t chunk_at(const tsr_array_t *x, uint32_t k, int64_t g)
+int64_t tsr__chunk_at(const tsr_array_t *x, uint32_t k, int64_t g)
 {
     int64_t lo = 0;
     int64_t hi = x->nch[k] - 1;
@@ -456,7 +438,7 @@ static tsr_status_t place_leaf(lower_t *L, const lsrc_t *s, const int64_t *origi
         g0[k] = m->off[k] + (m->dim[k] >= 0 ? m->step[k] * origin[m->dim[k]] : 0);
     }
     if (x->kind == TSR__NODE_GEN || x->whole != NULL) {
-        c_strides(x->ndim, x->shape, xs);
+        tsr__c_strides(x->ndim, x->shape, xs);
         if (x->whole != NULL) {
             lf->buf = (int32_t)handle_index(handles, n_h, x->whole);
         }
@@ -465,18 +447,20 @@ static tsr_status_t place_leaf(lower_t *L, const lsrc_t *s, const int64_t *origi
         int64_t corigin[TSR_MAX_DIMS];
         for (uint32_t k = 0; k < x->ndim; k++) {
             int64_t g1 = g0[k] + (m->dim[k] >= 0 ? m->step[k] * (shape[m->dim[k]] - 1) : 0);
-            sc[k] = chunk_at(x, k, g0[k]);
+            sc[k] = tsr__chunk_at(x, k, g0[k]);
             if (g1 < x->cb[k][sc[k]] || g1 >= x->cb[k][sc[k] + 1]) {
-                return tsr__array_fail(TSR_EINVAL, "array compute: internal error, a chunk "
-                                                   "reads across chunks of its input");
+                return tsr__array_fail(TSR_EINVAL,
+                                       "array compute: internal error, a chunk "
+                                       "reads across chunks of its input");
             }
         }
         tsr__array_chunk_box(x, sc, cshape, corigin);
-        c_strides(x->ndim, cshape, xs);
+        tsr__c_strides(x->ndim, cshape, xs);
         for (uint32_t k = 0; k < x->ndim; k++) {
             g0[k] -= corigin[k];
         }
-        lf->buf = (int32_t)handle_index(handles, n_h, chunks_of(L, x)[tsr__array_chunk_flat(x, sc)]);
+        lf->buf = (int32_t)handle_index(handles, n_h,
+                                        tsr__lower_chunks(L, x)[tsr__array_chunk_flat(x, sc)]);
     }
     for (uint32_t k = 0; k < x->ndim; k++) {
         lf->offset += g0[k] * xs[k];
@@ -503,14 +487,14 @@ static tsr_status_t submit_program(lower_t *L, const prog_t *P, const tsr_array_
     tsr_status_t st = TSR_OK;
 
     if (blob == NULL) {
-        return oom();
+        return tsr__lower_oom();
     }
     memcpy(leaves + P->n_leaves, P->code, P->n_instr * sizeof(tsr_ew_instr_t));
     {
         const tsr_ew_instr_t *last = &P->code[P->n_instr - 1];
         vtype = last->op >= TSR_EW_LT && last->op <= TSR_EW_NE ? TSR_BOOL
-                : last->op == TSR_EW_CAST                       ? (tsr_dtype_t)last->aux
-                                                                : (tsr_dtype_t)last->type;
+                : last->op == TSR_EW_CAST                      ? (tsr_dtype_t)last->aux
+                                                               : (tsr_dtype_t)last->type;
     }
     for (int64_t c = 0; c < n_chunks && st == TSR_OK; c++) {
         int64_t coords[TSR_MAX_DIMS];
@@ -537,8 +521,8 @@ static tsr_status_t submit_program(lower_t *L, const prog_t *P, const tsr_array_
             out_elems *= red != TSR_RED_NONE && ((red_mask >> d) & 1u) ? 1 : h->shape[d];
             chunk_elems *= h->shape[d];
         }
-        h->out_bytes = (uint64_t)out_elems * (red != TSR_RED_NONE ? tsr_red_acc_size(red, vtype)
-                                                                  : tsr_dtype_size(vtype));
+        h->out_bytes = (uint64_t)out_elems *
+                       (red != TSR_RED_NONE ? tsr_red_acc_size(red, vtype) : tsr_dtype_size(vtype));
         task_bytes = h->out_bytes;
         for (uint32_t l = 0; l < P->n_leaves && st == TSR_OK; l++) {
             const lsrc_t *s = &P->lsrc[l];
@@ -567,18 +551,18 @@ static tsr_status_t submit_program(lower_t *L, const prog_t *P, const tsr_array_
         desc.n_handles = n_h;
         desc.arg = blob;
         desc.arg_size = blob_size;
-        st = submit(L, &desc, task_bytes, is_root);
+        st = tsr__lower_submit(L, &desc, task_bytes, is_root);
     }
     free(blob);
     return st;
 }
 
-static tsr_status_t new_handles(lower_t *L, int64_t n, tsr_data_t ***out)
+tsr_status_t tsr__lower_new_handles(lower_t *L, int64_t n, tsr_data_t ***out)
 {
     tsr_data_t **hs = calloc((size_t)(n > 0 ? n : 1), sizeof(*hs));
 
     if (hs == NULL) {
-        return oom();
+        return tsr__lower_oom();
     }
     for (int64_t i = 0; i < n; i++) {
         tsr_status_t st = tsr_data_create(L->rt, &hs[i]);
@@ -594,11 +578,11 @@ static tsr_status_t new_handles(lower_t *L, int64_t n, tsr_data_t ***out)
     return TSR_OK;
 }
 
-static tsr_status_t add_garbage(lower_t *L, tsr_data_t *h)
+tsr_status_t tsr__lower_add_garbage(lower_t *L, tsr_data_t *h)
 {
-    if (!grow(&L->garbage, &L->cap_garbage, L->n_garbage + 1, sizeof(*L->garbage))) {
+    if (!tsr__lower_grow(&L->garbage, &L->cap_garbage, L->n_garbage + 1, sizeof(*L->garbage))) {
         tsr_data_unregister(h);
-        return oom();
+        return tsr__lower_oom();
     }
     L->garbage[L->n_garbage++] = h;
     return TSR_OK;
@@ -618,7 +602,7 @@ static tsr_status_t submit_combine(lower_t *L, const tsr_array_t *r, tsr_data_t 
     arg.acc_type = (int32_t)tsr_red_acc_type(r->red, r->in[0]->dtype);
     arg.fin = (int32_t)r->fin;
     arg.out_type = (int32_t)r->dtype;
-    arg.final = (uint32_t)final;
+    arg.final = (uint32_t) final;
     arg.n_in = n_in;
     arg.n_elems = n_elems;
     arg.count = count;
@@ -635,7 +619,9 @@ static tsr_status_t submit_combine(lower_t *L, const tsr_array_t *r, tsr_data_t 
     desc.n_handles = n_in + 1;
     desc.arg = &arg;
     desc.arg_size = sizeof(arg);
-    return submit(L, &desc, (uint64_t)(n_in + 1) * n_elems * tsr_red_acc_size(r->red, r->in[0]->dtype), is_root);
+    return tsr__lower_submit(
+        L, &desc, (uint64_t)(n_in + 1) * n_elems * tsr_red_acc_size(r->red, r->in[0]->dtype),
+        is_root);
 }
 
 static tsr_status_t lower_reduce(lower_t *L, tsr_array_t *r, tsr_data_t **outs)
@@ -654,7 +640,7 @@ static tsr_status_t lower_reduce(lower_t *L, tsr_array_t *r, tsr_data_t **outs)
     tsr_status_t st;
 
     if (P == NULL) {
-        return oom();
+        return tsr__lower_oom();
     }
     if (r->red == TSR_RED_ARGMIN || r->red == TSR_RED_ARGMAX) {
         /* Each element's index comes from generator in[1]: along axis r->aux, or
@@ -669,11 +655,11 @@ static tsr_status_t lower_reduce(lower_t *L, tsr_array_t *r, tsr_data_t **outs)
         st = build_program(L, x, P);
     }
     if (st == TSR_OK) {
-        st = new_handles(L, n_in_chunks, &partials);
+        st = tsr__lower_new_handles(L, n_in_chunks, &partials);
     }
     if (st == TSR_OK) {
         for (int64_t i = 0; i < n_in_chunks && st == TSR_OK; i++) {
-            st = add_garbage(L, partials[i]);
+            st = tsr__lower_add_garbage(L, partials[i]);
         }
         if (st != TSR_OK) {
             free(partials);
@@ -687,7 +673,7 @@ static tsr_status_t lower_reduce(lower_t *L, tsr_array_t *r, tsr_data_t **outs)
     /* Group the partials by the output chunk they fold into. */
     if (st == TSR_OK && ((lists = malloc((size_t)n_in_chunks * sizeof(*lists))) == NULL ||
                          (fill = calloc((size_t)n_out, sizeof(*fill))) == NULL)) {
-        st = oom();
+        st = tsr__lower_oom();
     }
     for (uint32_t d = 0; d < x->ndim; d++) {
         count *= (r->red_mask >> d) & 1u ? (double)x->shape[d] : 1.0;
@@ -720,7 +706,7 @@ static tsr_status_t lower_reduce(lower_t *L, tsr_array_t *r, tsr_data_t **outs)
                 tsr_data_t *h;
                 st = tsr_data_create(L->rt, &h);
                 if (st == TSR_OK) {
-                    st = add_garbage(L, h);
+                    st = tsr__lower_add_garbage(L, h);
                 }
                 if (st == TSR_OK) {
                     st = submit_combine(L, r, cur + i, k, elems, count, 0, h, 0);
@@ -739,74 +725,13 @@ static tsr_status_t lower_reduce(lower_t *L, tsr_array_t *r, tsr_data_t **outs)
     return st;
 }
 
-/* One operand block of a product: the handle, offset and row stride of rows
- * r of chunk row `ci` and columns of chunk column `cj` of x. */
-static tsr_data_t *gemm_operand(const lower_t *L, const tsr_array_t *x, int64_t ci, int64_t cj,
-                                int64_t *off, int64_t *ld)
-{
-    if (x->whole != NULL) {
-        *ld = x->shape[1];
-        *off = x->cb[0][ci] * x->shape[1] + x->cb[1][cj];
-        return x->whole;
-    }
-    *ld = x->cb[1][cj + 1] - x->cb[1][cj];
-    *off = 0;
-    return chunks_of(L, x)[ci * x->nch[1] + cj];
-}
-
-static tsr_status_t lower_matmul(lower_t *L, tsr_array_t *r, tsr_data_t **outs)
-{
-    tsr_array_t *a = r->in[0];
-    tsr_array_t *b = r->in[1];
-    tsr_status_t st = TSR_OK;
-
-    /* The operands are data: computed first when they are expressions. */
-    if (chunks_of(L, a) == NULL && a->whole == NULL) {
-        st = materialize(L, a, NULL);
-    }
-    if (st == TSR_OK && chunks_of(L, b) == NULL && b->whole == NULL) {
-        st = materialize(L, b, NULL);
-    }
-    for (int64_t i = 0; i < a->nch[0] && st == TSR_OK; i++) {
-        for (int64_t j = 0; j < b->nch[1] && st == TSR_OK; j++) {
-            for (int64_t p = 0; p < a->nch[1] && st == TSR_OK; p++) {
-                tsr_gemm_arg_t g;
-                tsr_data_t *handles[3];
-                tsr_access_t modes[3] = {TSR_R, TSR_R, p == 0 ? TSR_W : TSR_RW};
-                tsr_task_desc_t desc = TSR_TASK_DESC_INIT;
-
-                memset(&g, 0, sizeof(g));
-                g.m = a->cb[0][i + 1] - a->cb[0][i];
-                g.k = a->cb[1][p + 1] - a->cb[1][p];
-                g.n = b->cb[1][j + 1] - b->cb[1][j];
-                g.type = (int32_t)r->dtype;
-                g.beta = p > 0;
-                handles[0] = gemm_operand(L, a, i, p, &g.off_a, &g.lda);
-                handles[1] = gemm_operand(L, b, p, j, &g.off_b, &g.ldb);
-                handles[2] = outs[i * b->nch[1] + j];
-                desc.codelet = &tsr__gemm_codelet;
-                desc.handles = handles;
-                desc.modes = modes;
-                desc.n_handles = 3;
-                desc.arg = &g;
-                desc.arg_size = sizeof(g);
-                st = submit(L, &desc,
-                            (uint64_t)(g.m * g.k + g.k * g.n + g.m * g.n) *
-                                tsr_dtype_size(r->dtype),
-                            L->root == r);
-            }
-        }
-    }
-    return st;
-}
-
 /* The fused program of the group rooted at x, one task per chunk of `space`
  * (x's own chunks, or new ones when x reads by global coordinates) writing outs. */
-static tsr_status_t run_group(lower_t *L, tsr_array_t *x, const tsr_array_t *space,
-                              tsr_data_t **outs, int root)
+tsr_status_t tsr__lower_run_group(lower_t *L, tsr_array_t *x, const tsr_array_t *space,
+                                  tsr_data_t **outs, int root)
 {
     prog_t *P = malloc(sizeof(*P));
-    tsr_status_t st = P != NULL ? build_program(L, x, P) : oom();
+    tsr_status_t st = P != NULL ? build_program(L, x, P) : tsr__lower_oom();
 
     if (st == TSR_OK) {
         st = submit_program(L, P, space, TSR_RED_NONE, 0, 0, outs, root);
@@ -818,193 +743,36 @@ static tsr_status_t run_group(lower_t *L, tsr_array_t *x, const tsr_array_t *spa
 /* Compute b into the handles outs (one per chunk of b), whether b is data
  * already (copied by a LOAD program), an expression, or a step; `root`: these
  * tasks write the root's chunks. */
-static tsr_status_t compute_into(lower_t *L, tsr_array_t *b, tsr_data_t **outs, int root)
+tsr_status_t tsr__lower_compute_into(lower_t *L, tsr_array_t *b, tsr_data_t **outs, int root)
 {
     tsr_status_t st;
 
-    if (is_step(b) && chunks_of(L, b) == NULL) {
+    if (is_step(b) && tsr__lower_chunks(L, b) == NULL) {
         /* The step's own tasks count as the root's when they write its chunks. */
         tsr_array_t *saved = L->root;
         if (root) {
             L->root = b;
         }
-        st = materialize(L, b, outs);
+        st = tsr__lower_materialize(L, b, outs);
         L->root = saved;
     } else {
-        st = run_group(L, b, b, outs, root);
+        st = tsr__lower_run_group(L, b, b, outs, root);
     }
-    return st;
-}
-
-/* Each input computed straight into its chunks of the result. */
-static tsr_status_t lower_concat(lower_t *L, tsr_array_t *x, tsr_data_t **outs)
-{
-    int64_t base = 0;
-    tsr_status_t st = TSR_OK;
-
-    for (uint32_t i = 0; i < x->n_in && st == TSR_OK; i++) {
-        tsr_array_t *b = x->in[i];
-        int64_t nb = tsr__array_n_chunks(b);
-        tsr_data_t **mine = malloc((size_t)nb * sizeof(*mine));
-        if (mine == NULL) {
-            return oom();
-        }
-        for (int64_t c = 0; c < nb; c++) {
-            int64_t coords[TSR_MAX_DIMS];
-            tsr__array_chunk_coords(b, c, coords);
-            coords[x->aux] += base;
-            mine[c] = outs[tsr__array_chunk_flat(x, coords)];
-        }
-        st = compute_into(L, b, mine, L->root == x);
-        free(mine);
-        base += b->nch[x->aux];
-    }
-    return st;
-}
-
-/* One batch of copy pieces filling an output chunk. */
-typedef struct {
-    tsr_copy_header_t h;
-    tsr_copy_piece_t p[TSR_COPY_MAX_PIECES];
-    tsr_data_t *handles[TSR_MAX_BUFFERS];
-    uint32_t n_h;
-} copy_batch_t;
-
-static tsr_status_t flush_copy(lower_t *L, copy_batch_t *B, tsr_data_t *out, int root)
-{
-    tsr_access_t modes[TSR_MAX_BUFFERS];
-    tsr_task_desc_t desc = TSR_TASK_DESC_INIT;
-    tsr_status_t st;
-
-    if (B->h.n_pieces == 0) {
-        return TSR_OK;
-    }
-    for (uint32_t i = 0; i < B->n_h; i++) {
-        modes[i] = TSR_R;
-    }
-    B->h.out_buf = B->n_h;
-    B->handles[B->n_h] = out;
-    modes[B->n_h] = B->h.alloc ? TSR_W : TSR_RW;
-    desc.codelet = &tsr__copy_codelet;
-    desc.handles = B->handles;
-    desc.modes = modes;
-    desc.n_handles = B->n_h + 1;
-    desc.arg = B;
-    desc.arg_size = sizeof(B->h) + B->h.n_pieces * sizeof(tsr_copy_piece_t);
-    st = submit(L, &desc, 2 * B->h.out_bytes, root);
-    B->h.n_pieces = 0;
-    B->h.alloc = 0;
-    B->n_h = 0;
-    return st;
-}
-
-/* Each new chunk assembled from the old chunks it overlaps. */
-static tsr_status_t lower_rechunk(lower_t *L, tsr_array_t *x, tsr_data_t **outs)
-{
-    tsr_array_t *b = x->in[0];
-    int root = L->root == x;
-    size_t es = tsr_dtype_size(x->dtype);
-    copy_batch_t *B;
-    tsr_status_t st = TSR_OK;
-
-    if (b->kind == TSR__NODE_GEN || b->whole != NULL) {
-        /* Read by global coordinates: any chunks will do. */
-        return run_group(L, b, x, outs, root);
-    }
-    if (chunks_of(L, b) == NULL) {
-        st = materialize(L, b, NULL);
-        if (st != TSR_OK) {
-            return st;
-        }
-    }
-    B = malloc(sizeof(*B));
-    if (B == NULL) {
-        return oom();
-    }
-    for (int64_t o = 0; o < tsr__array_n_chunks(x) && st == TSR_OK; o++) {
-        int64_t oc[TSR_MAX_DIMS], os[TSR_MAX_DIMS], oo[TSR_MAX_DIMS];
-        int64_t lo[TSR_MAX_DIMS], hi[TSR_MAX_DIMS], ic[TSR_MAX_DIMS];
-        int64_t n;
-
-        tsr__array_chunk_coords(x, o, oc);
-        n = tsr__array_chunk_box(x, oc, os, oo);
-
-        memset(&B->h, 0, sizeof(B->h));
-        B->h.magic = TSR_COPY_MAGIC;
-        B->h.ndim = x->ndim;
-        B->h.elem_size = (uint32_t)es;
-        memcpy(B->h.shape, os, sizeof(os));
-        B->h.alloc = 1;
-        B->h.out_bytes = (uint64_t)n * es;
-        B->n_h = 0;
-        for (uint32_t d = 0; d < x->ndim; d++) {
-            lo[d] = chunk_at(b, d, oo[d]);
-            hi[d] = chunk_at(b, d, oo[d] + os[d] - 1);
-            ic[d] = lo[d];
-        }
-        for (;;) {
-            int64_t cs[TSR_MAX_DIMS], co[TSR_MAX_DIMS], cst[TSR_MAX_DIMS];
-            tsr_data_t *src = chunks_of(L, b)[tsr__array_chunk_flat(b, ic)];
-            tsr_copy_piece_t *p;
-            uint32_t k = 0;
-
-            while (k < B->n_h && B->handles[k] != src) {
-                k++;
-            }
-            if (B->h.n_pieces == TSR_COPY_MAX_PIECES ||
-                (k == B->n_h && B->n_h == TSR_MAX_BUFFERS - 1)) {
-                st = flush_copy(L, B, outs[o], root);
-                if (st != TSR_OK) {
-                    break;
-                }
-                k = 0;
-            }
-            if (k == B->n_h) {
-                B->handles[B->n_h++] = src;
-            }
-            tsr__array_chunk_box(b, ic, cs, co);
-            c_strides(b->ndim, cs, cst);
-            p = &B->p[B->h.n_pieces++];
-            memset(p, 0, sizeof(*p));
-            p->kind = TSR_PIECE_COPY;
-            p->buf = (int32_t)k;
-            for (uint32_t d = 0; d < x->ndim; d++) {
-                int64_t a0 = oo[d] > co[d] ? oo[d] : co[d];
-                int64_t a1 = oo[d] + os[d] < co[d] + cs[d] ? oo[d] + os[d] : co[d] + cs[d];
-                p->src_offset += (a0 - co[d]) * cst[d];
-                p->src_stride[d] = cst[d];
-                p->dst_origin[d] = a0 - oo[d];
-                p->shape[d] = a1 - a0;
-            }
-            int d = (int)x->ndim - 1;
-            while (d >= 0 && ++ic[d] > hi[d]) {
-                ic[d] = lo[d];
-                d--;
-            }
-            if (d < 0) {
-                break;
-            }
-        }
-        if (st == TSR_OK) {
-            st = flush_copy(L, B, outs[o], root);
-        }
-    }
-    free(B);
     return st;
 }
 
 /* Compute x (not data yet) into outs, or into new handles recorded as x's
  * temporaries when outs is NULL. */
-static tsr_status_t materialize(lower_t *L, tsr_array_t *x, tsr_data_t **outs)
+tsr_status_t tsr__lower_materialize(lower_t *L, tsr_array_t *x, tsr_data_t **outs)
 {
     tsr_data_t **mine = NULL;
     tsr_status_t st;
 
-    if (chunks_of(L, x) != NULL) {
+    if (tsr__lower_chunks(L, x) != NULL) {
         return TSR_OK;
     }
     if (outs == NULL) {
-        st = new_handles(L, tsr__array_n_chunks(x), &mine);
+        st = tsr__lower_new_handles(L, tsr__array_n_chunks(x), &mine);
         if (st != TSR_OK) {
             return st;
         }
@@ -1013,26 +781,26 @@ static tsr_status_t materialize(lower_t *L, tsr_array_t *x, tsr_data_t **outs)
     if (x->kind == TSR__NODE_REDUCE) {
         st = lower_reduce(L, x, outs);
     } else if (x->kind == TSR__NODE_MATMUL) {
-        st = lower_matmul(L, x, outs);
+        st = tsr__lower_matmul(L, x, outs);
     } else if (x->kind == TSR__NODE_CONCAT) {
-        st = lower_concat(L, x, outs);
+        st = tsr__lower_concat(L, x, outs);
     } else if (x->kind == TSR__NODE_RECHUNK) {
-        st = lower_rechunk(L, x, outs);
+        st = tsr__lower_rechunk(L, x, outs);
     } else if (x->kind == TSR__NODE_RESHAPE) {
         /* Chunk k of x has the bytes of chunk k of its input. */
-        st = compute_into(L, x->in[0], outs, L->root == x);
+        st = tsr__lower_compute_into(L, x->in[0], outs, L->root == x);
     } else {
-        st = run_group(L, x, x, outs, L->root == x);
+        st = tsr__lower_run_group(L, x, x, outs, L->root == x);
     }
     /* Recorded even on failure, so that cleanup unregisters the handles. */
     if (mine != NULL) {
-        if (!grow(&L->tmps, &L->cap_tmps, L->n_tmps + 1, sizeof(*L->tmps))) {
+        if (!tsr__lower_grow(&L->tmps, &L->cap_tmps, L->n_tmps + 1, sizeof(*L->tmps))) {
             /* Unregistering waits for the tasks already submitted. */
             for (int64_t i = 0; i < tsr__array_n_chunks(x); i++) {
                 tsr_data_unregister(mine[i]);
             }
             free(mine);
-            return oom();
+            return tsr__lower_oom();
         }
         L->tmps[L->n_tmps].node = x;
         L->tmps[L->n_tmps++].chunks = mine;
@@ -1090,7 +858,7 @@ tsr_status_t tsr__array_materialize(tsr_array_t *a, tsr_data_t ***chunks_out)
     tsr_data_t **kept;
 
     lower_init(&L, a);
-    st = materialize(&L, a, NULL);
+    st = tsr__lower_materialize(&L, a, NULL);
     if (st == TSR_OK) {
         st = wait_root(&L);
     }
@@ -1130,7 +898,7 @@ static void copy_box(char *dst, const tsr_array_t *a, const int64_t *cs, const i
         memcpy(dst, src, es);
         return;
     }
-    c_strides(nd, a->shape, full);
+    tsr__c_strides(nd, a->shape, full);
     row = (size_t)cs[nd - 1] * es;
     for (;;) {
         int64_t off = 0;
@@ -1198,7 +966,7 @@ tsr_status_t tsr_array_compute(tsr_array_t *a, void *out, size_t n_bytes)
     if (a->chunks == NULL && chunks_contiguous(a)) {
         /* The root's kernels write straight into the caller's buffer. */
         direct = calloc((size_t)n_chunks, sizeof(*direct));
-        st = direct != NULL ? TSR_OK : oom();
+        st = direct != NULL ? TSR_OK : tsr__lower_oom();
         for (int64_t c = 0; c < n_chunks && st == TSR_OK; c++) {
             int64_t coords[TSR_MAX_DIMS];
             int64_t cs[TSR_MAX_DIMS];
@@ -1208,7 +976,7 @@ tsr_status_t tsr_array_compute(tsr_array_t *a, void *out, size_t n_bytes)
             int64_t n;
             tsr__array_chunk_coords(a, c, coords);
             n = tsr__array_chunk_box(a, coords, cs, origin);
-            c_strides(a->ndim, a->shape, full);
+            tsr__c_strides(a->ndim, a->shape, full);
             for (uint32_t d = 0; d < a->ndim; d++) {
                 off += origin[d] * full[d];
             }
@@ -1216,19 +984,19 @@ tsr_status_t tsr_array_compute(tsr_array_t *a, void *out, size_t n_bytes)
                                    &direct[c]);
         }
         if (st == TSR_OK) {
-            st = materialize(&L, a, direct);
+            st = tsr__lower_materialize(&L, a, direct);
         }
         if (st == TSR_OK) {
             st = wait_root(&L);
         }
     } else {
         if (a->chunks == NULL) {
-            st = materialize(&L, a, NULL);
+            st = tsr__lower_materialize(&L, a, NULL);
             if (st == TSR_OK) {
                 st = wait_root(&L);
             }
         }
-        chunks = chunks_of(&L, a);
+        chunks = tsr__lower_chunks(&L, a);
         for (int64_t c = 0; c < n_chunks && st == TSR_OK; c++) {
             int64_t coords[TSR_MAX_DIMS];
             int64_t cs[TSR_MAX_DIMS];
