@@ -222,6 +222,8 @@ static void drop_inputs(tsr_array_t *a)
         a->in[i] = NULL;
     }
     a->n_in = 0;
+    tsr__map_free(a->map);
+    a->map = NULL;
     if (a->in != a->in_fixed) {
         free(a->in);
         a->in = a->in_fixed;

@@ -28,6 +28,7 @@ typedef enum {
     TSR__NODE_CONCAT,     /* in[0..n_in) joined along dimension `aux` */
     TSR__NODE_RECHUNK,    /* in[0] with other chunk boundaries */
     TSR__NODE_RESHAPE,    /* in[0] with another shape: chunk k holds in[0]'s chunk k */
+    TSR__NODE_MAP,        /* a user function on blocks of in[0..n_in) (map.c) */
     TSR__NODE_REDUCE,     /* a reduction of in[0] */
     TSR__NODE_MATMUL,     /* in[0] @ in[1], 2-D float */
 } tsr__node_kind_t;
@@ -69,6 +70,9 @@ struct tsr_array {
     double p0, p1;
     uint64_t seed;
 
+    /* MAP: the function, its argument and halo (owned; freed with the inputs) */
+    struct tsr__map *map;
+
     /* REDUCE */
     tsr_red_op_t red;
     tsr_red_fin_t fin;
@@ -109,6 +113,9 @@ static inline int tsr__array_is_data(const tsr_array_t *a)
 /* Turn `a` into a source holding `chunks` (takes the array of handles) and drop
  * its inputs. */
 void tsr__array_become_source(tsr_array_t *a, tsr_data_t **chunks);
+
+/* Free a MAP node's function description (NULL: no-op). */
+void tsr__map_free(struct tsr__map *m);
 
 /* Check that `a` is a usable array handle (not NULL); names `fn` in the error. */
 tsr_status_t tsr__array_check(const tsr_array_t *a, const char *fn);

@@ -85,7 +85,7 @@ static int is_step(const tsr_array_t *x)
 {
     return x->kind == TSR__NODE_REDUCE || x->kind == TSR__NODE_MATMUL ||
            x->kind == TSR__NODE_CONCAT || x->kind == TSR__NODE_RECHUNK ||
-           x->kind == TSR__NODE_RESHAPE;
+           x->kind == TSR__NODE_RESHAPE || x->kind == TSR__NODE_MAP;
 }
 
 static int is_split(const lower_t *L, const tsr_array_t *x)
@@ -786,6 +786,8 @@ tsr_status_t tsr__lower_materialize(lower_t *L, tsr_array_t *x, tsr_data_t **out
         st = tsr__lower_concat(L, x, outs);
     } else if (x->kind == TSR__NODE_RECHUNK) {
         st = tsr__lower_rechunk(L, x, outs);
+    } else if (x->kind == TSR__NODE_MAP) {
+        st = tsr__lower_map(L, x, outs);
     } else if (x->kind == TSR__NODE_RESHAPE) {
         /* Chunk k of x has the bytes of chunk k of its input. */
         st = tsr__lower_compute_into(L, x->in[0], outs, L->root == x);

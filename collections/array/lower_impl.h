@@ -75,5 +75,6 @@ tsr_status_t tsr__lower_flush_copy(lower_t *L, copy_batch_t *B, tsr_data_t *out,
 tsr_status_t tsr__lower_matmul(lower_t *L, tsr_array_t *x, tsr_data_t **outs);
 tsr_status_t tsr__lower_concat(lower_t *L, tsr_array_t *x, tsr_data_t **outs);
 tsr_status_t tsr__lower_rechunk(lower_t *L, tsr_array_t *x, tsr_data_t **outs);
+tsr_status_t tsr__lower_map(lower_t *L, tsr_array_t *x, tsr_data_t **outs);
 
 #endif /* TSR_COLLECTIONS_ARRAY_LOWER_IMPL_H */

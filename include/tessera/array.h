@@ -24,6 +24,7 @@
 #include <tessera/export.h>
 #include <tessera/runtime.h>
 #include <tessera/status.h>
+#include <tessera/task.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -321,6 +322,88 @@ TSR_API tsr_status_t tsr_array_matmul(tsr_array_t *a, tsr_array_t *b, tsr_array_
  *  axes out of range. */
 TSR_API tsr_status_t tsr_array_tensordot(tsr_array_t *a, tsr_array_t *b, int32_t a_axis,
                                          int32_t b_axis, tsr_array_t **out);
+
+/* ---- user code on blocks ----------------------------------------------------------- */
+
+/** Most inputs of tsr_array_map_blocks. */
+#define TSR_MAP_MAX_INPUTS 8
+
+/** What a map_blocks or map_overlap function is told about its block. Its `arg`
+ *  points to this struct, followed by the caller's argument bytes
+ *  (tsr_block_arg). bufs[0..n_in) are the input blocks, read-only C-order arrays
+ *  of in_shape[i] and in_dtype[i] (for map_overlap, the chunk with `depth`
+ *  elements of halo on each side); bufs[n_in] is the output block, a C-order
+ *  array of `shape` and `dtype`, already allocated on the device the function
+ *  runs on, which the function must fill entirely. */
+typedef struct {
+    uint32_t ndim;
+    uint32_t n_in;
+    tsr_dtype_t dtype;                    /* of the output block */
+    uint32_t reserved;
+    int64_t shape[TSR_MAX_DIMS];          /* the output block's */
+    int64_t origin[TSR_MAX_DIMS];         /* its first element's index in the result */
+    int64_t chunk[TSR_MAX_DIMS];          /* its coordinates in the result's chunk grid */
+    int64_t depth[TSR_MAX_DIMS];          /* halo on each side (0 for map_blocks) */
+    int64_t in_shape[TSR_MAP_MAX_INPUTS][TSR_MAX_DIMS];
+    tsr_dtype_t in_dtype[TSR_MAP_MAX_INPUTS];
+    uint64_t arg_size; /* bytes at tsr_block_arg */
+} tsr_block_info_t;
+
+/** The caller's argument bytes of a block function (tsr_block_fn_t.arg's copy). */
+static inline const void *tsr_block_arg(const tsr_block_info_t *info)
+{
+    return info + 1;
+}
+
+/** A function run on blocks: a CPU implementation (also used on simulated
+ *  devices) and/or a CUDA one (a host function that queues its work on
+ *  tsr_task_ctx_stream(ctx) and returns without waiting), with the tsr_kernel_fn
+ *  signature and tsr_block_info_t as `arg`. Tasks go where an implementation
+ *  exists. `arg` (arg_size bytes, may be NULL with 0) is copied when the map is
+ *  built; `name` (NULL: "map_blocks") is copied and names the tasks in traces.
+ *  Return TSR_OK, or an error (tsr_task_ctx_fail for a message), which fails the
+ *  compute. */
+typedef struct {
+    tsr_kernel_fn cpu;
+    tsr_kernel_fn cuda;
+    const char *name;
+    const void *arg;
+    size_t arg_size;
+} tsr_block_fn_t;
+
+#define TSR_BLOCK_FN_INIT {NULL, NULL, NULL, NULL, 0}
+
+/** fn applied to each block of inputs[0..n_in) (dask's map_blocks): the inputs
+ *  must have equal shapes and chunks (rechunk to match); the result has their
+ *  shape and chunks and `dtype`, block k computed by one task from block k of
+ *  each input (expressions are computed into chunks first). Lazy, like every
+ *  expression. Errors: TSR_EINVAL (no implementation, n_in 0 or above
+ *  TSR_MAP_MAX_INPUTS, shapes or chunks that differ, a bad dtype, arg_size above
+ *  64 KiB). */
+TSR_API tsr_status_t tsr_array_map_blocks(const tsr_block_fn_t *fn, tsr_array_t *const *inputs,
+                                          uint32_t n_in, tsr_dtype_t dtype, tsr_array_t **out);
+
+/** How map_overlap fills the halo beyond the array's edges. */
+typedef enum {
+    TSR_BOUNDARY_REFLECT = 0, /* mirrored, the edge repeated: dask's "reflect",
+                                 numpy.pad's "symmetric" (depth <= size) */
+    TSR_BOUNDARY_NEAREST,     /* the edge element repeated ("edge") */
+    TSR_BOUNDARY_CONSTANT,    /* a constant value */
+    TSR_BOUNDARY_PERIODIC,    /* wrapped around ("wrap"; depth <= size) */
+} tsr_boundary_t;
+
+/** fn applied to each chunk of `a` widened by depth[d] elements on each side
+ *  along each dimension d (dask's map_overlap): the halo comes from the
+ *  neighbouring chunks (any number of them: depth may exceed the chunk size) or,
+ *  beyond the edges, from `boundary` (`constant` converted to a's dtype). fn's
+ *  single input block is the widened chunk (in_shape = chunk shape + 2 depth);
+ *  it writes the result's chunk (the chunk's shape and chunks, `dtype`), so no
+ *  trimming is needed. Errors: TSR_EINVAL (as map_blocks; a negative depth; a
+ *  depth above the size for REFLECT or PERIODIC; a bad boundary). */
+TSR_API tsr_status_t tsr_array_map_overlap(const tsr_block_fn_t *fn, tsr_array_t *a,
+                                           const int64_t *depth, tsr_boundary_t boundary,
+                                           double constant, tsr_dtype_t dtype,
+                                           tsr_array_t **out);
 
 /** Compute `a` and write it to the host buffer `out` in C order; `n_bytes` must
  *  be exactly the array's size in bytes. Blocks until done. Errors: TSR_EINVAL;
