@@ -226,6 +226,15 @@ static tsr_status_t parse_memory_env(tsr_config_t *cfg)
                              "TESSERA_SPILL_COMPRESSION='%s' is not one of auto, none, lz4", v);
         }
     }
+    if ((v = getenv("TESSERA_ACCEL_FIRST")) != NULL) {
+        if (strcmp(v, "1") == 0) {
+            cfg->flags |= TSR_CONFIG_F_ACCEL_FIRST;
+        } else if (strcmp(v, "0") == 0) {
+            cfg->flags &= ~TSR_CONFIG_F_ACCEL_FIRST;
+        } else {
+            return tsr__fail(TSR_EINVAL, "TESSERA_ACCEL_FIRST='%s' is not 0 or 1", v);
+        }
+    }
     return TSR_OK;
 }
 
@@ -281,7 +290,7 @@ static tsr_status_t check_struct(const tsr_config_t *cfg)
         return tsr__fail(TSR_EINVAL, "config.device_spill_mark=%g is outside [0, 1]",
                          cfg->device_spill_mark);
     }
-    if ((cfg->flags & ~TSR_CONFIG_F_NO_ENV) != 0) {
+    if ((cfg->flags & ~(TSR_CONFIG_F_NO_ENV | TSR_CONFIG_F_ACCEL_FIRST)) != 0) {
         return tsr__fail(TSR_EINVAL, "config.flags=0x%x has unknown bits", (unsigned)cfg->flags);
     }
     return TSR_OK;

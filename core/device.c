@@ -154,6 +154,11 @@ static tsr_status_t allowed_devices(tsr_runtime_t *rt, const tsr_task_desc_t *de
                 mask |= 1u << d;
             }
         }
+        /* Device 0 is the CPU. */
+        if (desc->pin == TSR_PIN_NONE && (rt->cfg.flags & TSR_CONFIG_F_ACCEL_FIRST) &&
+            (mask & ~1u) != 0) {
+            mask &= ~1u;
+        }
         break;
     case TSR_PIN_DEVICE:
         if (desc->pin_value >= rt->n_devices) {

@@ -70,6 +70,8 @@ typedef enum {
  *                       ("0.8" or "80%")
  *    TESSERA_SPILL_DIR  where data spilled to disk goes
  *    TESSERA_SPILL_COMPRESSION  auto | none | lz4
+ *    TESSERA_ACCEL_FIRST  1: tasks an accelerator can run stay off the CPU workers
+ *                       (TSR_CONFIG_F_ACCEL_FIRST); 0: they may run anywhere
  *    TESSERA_DEVICE_SPILL_MARK  fraction of a device's limit where eviction ahead
  *                       of need starts ("0.9", "90%"; "1": never)
  *    TESSERA_MODEL_DIR  where dmda's performance models persist ("" or "none": they
@@ -122,6 +124,11 @@ typedef struct {
 
 /** Ignore every TESSERA_* environment variable (tests and embedding hosts). */
 #define TSR_CONFIG_F_NO_ENV 0x1u
+/** Accelerators first: a task that an accelerator of the runtime can run never
+ *  runs on a CPU worker unless it is pinned there (as when a device-resident
+ *  workload must not fall back to the CPU while the models are cold). Also
+ *  TESSERA_ACCEL_FIRST=1 (0 clears it). */
+#define TSR_CONFIG_F_ACCEL_FIRST 0x2u
 
 /** Fill `*resolved_out` with what tsr_init would use for `config` (NULL: all
  *  defaults): environment overrides applied and defaults made explicit

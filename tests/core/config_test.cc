@@ -277,6 +277,22 @@ TEST_F(Config, LogLevelFromEnvironment)
     }
 }
 
+TEST_F(Config, AccelFirstFromEnvironment)
+{
+    tsr_config_t config = TSR_CONFIG_INIT;
+    {
+        ScopedEnv env("TESSERA_ACCEL_FIRST", "1");
+        EXPECT_NE(Resolve(&config).flags & TSR_CONFIG_F_ACCEL_FIRST, 0u);
+    }
+    config.flags = TSR_CONFIG_F_ACCEL_FIRST;
+    {
+        ScopedEnv env("TESSERA_ACCEL_FIRST", "0");
+        EXPECT_EQ(Resolve(&config).flags & TSR_CONFIG_F_ACCEL_FIRST, 0u);
+    }
+    EXPECT_NE(Resolve(&config).flags & TSR_CONFIG_F_ACCEL_FIRST, 0u) << "kept from the struct";
+    ExpectEnvValuesRejected("TESSERA_ACCEL_FIRST", {"yes", "2", ""});
+}
+
 TEST_F(Config, BadNcpusIsRejected)
 {
     ExpectEnvValuesRejected("TESSERA_NCPUS", {"0", "-3", "abc", "2x", "1025"});

@@ -96,6 +96,56 @@ TEST(Place, DefaultPolicyIsDmdaWithAcceleratorsAndWsWithout)
     EXPECT_EQ(s.policy, TSR_SCHED_WS);
 }
 
+// With TSR_CONFIG_F_ACCEL_FIRST, tasks the sim devices can run never run on the
+// CPU workers, under every policy, even where the CPU is the faster place; a task
+// pinned to the CPU still runs there.
+TEST(Place, AccelFirstKeepsTasksOffTheCpu)
+{
+    tsr_codelet_t both = {};
+    both.name = "add_both";
+    both.impl[TSR_DEVICE_CPU] = AddCpu;
+    both.impl[TSR_DEVICE_SIM] = AddSimSlow;
+    both.n_buffers = 1;
+    both.modes[0] = TSR_RW;
+    for (tsr_sched_policy_t policy : {TSR_SCHED_EAGER, TSR_SCHED_WS, TSR_SCHED_DMDA}) {
+        tsr_config_t cfg = TSR_CONFIG_INIT;
+        cfg.flags = TSR_CONFIG_F_NO_ENV | TSR_CONFIG_F_ACCEL_FIRST;
+        cfg.n_cpu_workers = 2;
+        cfg.n_sim_devices = 2;
+        cfg.policy = policy;
+        cfg.model_dir = "";
+        tsr_runtime_t *raw = nullptr;
+        ASSERT_EQ(tsr_init(&cfg, &raw), TSR_OK) << tsr_last_error();
+        Rt rt(raw);
+        ResetCounts();
+        std::vector<uint64_t> words(64, 0);
+        std::vector<tsr_data_t *> hs(words.size());
+        for (size_t i = 0; i < words.size(); i++) {
+            ASSERT_EQ(tsr_data_register(rt.get(), &words[i], sizeof(uint64_t), &hs[i]), TSR_OK);
+            ASSERT_EQ(SubmitAdd(rt.get(), &both, hs[i], 20), TSR_OK) << tsr_last_error();
+        }
+        ASSERT_EQ(tsr_wait_all(rt.get()), TSR_OK);
+        EXPECT_EQ(g_ran_on[0].load(), 0u) << "policy " << policy;
+        EXPECT_EQ(g_ran_on[1] + g_ran_on[2], words.size());
+        tsr_task_desc_t d = TSR_TASK_DESC_INIT;
+        uint32_t us = 0;
+        d.codelet = &both;
+        d.handles = &hs[0];
+        d.n_handles = 1;
+        d.arg = &us;
+        d.arg_size = sizeof(us);
+        d.pin = TSR_PIN_KIND;
+        d.pin_value = TSR_DEVICE_CPU;
+        ASSERT_EQ(tsr_task_submit(rt.get(), &d, nullptr), TSR_OK) << tsr_last_error();
+        ASSERT_EQ(tsr_wait_all(rt.get()), TSR_OK);
+        EXPECT_EQ(g_ran_on[0].load(), 1u) << "the pinned task";
+        for (size_t i = 0; i < words.size(); i++) {
+            tsr_data_unregister(hs[i]);
+            EXPECT_EQ(words[i], i < 1 ? 2u : 1u) << i;
+        }
+    }
+}
+
 // The CPU runs this codelet ten times faster than the sim device: once the model
 // knows it, dmda sends the CPU most of the work.
 TEST(Place, DmdaSendsWorkWhereItFinishesFirst)
