@@ -1,6 +1,8 @@
 /* tessera-bench array: chunked-array expressions (include/tessera/array.h) on the
  * CPU workers, beside dask.array and NumPy doing the same work, and the memory
- * bandwidth bound of each (metric `seconds`, lower better).
+ * bandwidth bound of each (metric `seconds`, lower better). This file also holds
+ * what the GPU and sim cases share with these (bench_array.h): the workloads, the
+ * checks and the peer script's lines; --device cuda|sim runs bench_array_gpu.c.
  *
  * Cases (full size; --quick in brackets):
  *   mean_x_plus_xt     (x + x.T).mean(axis=0), x random float64 20000 x 20000 in
@@ -43,48 +45,27 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bench.h"
-#include "bench_peer.h"
+#include "bench_array.h"
 
-#define PEER_PROG "tessera-peer-array"
-#define ARRAY_SEED 42
 #define FLOOR_BUF_BYTES ((size_t)512 << 20) /* each of the two STREAM buffers */
 #define FLOOR_BUF_BYTES_QUICK ((size_t)64 << 20)
 #define FLOOR_MIN_RUNS 5u
 #define MAX_FLOOR_THREADS 256
-#define REL_TOL 1e-6  /* float32 results (one rounding, or a few in the chain) */
 #define MEAN_TOL 1e-9 /* float64 means of values near 1, summed in other orders */
 #define MATMUL_SAMPLES 256
 #define MATMUL_TOL 1e-12 /* relative, float64 dot products of n terms in other orders */
 
-enum array_kind { KIND_MEAN_X_PLUS_XT, KIND_SUM_F32, KIND_MATMUL_F64, KIND_CHAIN };
-
-/* The floor of a case: STREAM-like read or scale bandwidth, or the BLAS rate. */
-enum floor_kernel { FLOOR_READ = 0, FLOOR_SCALE = 1, FLOOR_BLAS = 2 };
-
-struct array_case {
-    const char *name;
-    const char *expr;
-    int64_t n;     /* x (and y) has n elements along each of its ndim dimensions, */
-    int64_t chunk; /* in chunks of `chunk` along each */
-    int64_t n_quick;
-    int64_t chunk_quick;
-    enum array_kind kind;
-    uint32_t ndim;
-    tsr_dtype_t dtype;
-    enum floor_kernel floor; /* and what must move: x once, plus the result for SCALE */
-};
-
-static const struct array_case cases[] = {
+const struct array_case array_cases[] = {
     {"mean_x_plus_xt", "(x + x.T).mean(axis=0)", 20000, 2000, 2000, 500, KIND_MEAN_X_PLUS_XT, 2,
-     TSR_FLOAT64, FLOOR_READ},
+     TSR_FLOAT64, FLOOR_READ, 5000},
     {"sum_f32", "x.sum()", 1000000000, 8000000, 10000000, 1000000, KIND_SUM_F32, 1, TSR_FLOAT32,
-     FLOOR_READ},
-    {"matmul_f64", "x @ y", 8000, 2000, 1000, 250, KIND_MATMUL_F64, 2, TSR_FLOAT64, FLOOR_BLAS},
+     FLOOR_READ, 125000000},
+    {"matmul_f64", "x @ y", 8000, 2000, 1000, 250, KIND_MATMUL_F64, 2, TSR_FLOAT64, FLOOR_BLAS,
+     4000},
     {"elementwise_chain", "sqrt(abs(x * 1.5 + 0.5)) * x - 2 (6 ops: mul, add, abs, sqrt, mul, sub)",
-     200000000, 8000000, 2000000, 500000, KIND_CHAIN, 1, TSR_FLOAT32, FLOOR_SCALE},
+     200000000, 8000000, 2000000, 500000, KIND_CHAIN, 1, TSR_FLOAT32, FLOOR_SCALE, 50000000},
 };
-#define N_CASES (sizeof(cases) / sizeof(cases[0]))
+const size_t array_n_cases = sizeof(array_cases) / sizeof(array_cases[0]);
 
 /* The chain of elementwise_chain, step by step (the same as the peers'). */
 enum chain_step_kind { STEP_SCALAR, STEP_UNARY, STEP_TIMES_X };
@@ -105,37 +86,6 @@ static const struct chain_step chain[] = {
 struct array_floor {
     double gbps; /* NAN: not measured */
     uint32_t n_threads;
-};
-
-/* One library's result as the peer script printed it. */
-struct peer_side {
-    char label[64]; /* "dask-2026.8.0", or the library's name when it has no figure */
-    double seconds; /* NAN: none */
-    double spread;
-    double checksum;
-    char note[BENCH_PEER_NOTE_MAX];
-};
-
-/* One case being measured. */
-struct array_run {
-    const struct array_case *c;
-    int64_t n;
-    int64_t chunk;
-    struct bench_target tg;
-    tsr_array_t *x;
-    tsr_array_t *y; /* matmul_f64's second operand; NULL otherwise */
-    void *out;      /* the result, host memory */
-    size_t out_bytes;
-    double *seconds; /* one per timed run */
-    int64_t tasks_per_run;
-    double checksum; /* mean of the result (the sum itself for sum_f32) */
-    int is_wrong;
-    char check[192];
-    tsr_sched_policy_t policy;
-    char shape[48];
-    char chunks[48];
-    struct peer_side dask;
-    struct peer_side numpy;
 };
 
 /* ---- the floor: STREAM-like kernels on as many threads as CPU workers ---- */
@@ -284,15 +234,14 @@ static void spec_of(const struct array_run *r, tsr_array_spec_t *spec)
     }
 }
 
-static size_t x_bytes(const struct array_run *r)
+size_t array_x_bytes(const struct array_run *r)
 {
     size_t n_elems = (size_t)r->n * (r->c->ndim == 2 ? (size_t)r->n : 1);
 
     return n_elems * tsr_dtype_size(r->c->dtype);
 }
 
-/* x (and y for matmul), uniform in [0, 1), computed and persisted. */
-static tsr_status_t make_inputs(struct array_run *r)
+tsr_status_t array_make_inputs(struct array_run *r)
 {
     tsr_array_spec_t spec;
     tsr_status_t st;
@@ -337,8 +286,7 @@ static tsr_status_t build_chain(tsr_array_t *x, tsr_array_t **y_out)
     return st;
 }
 
-/* The case's expression of x; `*y_out` is new (NULL on error). */
-static tsr_status_t build_expr(const struct array_run *r, tsr_array_t **y_out)
+tsr_status_t array_build_expr(const struct array_run *r, tsr_array_t **y_out)
 {
     tsr_reduce_opts_t axis0 = TSR_REDUCE_OPTS_INIT;
     tsr_array_t *xt = NULL;
@@ -375,7 +323,7 @@ static tsr_status_t run_once(struct array_run *r, double *seconds_out)
 {
     double t0 = bench_now_s();
     tsr_array_t *res = NULL;
-    tsr_status_t st = build_expr(r, &res);
+    tsr_status_t st = array_build_expr(r, &res);
     size_t n_bytes = 0;
 
     if (st == TSR_OK) {
@@ -401,7 +349,7 @@ static int run_measure(const struct bench_opts *opts, struct array_run *r)
     tsr_runtime_stats_t before = TSR_RUNTIME_STATS_INIT;
     tsr_runtime_stats_t after = TSR_RUNTIME_STATS_INIT;
     double warm_s = 0.0;
-    tsr_status_t st = make_inputs(r);
+    tsr_status_t st = array_make_inputs(r);
 
     st = st == TSR_OK ? run_once(r, &warm_s) : st;
     tsr_runtime_stats(r->tg.rt, &before);
@@ -426,7 +374,7 @@ static int run_measure(const struct bench_opts *opts, struct array_run *r)
 /* The values of input `a` (x or y) in a new host buffer (NULL after saying why). */
 static void *fetch_input(const struct array_run *r, tsr_array_t *a)
 {
-    size_t n_bytes = x_bytes(r);
+    size_t n_bytes = array_x_bytes(r);
     void *h = malloc(n_bytes);
     tsr_status_t st = h != NULL ? tsr_array_compute(a, h, n_bytes) : TSR_ENOMEM;
 
@@ -494,7 +442,7 @@ static double sum_f32_in_f64(const float *x, size_t n)
 }
 
 /* Largest error of the chain relative to max(1, |reference|), the reference in
- * float32 step by step as NumPy does; *n_bad_out counts those above REL_TOL. */
+ * float32 step by step as NumPy does; *n_bad_out counts those above ARRAY_REL_TOL. */
 static double chain_max_error(const struct array_run *r, const float *x, int64_t *n_bad_out)
 {
     const float *out = r->out;
@@ -505,7 +453,7 @@ static double chain_max_error(const struct array_run *r, const float *x, int64_t
         float ref = sqrtf(fabsf(x[i] * 1.5f + 0.5f)) * x[i] - 2.0f;
         double err = fabs((double)out[i] - (double)ref) / fmax(1.0, fabs((double)ref));
 
-        *n_bad_out += err > REL_TOL;
+        *n_bad_out += err > ARRAY_REL_TOL;
         max_err = fmax(max_err, err);
     }
     return max_err;
@@ -537,10 +485,10 @@ static void check_sum(struct array_run *r, const float *x)
     double got = (double)*(const float *)r->out;
     double err = fabs(got - ref) / fabs(ref);
 
-    r->is_wrong = !(err <= REL_TOL);
+    r->is_wrong = !(err <= ARRAY_REL_TOL);
     snprintf(r->check, sizeof(r->check),
              "%s: sum %.9g vs %.9g in float64 in C over x (rel error %.3g, tol %.0e)", verdict(r),
-             got, ref, err, REL_TOL);
+             got, ref, err, ARRAY_REL_TOL);
 }
 
 static void check_chain(struct array_run *r, const float *x)
@@ -552,7 +500,7 @@ static void check_chain(struct array_run *r, const float *x)
     snprintf(r->check, sizeof(r->check),
              "%s: %lld of %lld outputs off by more than %.0e (max rel error %.3g) vs the chain in "
              "float32 in C",
-             verdict(r), (long long)n_bad, (long long)r->n, REL_TOL, err);
+             verdict(r), (long long)n_bad, (long long)r->n, ARRAY_REL_TOL, err);
 }
 
 /* MATMUL_SAMPLES entries of x @ y, spread over the result, against dot products in
@@ -580,9 +528,8 @@ static void check_matmul(struct array_run *r, const double *x, const double *y)
              verdict(r), MATMUL_SAMPLES, max_err, MATMUL_TOL);
 }
 
-/* Check the last result; fills r->check, r->checksum and r->is_wrong. A check that
- * cannot run (no memory) says so and leaves the figure. */
-static void run_check(struct array_run *r)
+/* A check that cannot run (no memory) says so and leaves the figure. */
+void array_run_check(struct array_run *r)
 {
     void *x = fetch_input(r, r->x);
     void *y = r->y != NULL && x != NULL ? fetch_input(r, r->y) : NULL;
@@ -608,7 +555,7 @@ static void run_check(struct array_run *r)
 
 /* ---- the peers: dask.array and NumPy through peers/array_peers.py ---- */
 
-static void peer_side_init(struct peer_side *p, const char *lib)
+void array_peer_side_init(struct peer_side *p, const char *lib)
 {
     memset(p, 0, sizeof(*p));
     snprintf(p->label, sizeof(p->label), "%s", lib);
@@ -617,10 +564,25 @@ static void peer_side_init(struct peer_side *p, const char *lib)
     p->checksum = NAN;
 }
 
+/* Why a library has no figure, from the version its line gave instead. */
+static const char *peer_failure(const char *version)
+{
+    if (strcmp(version, "missing") == 0) {
+        return "not importable by python3";
+    }
+    if (strcmp(version, "oom") == 0) {
+        return "OutOfMemoryError under the same device memory limit";
+    }
+    if (strcmp(version, "nodevice") == 0) {
+        return "no CUDA device";
+    }
+    return "its run failed (see stderr)";
+}
+
 /* `lib`'s lines in `res`: "<case>.<lib>=<version>" (n 0 and version "missing" when
  * it could not be imported) and "<case>.<lib>.checksum". */
-static void peer_side_read(const struct bench_peer_result *res, const char *case_name,
-                           const char *lib, struct peer_side *p)
+void array_peer_side_read(const struct bench_peer_result *res, const char *case_name,
+                          const char *lib, struct peer_side *p)
 {
     char prefix[96];
     char sum_name[96];
@@ -644,9 +606,7 @@ static void peer_side_read(const struct bench_peer_result *res, const char *case
     } else if (version == NULL) {
         snprintf(p->note, sizeof(p->note), "%s: the peer reported no result", lib);
     } else if (!isfinite(p->seconds)) {
-        snprintf(p->note, sizeof(p->note), "%s: %s", lib,
-                 strcmp(version, "missing") == 0 ? "not importable by python3"
-                                                 : "its run failed (see stderr)");
+        snprintf(p->note, sizeof(p->note), "%s: %s", lib, peer_failure(version));
     } else {
         snprintf(p->label, sizeof(p->label), "%s-%.*s", lib, 40, version);
     }
@@ -658,8 +618,8 @@ static void run_peer(const struct bench_opts *opts, struct array_run *r, uint32_
     struct bench_peer_result *res = calloc(1, sizeof(*res));
     char args[256];
 
-    peer_side_init(&r->dask, "dask");
-    peer_side_init(&r->numpy, "numpy");
+    array_peer_side_init(&r->dask, "dask");
+    array_peer_side_init(&r->numpy, "numpy");
     if (res == NULL || !opts->use_peers) {
         snprintf(r->dask.note, sizeof(r->dask.note), "peers not run (%s)",
                  res == NULL ? "out of memory" : "--no-peer");
@@ -671,20 +631,20 @@ static void run_peer(const struct bench_opts *opts, struct array_run *r, uint32_
     if (isatty(STDERR_FILENO)) {
         fprintf(stderr, "tessera-bench: array %s: running peers dask and numpy ...\n", r->c->name);
     }
-    bench_peer_run(PEER_PROG, args, res);
-    peer_side_read(res, r->c->name, "dask", &r->dask);
-    peer_side_read(res, r->c->name, "numpy", &r->numpy);
+    bench_peer_run(ARRAY_PEER_PROG, args, res);
+    array_peer_side_read(res, r->c->name, "dask", &r->dask);
+    array_peer_side_read(res, r->c->name, "numpy", &r->numpy);
     free(res);
 }
 
 /* ---- records ---- */
 
-static double ratio(double num, double den)
+double array_ratio(double num, double den)
 {
     return isfinite(num) && isfinite(den) && den > 0.0 ? num / den : NAN;
 }
 
-static void describe_sizes(struct array_run *r)
+void array_describe_sizes(struct array_run *r)
 {
     if (r->c->ndim == 2) {
         snprintf(r->shape, sizeof(r->shape), "%lldx%lld", (long long)r->n, (long long)r->n);
@@ -707,9 +667,9 @@ static void add_peer_fields(const struct array_run *r, struct bench_record *rec,
     rec->peer_value = r->dask.seconds;
     bench_record_add_str(rec, "numpy", r->numpy.label);
     bench_record_add_num(rec, "numpy_value", r->numpy.seconds);
-    bench_record_add_num(rec, "vs_dask", ratio(r->dask.seconds, value));
-    bench_record_add_num(rec, "vs_numpy", ratio(r->numpy.seconds, value));
-    bench_record_add_num(rec, "vs_floor", ratio(value, rec->floor_value));
+    bench_record_add_num(rec, "vs_dask", array_ratio(r->dask.seconds, value));
+    bench_record_add_num(rec, "vs_numpy", array_ratio(r->numpy.seconds, value));
+    bench_record_add_num(rec, "vs_floor", array_ratio(value, rec->floor_value));
     bench_record_add_num(rec, "peer_spread", r->dask.spread);
     bench_record_add_num(rec, "numpy_spread", r->numpy.spread);
     snprintf(note, note_size, "%s%s%s", r->dask.note,
@@ -722,8 +682,8 @@ static void add_floor_fields(const struct array_run *r, const struct array_floor
 {
     int is_scale = r->c->floor == FLOOR_SCALE;
     double n = (double)r->n;
-    double work =
-        r->c->floor == FLOOR_BLAS ? 2.0 * n * n * n : (double)x_bytes(r) * (is_scale ? 2.0 : 1.0);
+    double work = r->c->floor == FLOOR_BLAS ? 2.0 * n * n * n
+                                            : (double)array_x_bytes(r) * (is_scale ? 2.0 : 1.0);
 
     if (r->c->floor == FLOOR_BLAS) {
         /* The same product through one BLAS call, NumPy's, on as many threads. */
@@ -810,7 +770,7 @@ static int run_case(const struct bench_opts *opts, const struct array_case *c, u
     r->c = c;
     r->n = opts->is_quick ? c->n_quick : c->n;
     r->chunk = opts->is_quick ? c->chunk_quick : c->chunk;
-    describe_sizes(r);
+    array_describe_sizes(r);
     f.gbps = NAN;
     f.n_threads = n_threads;
     if (c->floor != FLOOR_BLAS) {
@@ -819,7 +779,7 @@ static int run_case(const struct bench_opts *opts, const struct array_case *c, u
     err = bench_target_open(opts, 0, &r->tg);
     err = err == 0 ? run_measure(opts, r) : err;
     if (err == 0) {
-        run_check(r);
+        array_run_check(r);
     }
     run_free(r); /* before the peers, which make their own x */
     if (err == 0) {
@@ -834,9 +794,9 @@ static int run_case(const struct bench_opts *opts, const struct array_case *c, u
 
 static const struct array_case *find_case(const char *name)
 {
-    for (size_t i = 0; i < N_CASES; i++) {
-        if (strcmp(cases[i].name, name) == 0) {
-            return &cases[i];
+    for (size_t i = 0; i < array_n_cases; i++) {
+        if (strcmp(array_cases[i].name, name) == 0) {
+            return &array_cases[i];
         }
     }
     return NULL;
@@ -849,8 +809,7 @@ int bench_array_run(const struct bench_opts *opts)
     int err = 0;
 
     if (opts->device != BENCH_DEVICE_CPU) {
-        fprintf(stderr, "tessera-bench: array runs on the CPU workers (--device cpu)\n");
-        return 0;
+        return bench_array_gpu_run(opts);
     }
     if (opts->case_filter != NULL && (only = find_case(opts->case_filter)) == NULL) {
         fprintf(stderr, "tessera-bench: array has no case '%s' (see `tessera-bench list`)\n",
@@ -860,9 +819,9 @@ int bench_array_run(const struct bench_opts *opts)
     if (bench_resolve(opts, &resolved) != 0) {
         return 1;
     }
-    for (size_t i = 0; i < N_CASES; i++) {
-        if (only == NULL || only == &cases[i]) {
-            err |= run_case(opts, &cases[i], (uint32_t)resolved.n_cpu_workers);
+    for (size_t i = 0; i < array_n_cases; i++) {
+        if (only == NULL || only == &array_cases[i]) {
+            err |= run_case(opts, &array_cases[i], (uint32_t)resolved.n_cpu_workers);
         }
     }
     return err;

@@ -9,7 +9,8 @@
 #                                        -j$(nproc)), ctest -L cuda (with the NumPy oracle on the
 #                                        GPU, array.numpy_oracle.cuda, when configure found numpy),
 #                                        the array kernels' bandwidth, the GPU benchmarks (transfer,
-#                                        overhead, gemm, spill; spill last, skipped if out of time)
+#                                        overhead, gemm, the array cases one by one, spill, and
+#                                        array's sum_spill_gpu last; skipped if out of time)
 #   scripts/gpu-check.sh summary FILE    print the benchmark table of a JSON-lines file
 #
 # Options:
@@ -54,7 +55,10 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 JOBS="${TESSERA_JOBS:-$(nproc 2>/dev/null || echo 4)}"
 BENCH_TIMEOUT="${TESSERA_BENCH_TIMEOUT:-150}"
-BENCHES=(transfer overhead gemm spill)
+# A benchmark, or benchmark:case for one case alone (its own process, time limit and row):
+# the array GPU cases each run on their own so that one that fails or hangs costs only itself.
+BENCHES=(transfer overhead gemm array:mean_x_plus_xt_gpu array:sum_f32_gpu array:matmul_f64_gpu
+    array:elementwise_chain_gpu spill array:sum_spill_gpu)
 CMAKE_CONFIG_ARGS=(-G Ninja -DCMAKE_BUILD_TYPE=Release -DTESSERA_WITH_CUDA=ON
     -DCMAKE_CUDA_ARCHITECTURES=90)
 
@@ -437,13 +441,18 @@ bench_args_words() { # the options every benchmark gets
 }
 
 step_benches() { # writes $WORK/bench.status: name<TAB>state<TAB>note or -<TAB>records file
-    local exe="$BUILD/bin/tessera-bench" name args=() left secs st rec
+    local exe="$BUILD/bin/tessera-bench" name args=() left secs st rec bench case_args
     local status="$WORK/bench.status"
     : >"$status"
     : >"$JSONL"
     read -r -a args <<<"$(bench_args_words)"
     for name in "${BENCHES[@]}"; do
-        rec="$WORK/bench-$name.jsonl"
+        bench="${name%%:*}"
+        case_args=()
+        if [ "$bench" != "$name" ]; then
+            case_args=(--case "${name#*:}")
+        fi
+        rec="$WORK/bench-${name//:/-}.jsonl"
         : >"$rec"
         left=$(($(remaining) - 20))
         secs=$((left < BENCH_TIMEOUT ? left : BENCH_TIMEOUT))
@@ -454,9 +463,10 @@ step_benches() { # writes $WORK/bench.status: name<TAB>state<TAB>note or -<TAB>r
             printf '%s\tfailed\t%s\t%s\n' "$name" "not run: time budget spent" "$rec" >>"$status"
             continue
         fi
-        say "tessera-bench $name --device cuda --json ${args[*]} (at most ${secs}s)"
+        say "tessera-bench $bench --device cuda --json ${args[*]} ${case_args[*]}" \
+            "(at most ${secs}s)"
         st=0
-        with_timeout "$secs" "$exe" "$name" --device cuda --json "${args[@]}" \
+        with_timeout "$secs" "$exe" "$bench" --device cuda --json "${args[@]}" "${case_args[@]}" \
             >"$WORK/bench.out" 2>"$WORK/bench.err" || st=$?
         cat "$WORK/bench.err" "$WORK/bench.out" | tee -a "$LOG"
         grep '^{' "$WORK/bench.out" >"$rec" || true

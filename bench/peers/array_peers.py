@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Peers of `tessera-bench array`: the same array computations through dask.array
-and NumPy.
+and NumPy (the CPU cases) and CuPy (the GPU cases).
 
     array_peers.py CASE --n N --chunk C [--threads T] [--runs R] [--seed S]
-                   [--lib both|dask|numpy]
+                   [--lib both|dask|numpy|cupy] [--gpu G] [--limit-bytes B]
 
 CASE, and what is timed (the data is made before and is not timed):
   mean_x_plus_xt     (x + x.T).mean(axis=0), x random float64 N x N, chunks C x C
@@ -11,18 +11,27 @@ CASE, and what is timed (the data is made before and is not timed):
   matmul_f64         x @ y, x and y random float64 N x N, chunks C x C
   elementwise_chain  sqrt(abs(x * 1.5 + 0.5)) * x - 2 (6 ops), x random float32 of
                      N elements, chunks of C; the result is a new array of N float32
+  sum_spill          (cupy only) x.sum(), x random float32 of N elements, with the
+                     memory pool limited to B bytes (--limit-bytes)
 
 dask: x is made with dask.array.random and .persist()ed before the timing (the
 threaded scheduler, T workers, BLAS single-threaded in each); a run is building the
 expression and .compute() into a NumPy array. NumPy: x is an in-memory array; a run
 is the expression (NumPy's elementwise ops and reductions use one thread; matmul
-uses T BLAS threads). One untimed warm-up run, then R timed runs.
+uses T BLAS threads). CuPy (--lib cupy, GPU G): x is a CuPy array made with
+cupy.random before the timing; a run is the expression as a user writes it, its
+result left on the device, timed up to the return of cupy.cuda.Device().synchronize()
+(chunks are ignored). sum_spill sets the default memory pool's limit to B and makes
+x: with x larger than B that raises OutOfMemoryError, reported as the version "oom"
+(else x.sum() is timed as the other cases are). One untimed warm-up run, then R
+timed runs.
 
 Output, one line per library (the protocol of bench/bench_peer.h):
     case=CASE.LIB=VERSION value=MEDIAN_SECONDS spread=MAX_MINUS_MIN n=R
     case=CASE.LIB.checksum value=MEAN_OF_RESULT spread=0 n=1
 and a JSON line per library with the same figures. A library that cannot be
-imported gives `case=CASE.LIB=missing value=nan spread=nan n=0` and a note on stderr;
+imported gives `case=CASE.LIB=missing value=nan spread=nan n=0` and a note on stderr
+("failed" for a run that raised, "oom" as above, "nodevice" when CuPy finds no GPU);
 the exit status is 0 all the same. With --lib both (the default) each library runs
 in a child process of its own, one after the other, so that their memory is freed
 in between and each sets its own BLAS thread count before NumPy is imported.
@@ -36,7 +45,7 @@ import subprocess
 import sys
 import time
 
-CASES = ("mean_x_plus_xt", "sum_f32", "matmul_f64", "elementwise_chain")
+CASES = ("mean_x_plus_xt", "sum_f32", "matmul_f64", "elementwise_chain", "sum_spill")
 LIBS = ("numpy", "dask")
 BLAS_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                     "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
@@ -52,12 +61,18 @@ def parse_args(argv):
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--lib", choices=("both",) + LIBS, default="both")
+    p.add_argument("--lib", choices=("both", "cupy") + LIBS, default="both")
+    p.add_argument("--gpu", type=int, default=0, help="CUDA ordinal of the GPU (cupy)")
+    p.add_argument("--limit-bytes", type=float, default=0,
+                   help="sum_spill: the memory pool's limit in bytes")
     a = p.parse_args(argv)
     a.n = int(a.n)
     a.chunk = int(a.chunk)
+    a.limit_bytes = int(a.limit_bytes)
     if a.n < 1 or a.chunk < 1 or a.threads < 1 or a.runs < 1:
         p.error("--n, --chunk, --threads and --runs must be >= 1")
+    if (a.case == "sum_spill") != (a.lib == "cupy" and a.limit_bytes > 0):
+        p.error("sum_spill runs with --lib cupy and --limit-bytes, and only it has a limit")
     return a
 
 
@@ -151,8 +166,89 @@ def run_dask(a):
     emit(a.case, "dask", dask.__version__, times, checksum_of(np, out))
 
 
+def cupy_timed(cp, fn, runs):
+    """timed() for GPU work: each call is followed by a device synchronise inside
+    its timed region; the device is idle when a region starts."""
+    dev = cp.cuda.Device()
+    out = fn()
+    dev.synchronize()
+    times = []
+    for _ in range(runs):
+        out = None  # the previous result goes back to the memory pool first
+        dev.synchronize()
+        t0 = time.perf_counter()
+        out = fn()
+        dev.synchronize()
+        times.append(time.perf_counter() - t0)
+    return times, out
+
+
+def cupy_spill(cp, a):
+    """x of a.n float32 with the pool limited to a.limit_bytes, then summed as the
+    other cases run (when x fits after all)."""
+    cp.get_default_memory_pool().set_limit(size=a.limit_bytes)
+    rng = cp.random.default_rng(a.seed)
+    try:
+        x = rng.random(a.n, dtype=cp.float32)
+    except cp.cuda.memory.OutOfMemoryError as e:
+        print(f"array_peers: cupy: {a.case}: OutOfMemoryError making x of {a.n * 4} bytes "
+              f"under a {a.limit_bytes}-byte pool limit: {e}", file=sys.stderr)
+        emit(a.case, "cupy", "oom", [], None)
+        return
+    times, out = cupy_timed(cp, lambda: x.sum(), a.runs)
+    emit(a.case, "cupy", cp.__version__, times, float(out))
+
+
+def cupy_case(cp, a):
+    """The expression of a.case on CuPy arrays made here, as a function."""
+    rng = cp.random.default_rng(a.seed)
+    n = a.n
+    if a.case == "mean_x_plus_xt":
+        x = rng.random((n, n))
+        return lambda: (x + x.T).mean(axis=0)
+    if a.case == "sum_f32":
+        x = rng.random(n, dtype=cp.float32)
+        return lambda: x.sum()
+    if a.case == "matmul_f64":
+        x = rng.random((n, n))
+        y = rng.random((n, n))
+        return lambda: x @ y
+    x = rng.random(n, dtype=cp.float32)
+    return lambda: cp.sqrt(cp.abs(x * 1.5 + 0.5)) * x - 2
+
+
+def run_cupy(a):
+    try:
+        import cupy as cp
+    except ImportError as e:
+        print(f"array_peers: cupy not available: {e}", file=sys.stderr)
+        emit(a.case, "cupy", "missing", [], None)
+        return
+    try:
+        if cp.cuda.runtime.getDeviceCount() <= a.gpu:
+            raise RuntimeError(f"no GPU {a.gpu}")
+    except Exception as e:  # CUDARuntimeError without a driver or a GPU
+        print(f"array_peers: cupy: no CUDA device: {e}", file=sys.stderr)
+        emit(a.case, "cupy", "nodevice", [], None)
+        return
+    with cp.cuda.Device(a.gpu):
+        if a.case == "sum_spill":
+            cupy_spill(cp, a)
+            return
+        times, out = cupy_timed(cp, cupy_case(cp, a), a.runs)
+        emit(a.case, "cupy", cp.__version__, times, float(out.astype(cp.float64).mean()))
+
+
 def main(argv):
     a = parse_args(argv)
+    if a.lib == "cupy":
+        try:
+            run_cupy(a)
+        except Exception as e:  # a failed run is a note, not a failure of the bench
+            print(f"array_peers: cupy: {a.case} failed: {type(e).__name__}: {e}",
+                  file=sys.stderr)
+            emit(a.case, "cupy", "failed", [], None)
+        return 0
     if a.lib == "numpy":
         run_numpy(a)
         return 0
