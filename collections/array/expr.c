@@ -24,7 +24,7 @@ static tsr_status_t new_ew(tsr_ew_op_t op, tsr_dtype_t optype, tsr_dtype_t resul
                            tsr_array_t *const *in, uint32_t n_in, const char *fn, tsr_array_t **out)
 {
     uint32_t nd = 0;
-    int64_t shape[TSR_MAX_DIMS];
+    int64_t shape[TSR_MAX_DIMS] = {0};
     tsr_array_t *like[TSR_MAX_DIMS];
     int32_t like_dim[TSR_MAX_DIMS];
     tsr_array_t *a;

@@ -973,7 +973,7 @@ tsr_status_t tsr_array_compute(tsr_array_t *a, void *out, size_t n_bytes)
             int64_t coords[TSR_MAX_DIMS];
             int64_t cs[TSR_MAX_DIMS];
             int64_t origin[TSR_MAX_DIMS];
-            int64_t full[TSR_MAX_DIMS];
+            int64_t full[TSR_MAX_DIMS] = {0};
             int64_t off = 0;
             int64_t n;
             tsr__array_chunk_coords(a, c, coords);
