@@ -3,7 +3,7 @@
  * bench_array.c        entry point, the workloads (case table, expressions), the checks
  *                      of a result against C, the peer script's lines; the CPU cases
  * bench_array_gpu.c    the same workloads on one GPU (--device cuda) or sim device
- *                      (--device sim) beside CuPy; the CPU workers parked meanwhile
+ *                      (--device sim) beside CuPy, with TSR_CONFIG_F_ACCEL_FIRST
  * bench_array_spill.c  sum_spill_gpu / sum_spill_sim: an array three times the device
  *                      memory limit, persisted (spilled) and reduced again and again
  *
@@ -11,7 +11,6 @@
 #ifndef TESSERA_BENCH_ARRAY_H
 #define TESSERA_BENCH_ARRAY_H
 
-#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -110,33 +109,13 @@ double array_ratio(double num, double den);
 
 /* ---- GPU and sim cases (bench_array_gpu.c) ---------------------------------- */
 
-/* The CPU workers of a runtime, each held by a task that blocks until released,
- * so that the eager scheduler gives every array task to the accelerator. */
-struct array_park {
-    pthread_mutex_t mutex;
-    pthread_cond_t cond;
-    tsr_future_t **futs; /* one per CPU worker; NULL when nothing is parked */
-    uint32_t n_futs;
-    uint32_t n_parked;  /* tasks that started */
-    uint32_t n_expired; /* tasks that gave up waiting (ARRAY_PARK_MAX_S) */
-    int is_released;
-    char note[160]; /* why the workers are not parked; "" when they are */
-};
-
 /* Start a runtime with one CPU worker and one accelerator of opts->device (sim:
  * `dev_mem_bytes` of memory; cuda: the first GPU, its device_memory_limit
- * `dev_mem_bytes`, 0 for the default), under eager unless --policy says
- * otherwise, and park its CPU workers. Returns 0, or 1 after saying why (nothing
- * to close then). */
-int array_gpu_open(const struct bench_opts *opts, uint64_t dev_mem_bytes, struct bench_target *tg,
-                   struct array_park *park);
-
-/* Release the parked workers and wait for them; `park->n_expired` then says
- * whether any had given up. Idempotent. */
-void array_unpark(struct array_park *park);
-
-/* array_unpark, then shut the runtime down. */
-void array_gpu_close(struct bench_target *tg, struct array_park *park);
+ * `dev_mem_bytes`, 0 for the default), with TSR_CONFIG_F_ACCEL_FIRST, so that
+ * every task the accelerator can run runs there, under --policy (default: the
+ * runtime's). Close it with bench_target_close. Returns 0, or 1 after saying why
+ * (nothing to close then). */
+int array_gpu_open(const struct bench_opts *opts, uint64_t dev_mem_bytes, struct bench_target *tg);
 
 /* Bytes copied between host memory and the device's memory node so far, both
  * directions. */

@@ -10,13 +10,12 @@
  * matmul 4000 x 4000, chain 5e7: 4 to 16 chunks); --quick, and always on sim, the
  * CPU cases' quick sizes and chunks.
  *
- * GPU only, as CuPy is: the runtime gets one CPU worker (it must have one), parked
- * on a task that blocks until the case is done, and the eager policy, whose shared
- * queue then hands every array task to the accelerator's driver thread. Tessera has
- * no switch that keeps tasks with a CPU implementation off the CPU, and dmda, the
- * default, places some there while its models are cold. Under --policy dmda or
- * random nothing is parked (their placement would wait for the parked worker), and
- * the record's note says so.
+ * GPU only, as CuPy is: the runtime has one CPU worker (it must have one) and
+ * TSR_CONFIG_F_ACCEL_FIRST, so every array task the accelerator can run runs there
+ * under any policy (the runtime default, dmda with accelerators, unless --policy
+ * says otherwise). The array collection still pins a task to the CPU when it needs
+ * more than half of the accelerator's memory; no task of these cases comes near
+ * that (one would show in pcie_bytes_per_run).
  *
  * Timed: x (and y) are generated on the device and persisted first; a run builds the
  * expression and persists its result (tsr_array_persist), which stays in device
@@ -42,20 +41,16 @@
  * CuPy's speed everywhere (a tie counts where both are within 10% of the floor), 2x
  * CuPy on the chain, floor_fraction >= 0.8 on sum and the chain: `target_met` 1 or
  * 0, null without CuPy's figure. */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "bench_array.h"
 #include "bench_array_cuda.h"
 #include "bench_cuda.h"
 
-#define ARRAY_PARK_MAX_S 300 /* a parked worker gives up after this long: a hang's bound */
-#define PARK_START_S 30      /* for the workers to take their parking tasks */
 #define HBM_COPY_BYTES ((size_t)1 << 30)
 #define HBM_COPY_BYTES_QUICK ((size_t)64 << 20)
 #define SIM_COPY_BYTES ((size_t)64 << 20)
@@ -69,7 +64,6 @@
 /* One GPU (or sim) case being measured. */
 struct gpu_run {
     struct array_run r;
-    struct array_park park;
     char name[64];     /* "sum_f32_gpu" */
     tsr_array_t *res;  /* the last timed run's result, persisted */
     double floor_s;    /* floor_value; NAN: none */
@@ -79,127 +73,16 @@ struct gpu_run {
     struct peer_side cupy;
 };
 
-/* ---- parking the CPU workers ---- */
+/* ---- the runtime ---- */
 
-/* Blocks the CPU worker running it until the park is released (or
- * ARRAY_PARK_MAX_S passed). arg: the struct array_park pointer. */
-static tsr_status_t park_impl(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, const void *arg)
-{
-    struct array_park *p;
-    struct timespec deadline;
-    int err = 0;
-
-    (void)ctx;
-    (void)bufs;
-    memcpy(&p, arg, sizeof(p));
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += ARRAY_PARK_MAX_S;
-    pthread_mutex_lock(&p->mutex);
-    p->n_parked++;
-    pthread_cond_broadcast(&p->cond);
-    while (!p->is_released && err != ETIMEDOUT) {
-        err = pthread_cond_timedwait(&p->cond, &p->mutex, &deadline);
-    }
-    p->n_expired += !p->is_released;
-    pthread_mutex_unlock(&p->mutex);
-    return TSR_OK;
-}
-
-/* CPU only, and pinned there too: a sim device would run a CPU implementation. */
-static const tsr_codelet_t park_cl = {
-    .name = "bench_park",
-    .impl = {[TSR_DEVICE_CPU] = park_impl},
-    .n_buffers = 0,
-};
-
-/* Wait until every parking task runs; 0, or 1 when they did not within PARK_START_S. */
-static int park_wait_started(struct array_park *p)
-{
-    struct timespec deadline;
-    int err = 0;
-
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += PARK_START_S;
-    pthread_mutex_lock(&p->mutex);
-    while (p->n_parked < p->n_futs && err != ETIMEDOUT) {
-        err = pthread_cond_timedwait(&p->cond, &p->mutex, &deadline);
-    }
-    err = p->n_parked < p->n_futs;
-    pthread_mutex_unlock(&p->mutex);
-    return err;
-}
-
-/* Park every CPU worker of rt: 0, or 1 after saying why. */
-static int park_start(tsr_runtime_t *rt, struct array_park *p)
-{
-    tsr_runtime_stats_t s = TSR_RUNTIME_STATS_INIT;
-    tsr_task_desc_t d = TSR_TASK_DESC_INIT;
-    struct array_park *self = p;
-    tsr_status_t st = tsr_runtime_stats(rt, &s);
-
-    if (st == TSR_OK && (s.policy == TSR_SCHED_DMDA || s.policy == TSR_SCHED_RANDOM)) {
-        snprintf(p->note, sizeof(p->note),
-                 "CPU worker not parked under %s: array tasks may run on the CPU too",
-                 tsr_sched_policy_name(s.policy));
-        return 0;
-    }
-    p->futs = st == TSR_OK ? calloc(s.n_cpu_workers, sizeof(*p->futs)) : NULL;
-    if (p->futs == NULL) {
-        fprintf(stderr, "tessera-bench: array: cannot park the CPU workers\n");
-        return 1;
-    }
-    d.codelet = &park_cl;
-    d.arg = &self;
-    d.arg_size = sizeof(self);
-    d.pin = TSR_PIN_KIND;
-    d.pin_value = TSR_DEVICE_CPU;
-    for (uint32_t i = 0; i < s.n_cpu_workers && st == TSR_OK; i++) {
-        st = tsr_task_submit(rt, &d, &p->futs[p->n_futs]);
-        p->n_futs += st == TSR_OK;
-    }
-    if (st != TSR_OK) {
-        bench_print_error("array: parking the CPU workers", st);
-        return 1;
-    }
-    if (park_wait_started(p) != 0) {
-        fprintf(stderr,
-                "tessera-bench: array: the CPU workers did not take their parking "
-                "tasks within %d s\n",
-                PARK_START_S);
-        return 1;
-    }
-    return 0;
-}
-
-void array_unpark(struct array_park *park)
-{
-    if (park->n_futs == 0) {
-        return;
-    }
-    pthread_mutex_lock(&park->mutex);
-    park->is_released = 1;
-    pthread_cond_broadcast(&park->cond);
-    pthread_mutex_unlock(&park->mutex);
-    (void)tsr_future_wait_all(park->futs, park->n_futs);
-    for (uint32_t i = 0; i < park->n_futs; i++) {
-        tsr_future_release(park->futs[i]);
-    }
-    free(park->futs);
-    park->futs = NULL;
-    park->n_futs = 0;
-}
-
-int array_gpu_open(const struct bench_opts *opts, uint64_t dev_mem_bytes, struct bench_target *tg,
-                   struct array_park *park)
+int array_gpu_open(const struct bench_opts *opts, uint64_t dev_mem_bytes, struct bench_target *tg)
 {
     tsr_config_t cfg = TSR_CONFIG_INIT;
     int is_sim = opts->device == BENCH_DEVICE_SIM;
 
-    memset(park, 0, sizeof(*park));
-    pthread_mutex_init(&park->mutex, NULL);
-    pthread_cond_init(&park->cond, NULL);
     cfg.n_cpu_workers = 1;
-    cfg.policy = opts->policy != TSR_SCHED_DEFAULT ? opts->policy : TSR_SCHED_EAGER;
+    cfg.policy = opts->policy;
+    cfg.flags |= TSR_CONFIG_F_ACCEL_FIRST;
     if (is_sim) {
         cfg.n_sim_devices = 1;
         cfg.sim_mem_bytes = dev_mem_bytes;
@@ -208,26 +91,7 @@ int array_gpu_open(const struct bench_opts *opts, uint64_t dev_mem_bytes, struct
         cfg.n_cuda_devices = 1;
         cfg.device_memory_limit.bytes = dev_mem_bytes;
     }
-    if (bench_target_open_config(&cfg, is_sim ? TSR_DEVICE_SIM : TSR_DEVICE_CUDA, tg) != 0) {
-        pthread_cond_destroy(&park->cond);
-        pthread_mutex_destroy(&park->mutex);
-        return 1;
-    }
-    if (park_start(tg->rt, park) != 0) {
-        array_gpu_close(tg, park);
-        return 1;
-    }
-    return 0;
-}
-
-void array_gpu_close(struct bench_target *tg, struct array_park *park)
-{
-    array_unpark(park);
-    if (tg->rt != NULL) {
-        bench_target_close(tg);
-    }
-    pthread_cond_destroy(&park->cond);
-    pthread_mutex_destroy(&park->mutex);
+    return bench_target_open_config(&cfg, is_sim ? TSR_DEVICE_SIM : TSR_DEVICE_CUDA, tg);
 }
 
 /* ---- counters, floors and the CuPy peer, shared with the spill case ---- */
@@ -455,7 +319,7 @@ static void gpu_free(struct gpu_run *g)
     g->r.x = NULL;
     g->r.y = NULL;
     if (g->r.tg.rt != NULL) {
-        array_gpu_close(&g->r.tg, &g->park);
+        bench_target_close(&g->r.tg);
     }
     free(g->r.out);
     g->r.out = NULL;
@@ -521,23 +385,18 @@ static void floor_fields(const struct gpu_run *g, struct bench_record *rec, char
     bench_record_add_num(rec, "floor_gbps", g->floor_rate);
 }
 
-/* The notes of the peer, the floor and the parking, "; "-separated, into `note`. */
+/* The notes of the peer, the floor and the copies, "; "-separated, into `note`. */
 static void gather_notes(const struct gpu_run *g, char *note, size_t size)
 {
-    char expired[96] = "";
     const char *moved = g->pcie_bytes_per_run > PCIE_NOTE_BYTES
                             ? "host-device copies during the timed runs (pcie_bytes_per_run): "
                               "data left the device"
                             : "";
-    const char *parts[5] = {g->cupy.note, g->floor_why, g->park.note, expired, moved};
+    const char *parts[3] = {g->cupy.note, g->floor_why, moved};
     size_t used = 0;
 
-    if (g->park.n_expired > 0) {
-        snprintf(expired, sizeof(expired),
-                 "a parked CPU worker gave up waiting: the case took over %d s", ARRAY_PARK_MAX_S);
-    }
     note[0] = '\0';
-    for (size_t i = 0; i < 5 && used < size; i++) {
+    for (size_t i = 0; i < 3 && used < size; i++) {
         if (parts[i][0] != '\0') {
             used +=
                 (size_t)snprintf(note + used, size - used, "%s%s", used > 0 ? "; " : "", parts[i]);
@@ -575,7 +434,7 @@ static void gpu_emit(const struct bench_opts *opts, const struct gpu_run *g)
     bench_record_add_str(&rec, "target", target_text(g->r.c->kind));
     bench_record_add_num(&rec, "target_met", target_met(g, value));
     bench_record_add_str(&rec, "timed",
-                         "tasks on the accelerator alone (the one CPU worker parked); x "
+                         "tasks on the accelerator alone (TSR_CONFIG_F_ACCEL_FIRST); x "
                          "persisted on the device; build + tsr_array_persist of the result, "
                          "which stays in device memory (read back and checked after the "
                          "timing). cupy: its own x on the same GPU, the expression, then "
@@ -605,12 +464,10 @@ static int gpu_case(const struct bench_opts *opts, const struct array_case *c, c
     g->r.n = is_full_gpu ? c->n : c->n_quick;
     g->r.chunk = is_full_gpu ? c->chunk_gpu : c->chunk_quick;
     array_describe_sizes(&g->r);
-    err = array_gpu_open(opts, opts->device == BENCH_DEVICE_SIM ? SIM_MEM_BYTES : 0, &g->r.tg,
-                         &g->park);
+    err = array_gpu_open(opts, opts->device == BENCH_DEVICE_SIM ? SIM_MEM_BYTES : 0, &g->r.tg);
     if (err == 0) {
         gpu_floor(opts, g);
         err = gpu_measure(opts, g);
-        array_unpark(&g->park); /* the check needs no GPU-only placement */
         err = err == 0 ? gpu_check(g) : err;
         err = err != 0 || bench_check_tasks(g->r.tg.rt, name) != 0;
     }

@@ -7,7 +7,7 @@
  * MiB [2^19, 2 MiB]: the limit holds 128 chunks, twice what the GPU's driver thread
  * keeps in flight. Sim: one sim device of 64 MiB, x of 48 x 2^20 elements (192 MiB)
  * in chunks of 4 MiB, whatever --quick says. Tasks on the accelerator alone, as in
- * bench_array_gpu.c (the CPU worker parked, eager).
+ * bench_array_gpu.c (TSR_CONFIG_F_ACCEL_FIRST, the runtime's policy unless --policy).
  *
  * Untimed but reported: persisting x (generated on the device, two thirds of it
  * written back to host memory to make room: persist_s) and the first pass
@@ -68,7 +68,6 @@ static const struct array_case spill_case = {
 
 struct spill_run {
     struct array_run r; /* r.seconds: the timed passes */
-    struct array_park park;
     struct spill_sizes z;
     double persist_s;
     double first_s;
@@ -211,19 +210,15 @@ static void spill_check(const struct bench_opts *opts, struct spill_run *s)
 
 static void spill_notes(const struct spill_run *s, char *note, size_t size)
 {
-    const char *parts[3] = {s->cupy.note, s->link_why, s->park.note};
+    const char *parts[2] = {s->cupy.note, s->link_why};
     size_t used = 0;
 
     note[0] = '\0';
-    for (size_t i = 0; i < 3 && used < size; i++) {
+    for (size_t i = 0; i < 2 && used < size; i++) {
         if (parts[i][0] != '\0') {
             used +=
                 (size_t)snprintf(note + used, size - used, "%s%s", used > 0 ? "; " : "", parts[i]);
         }
-    }
-    if (s->park.n_expired > 0 && used < size) {
-        snprintf(note + used, size - used, "%sa parked CPU worker gave up waiting",
-                 used > 0 ? "; " : "");
     }
 }
 
@@ -267,7 +262,7 @@ static void spill_emit(const struct bench_opts *opts, const struct spill_run *s)
                          "link (floor_fraction); CuPy cannot hold x");
     bench_record_add_num(&rec, "target_met", isfinite(frac) ? (double)(frac >= SPILL_TARGET) : NAN);
     bench_record_add_str(&rec, "timed",
-                         "tasks on the accelerator alone (the one CPU worker parked); x "
+                         "tasks on the accelerator alone (TSR_CONFIG_F_ACCEL_FIRST); x "
                          "persisted (spilled) and summed once before; a pass: build x.sum() + "
                          "tsr_array_compute into a host float; value: median of passes 2 .. 1 + "
                          "runs");
@@ -297,18 +292,17 @@ static void spill_sizes_of(const struct bench_opts *opts, struct spill_run *s)
 static int spill_device(const struct bench_opts *opts, struct spill_run *s)
 {
     const char *name = array_spill_case_name(opts);
-    int err = array_gpu_open(opts, s->z.limit, &s->r.tg, &s->park);
+    int err = array_gpu_open(opts, s->z.limit, &s->r.tg);
 
     if (err != 0) {
         return 1;
     }
     spill_link(opts, s);
     err = spill_measure(opts, s);
-    array_unpark(&s->park);
     err = err != 0 || bench_check_tasks(s->r.tg.rt, name) != 0;
     tsr_array_release(s->r.x);
     s->r.x = NULL;
-    array_gpu_close(&s->r.tg, &s->park);
+    bench_target_close(&s->r.tg);
     return err;
 }
 

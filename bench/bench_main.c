@@ -38,8 +38,12 @@ static const struct bench_scenario scenarios[] = {
       "(host only)"},
      bench_spill_run},
     {"array",
-     "chunked-array expressions vs dask.array and NumPy, and the bandwidth or BLAS bound",
-     {"mean_x_plus_xt, sum_f32, matmul_f64, elementwise_chain", NULL, NULL},
+     "chunked-array expressions vs dask.array and NumPy (CuPy on a GPU), and the bandwidth or "
+     "BLAS bound",
+     {"mean_x_plus_xt, sum_f32, matmul_f64, elementwise_chain",
+      "mean_x_plus_xt_sim, sum_f32_sim, matmul_f64_sim, elementwise_chain_sim, sum_spill_sim",
+      "mean_x_plus_xt_gpu, sum_f32_gpu, matmul_f64_gpu, elementwise_chain_gpu, sum_spill_gpu "
+      "(8 GiB device limit)"},
      bench_array_run},
 };
 #define N_SCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
