@@ -24,6 +24,13 @@
 #include <tessera/status.h>
 #include <tessera/task.h>
 
+#ifdef __cplusplus
+extern "C" {
+#define TSR_ARGS_STATIC_ASSERT(cond, what) static_assert(cond, what)
+#else
+#define TSR_ARGS_STATIC_ASSERT(cond, what) _Static_assert(cond, what)
+#endif
+
 #define TSR_EW_MAGIC 0x54455731u /* "TEW1" */
 #define TSR_EW_MAX_LEAVES 15     /* TSR_MAX_BUFFERS less the output */
 #define TSR_EW_MAX_INSTR 96
@@ -200,14 +207,14 @@ typedef struct {
     uint64_t fill; /* FILL: the element's bytes, in the low elem_size bytes */
 } tsr_copy_piece_t;
 
-_Static_assert(sizeof(tsr_copy_header_t) == 96, "tsr_copy_header_t layout");
-_Static_assert(sizeof(tsr_copy_piece_t) == 216, "tsr_copy_piece_t layout");
-_Static_assert(sizeof(tsr_red_arg_t) == 16, "tsr_red_arg_t layout");
-_Static_assert(sizeof(tsr_gemm_arg_t) == 64, "tsr_gemm_arg_t layout");
-_Static_assert(sizeof(tsr_ew_header_t) == 104, "tsr_ew_header_t layout");
-_Static_assert(sizeof(tsr_ew_leaf_t) == 112, "tsr_ew_leaf_t layout");
-_Static_assert(sizeof(tsr_ew_instr_t) == 40, "tsr_ew_instr_t layout");
-_Static_assert(sizeof(tsr_red_combine_arg_t) == 48, "tsr_red_combine_arg_t layout");
+TSR_ARGS_STATIC_ASSERT(sizeof(tsr_copy_header_t) == 96, "tsr_copy_header_t layout");
+TSR_ARGS_STATIC_ASSERT(sizeof(tsr_copy_piece_t) == 216, "tsr_copy_piece_t layout");
+TSR_ARGS_STATIC_ASSERT(sizeof(tsr_red_arg_t) == 16, "tsr_red_arg_t layout");
+TSR_ARGS_STATIC_ASSERT(sizeof(tsr_gemm_arg_t) == 64, "tsr_gemm_arg_t layout");
+TSR_ARGS_STATIC_ASSERT(sizeof(tsr_ew_header_t) == 104, "tsr_ew_header_t layout");
+TSR_ARGS_STATIC_ASSERT(sizeof(tsr_ew_leaf_t) == 112, "tsr_ew_leaf_t layout");
+TSR_ARGS_STATIC_ASSERT(sizeof(tsr_ew_instr_t) == 40, "tsr_ew_instr_t layout");
+TSR_ARGS_STATIC_ASSERT(sizeof(tsr_red_combine_arg_t) == 48, "tsr_red_combine_arg_t layout");
 
 /** The type partials of `red` over values of `type` are kept in: int64 for sums
  *  and products of integers and bools, float64 for those of floats, `type` for
@@ -235,5 +242,10 @@ extern const tsr_codelet_t tsr__ew_codelet;
 extern const tsr_codelet_t tsr__red_combine_codelet;
 extern const tsr_codelet_t tsr__gemm_codelet;
 extern const tsr_codelet_t tsr__copy_codelet;
+
+#undef TSR_ARGS_STATIC_ASSERT
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* TSR_KERNELS_KERNEL_ARGS_H */

@@ -1,34 +1,13 @@
 /* The copy kernel on CPU: boxes of input buffers (or constants) into an output
- * chunk, the innermost dimension as one memcpy when both sides are contiguous. */
+ * chunk, the innermost dimension as one memcpy when both sides are contiguous.
+ * The argument is checked by the code the CUDA kernel shares (ew_check.h). */
 #include <stdint.h>
 #include <string.h>
 #include <tessera/task.h>
 
+#include "kernels/cpu/ew_check.h"
 #include "kernels/impl.h"
 #include "kernels/kernel_args.h"
-
-/* Validate a piece against the sizes of its source and of the output; returns
- * 0 if any element would fall outside. */
-static int piece_fits(const tsr_copy_header_t *h, const tsr_copy_piece_t *p, size_t src_bytes)
-{
-    int64_t lo = p->src_offset;
-    int64_t hi = p->src_offset;
-
-    for (uint32_t d = 0; d < h->ndim; d++) {
-        if (p->shape[d] < 1 || p->dst_origin[d] < 0 ||
-            p->dst_origin[d] + p->shape[d] > h->shape[d]) {
-            return 0;
-        }
-        int64_t span = (p->shape[d] - 1) * p->src_stride[d];
-        if (span < 0) {
-            lo += span;
-        } else {
-            hi += span;
-        }
-    }
-    return p->kind == TSR_PIECE_FILL ||
-           (lo >= 0 && (uint64_t)(hi + 1) * h->elem_size <= (uint64_t)src_bytes);
-}
 
 static void put(char *dst, const void *src, uint32_t es)
 {
@@ -90,46 +69,51 @@ static void copy_piece(const tsr_copy_header_t *h, const tsr_copy_piece_t *p, co
     }
 }
 
+/* The output: allocated (or a registered buffer of the right size) by the first
+ * task of a chunk (alloc), the existing one of exactly out_bytes for the others. */
+static tsr_status_t copy_output(tsr_task_ctx_t *ctx, const tsr_copy_header_t *h,
+                                const tsr_buffer_t *bufs, void **out)
+{
+    const tsr_buffer_t *o = &bufs[h->out_buf];
+
+    if (h->alloc && !(o->ptr != NULL && o->n_bytes == h->out_bytes)) {
+        return tsr_task_ctx_alloc(ctx, h->out_buf, (size_t)h->out_bytes, out);
+    }
+    if (o->ptr == NULL || o->n_bytes != h->out_bytes) {
+        tsr_task_ctx_fail(ctx, "array copy: output of %zu bytes, expected %llu", o->n_bytes,
+                          (unsigned long long)h->out_bytes);
+        return TSR_EINVAL;
+    }
+    *out = o->ptr;
+    return TSR_OK;
+}
+
 tsr_status_t tsr__copy_cpu(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, const void *arg)
 {
     const tsr_copy_header_t *h = arg;
-    const tsr_copy_piece_t *pieces = (const tsr_copy_piece_t *)(h + 1);
+    const tsr_copy_piece_t *pieces = h != NULL ? (const tsr_copy_piece_t *)(h + 1) : NULL;
     void *out = NULL;
+    char msg[160];
     tsr_status_t st;
 
-    if (h == NULL || h->magic != TSR_COPY_MAGIC || h->ndim > TSR_MAX_DIMS || h->n_pieces == 0 ||
-        h->n_pieces > TSR_COPY_MAX_PIECES ||
-        (h->elem_size != 1 && h->elem_size != 2 && h->elem_size != 4 && h->elem_size != 8)) {
-        tsr_task_ctx_fail(ctx, "array copy: malformed argument");
+    if (!ew_check_copy_header(h, msg, sizeof(msg))) {
+        tsr_task_ctx_fail(ctx, "%s", msg);
         return TSR_EINVAL;
     }
-    if (h->alloc) {
-        st = bufs[h->out_buf].ptr != NULL && bufs[h->out_buf].n_bytes == h->out_bytes
-                 ? TSR_OK
-                 : tsr_task_ctx_alloc(ctx, h->out_buf, (size_t)h->out_bytes, &out);
-        if (st != TSR_OK) {
-            return st;
-        }
-        if (out == NULL) {
-            out = bufs[h->out_buf].ptr;
-        }
-    } else {
-        out = bufs[h->out_buf].ptr;
-        if (out == NULL || bufs[h->out_buf].n_bytes != h->out_bytes) {
-            tsr_task_ctx_fail(ctx, "array copy: output of %zu bytes, expected %llu",
-                              bufs[h->out_buf].n_bytes, (unsigned long long)h->out_bytes);
+    /* Every piece first, so that a malformed one fails the task before any is
+     * written. */
+    for (uint32_t i = 0; i < h->n_pieces; i++) {
+        if (!ew_check_copy_piece(h, &pieces[i], i, bufs, msg, sizeof(msg))) {
+            tsr_task_ctx_fail(ctx, "%s", msg);
             return TSR_EINVAL;
         }
+    }
+    st = copy_output(ctx, h, bufs, &out);
+    if (st != TSR_OK) {
+        return st;
     }
     for (uint32_t i = 0; i < h->n_pieces; i++) {
         const tsr_copy_piece_t *p = &pieces[i];
-        size_t src_bytes = p->kind == TSR_PIECE_FILL ? 0 : bufs[p->buf].n_bytes;
-        if ((p->kind != TSR_PIECE_COPY && p->kind != TSR_PIECE_FILL) ||
-            (p->kind == TSR_PIECE_COPY && (uint32_t)p->buf == h->out_buf) ||
-            !piece_fits(h, p, src_bytes)) {
-            tsr_task_ctx_fail(ctx, "array copy: piece %u falls outside its buffers", i);
-            return TSR_EINVAL;
-        }
         copy_piece(h, p, p->kind == TSR_PIECE_FILL ? NULL : bufs[p->buf].ptr, out);
     }
     return TSR_OK;

@@ -5,17 +5,34 @@
  * dimension of the chunk, after dimensions that every leaf walks contiguously
  * have been merged. Each instruction is one loop over a block, small enough to
  * stay in L1, which the compiler vectorises; a leaf read with unit stride is
- * used in place, and the last instruction writes straight into the output. */
+ * used in place (its next blocks prefetched), and the last instruction writes
+ * straight into the output, or, for a large one, into a slot that non-temporal
+ * stores copy out. A float32 sum is folded into float64 without a converted
+ * copy. The program is checked first (ew_check.h), so that a malformed blob
+ * fails the task instead of reading or writing out of bounds. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <tessera/task.h>
 
+#include "kernels/cpu/ew_check.h"
+#include "kernels/cpu/ew_gen.h"
 #include "kernels/cpu/ew_types.h"
 #include "kernels/impl.h"
 #include "kernels/kernel_args.h"
 
 #define BLOCK 512
+
+/* Outputs of at least STREAM_MIN_BYTES (beyond what the caches keep for the next
+ * task) are written with non-temporal stores: a plain store first reads the line
+ * it writes, a third more memory traffic for a map that reads one input. */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#define EW_HAVE_STREAM 1
+#else
+#define EW_HAVE_STREAM 0
+#endif
+#define STREAM_MIN_BYTES ((uint64_t)4 << 20)
 
 /* The loops over a block are compiled twice, for the x86-64 baseline and for
  * AVX2, and the loader picks per machine. */
@@ -88,20 +105,16 @@ static int64_t ipow64(int64_t x, int64_t e)
     return (int64_t)r;
 }
 
-#define INST_ALL(E, T, UT, SFX, F)                                                                 \
-    DEF_BIN(add, T, UT, SFX, (T)((UT)x + (UT)y))                                                   \
-    DEF_BIN(sub, T, UT, SFX, (T)((UT)x - (UT)y))                                                   \
-    DEF_BIN(mul, T, UT, SFX, (T)((UT)x * (UT)y))                                                   \
-    DEF_BIN(min, T, UT, SFX, (x < y || ISNAN_##F(x)) ? x : y)                                      \
-    DEF_BIN(max, T, UT, SFX, (x > y || ISNAN_##F(x)) ? x : y)                                      \
+/* Ops on every type. */
+#define INST_ANY(E, T, UT, SFX, F)                                                                 \
     DEF_CMP(lt, T, SFX, <)                                                                         \
     DEF_CMP(le, T, SFX, <=)                                                                        \
     DEF_CMP(gt, T, SFX, >)                                                                         \
     DEF_CMP(ge, T, SFX, >=)                                                                        \
     DEF_CMP(eq, T, SFX, ==)                                                                        \
     DEF_CMP(ne, T, SFX, !=)                                                                        \
-    DEF_UN(neg, T, UT, SFX, (T)(-(UT)x))                                                           \
-    EW_SIMD static void where_##SFX(void *d_, const void *a_, const void *b_, const void *c_, int64_t n)   \
+    EW_SIMD static void where_##SFX(void *d_, const void *a_, const void *b_, const void *c_,      \
+                                    int64_t n)                                                     \
     {                                                                                              \
         T *restrict d = d_;                                                                        \
         const uint8_t *a = a_;                                                                     \
@@ -111,22 +124,42 @@ static int64_t ipow64(int64_t x, int64_t e)
             d[k] = a[k] ? b[k] : c[k];                                                             \
         }                                                                                          \
     }
-EW_TYPES(INST_ALL)
+EW_TYPES(INST_ANY)
 
-DEF_UN(abs, uint8_t, uint8_t, b, x)
-DEF_UN(abs, uint8_t, uint8_t, u8, x)
-DEF_UN(abs, uint16_t, uint16_t, u16, x)
+/* Arithmetic on numbers wraps for integers (done in UT, never in a signed type). */
+#define INST_NUM(E, T, UT, SFX, F)                                                                 \
+    DEF_BIN(add, T, UT, SFX, (T)((UT)x + (UT)y))                                                   \
+    DEF_BIN(sub, T, UT, SFX, (T)((UT)x - (UT)y))                                                   \
+    DEF_BIN(mul, T, UT, SFX, (T)((UT)x * (UT)y))                                                   \
+    DEF_BIN(min, T, UT, SFX, (x < y || ISNAN_##F(x)) ? x : y)                                      \
+    DEF_BIN(max, T, UT, SFX, (x > y || ISNAN_##F(x)) ? x : y)                                      \
+    DEF_UN(neg, T, UT, SFX, (T)(-(UT)x))
+EW_NUM_TYPES(INST_NUM)
+
+/* Arithmetic on bools is NumPy's, on truth values, so that every result is 0 or
+ * 1: + and max are or, * and min are and, x ** y is x or not y, -x is x (-1 cast
+ * to bool), and x - y (which NumPy refuses) is xor, as it once was. */
+DEF_BIN(add, uint8_t, uint32_t, b, (uint8_t)((x | y) != 0))
+DEF_BIN(sub, uint8_t, uint32_t, b, (uint8_t)((x != 0) ^ (y != 0)))
+DEF_BIN(mul, uint8_t, uint32_t, b, (uint8_t)((x != 0) & (y != 0)))
+DEF_BIN(min, uint8_t, uint32_t, b, (uint8_t)((x != 0) & (y != 0)))
+DEF_BIN(max, uint8_t, uint32_t, b, (uint8_t)((x | y) != 0))
+DEF_BIN(pow, uint8_t, uint32_t, b, (uint8_t)((x != 0) | (y == 0)))
+DEF_UN(neg, uint8_t, uint32_t, b, (uint8_t)(x != 0))
+DEF_UN(abs, uint8_t, uint32_t, b, (uint8_t)(x != 0))
+
+DEF_UN(abs, uint8_t, uint32_t, u8, x)
+DEF_UN(abs, uint16_t, uint32_t, u16, x)
 DEF_UN(abs, int32_t, uint32_t, i32, x < 0 ? (int32_t)(-(uint32_t)x) : x)
 DEF_UN(abs, int64_t, uint64_t, i64, x < 0 ? (int64_t)(-(uint64_t)x) : x)
 DEF_UN(abs, float, float, f32, fabsf(x))
 DEF_UN(abs, double, double, f64, fabs(x))
 
-#define INST_INT(E, T, UT, SFX, F) DEF_BIN(pow, T, UT, SFX, (T)ipow64((int64_t)x, (int64_t)y))
-INST_INT(TSR_BOOL, uint8_t, uint8_t, b, 0)
-INST_INT(TSR_UINT8, uint8_t, uint8_t, u8, 0)
-INST_INT(TSR_UINT16, uint16_t, uint16_t, u16, 0)
-INST_INT(TSR_INT32, int32_t, uint32_t, i32, 0)
-INST_INT(TSR_INT64, int64_t, uint64_t, i64, 0)
+#define INST_INT(T, UT, SFX) DEF_BIN(pow, T, UT, SFX, (T)(UT)ipow64((int64_t)x, (int64_t)y))
+INST_INT(uint8_t, uint32_t, u8)
+INST_INT(uint16_t, uint32_t, u16)
+INST_INT(int32_t, uint32_t, i32)
+INST_INT(int64_t, uint64_t, i64)
 
 #define INST_FLT(E, T, SFX, MS)                                                                    \
     DEF_BIN(div, T, T, SFX, x / y)                                                                 \
@@ -212,46 +245,70 @@ EW_SIMD static void gather(void *dst, const char *src, int64_t stride, int64_t n
     }
 }
 
-/* Counter-based random bits: a strong 64-bit mix of (seed, index), so a value
- * depends only on the seed and its global index. */
-static inline uint64_t mix64(uint64_t z)
+/* Copy n bytes to dst, the 16-byte-aligned part with non-temporal stores (the
+ * task ends with a fence that orders them). */
+static void stream_copy(char *dst, const char *src, size_t n)
 {
-    z ^= z >> 30;
-    z *= 0xbf58476d1ce4e5b9ull;
-    z ^= z >> 27;
-    z *= 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    return z;
+#if EW_HAVE_STREAM
+    size_t head = (16 - ((uintptr_t)dst & 15)) & 15;
+
+    head = head < n ? head : n;
+    memcpy(dst, src, head);
+    dst += head;
+    src += head;
+    n -= head;
+    for (; n >= 64; n -= 64, dst += 64, src += 64) {
+        __m128i a = _mm_loadu_si128((const __m128i *)src);
+        __m128i b = _mm_loadu_si128((const __m128i *)(src + 16));
+        __m128i c = _mm_loadu_si128((const __m128i *)(src + 32));
+        __m128i d = _mm_loadu_si128((const __m128i *)(src + 48));
+        _mm_stream_si128((__m128i *)dst, a);
+        _mm_stream_si128((__m128i *)(dst + 16), b);
+        _mm_stream_si128((__m128i *)(dst + 32), c);
+        _mm_stream_si128((__m128i *)(dst + 48), d);
+    }
+    for (; n >= 16; n -= 16, dst += 16, src += 16) {
+        _mm_stream_si128((__m128i *)dst, _mm_loadu_si128((const __m128i *)src));
+    }
+#endif
+    memcpy(dst, src, n);
 }
 
-static inline double unit53(uint64_t bits) /* [0, 1) */
+/* A bool leaf: any nonzero byte is true, and every bool value of a program is
+ * 0 or 1 (its ops keep it so). */
+EW_SIMD static void gather_bool(uint8_t *restrict dst, const uint8_t *src, int64_t stride,
+                                int64_t n)
 {
-    return (double)(bits >> 11) * 0x1.0p-53;
+    for (int64_t k = 0; k < n; k++) {
+        dst[k] = src[k * stride] != 0;
+    }
 }
 
-EW_SIMD static void generate(void *dst, const tsr_ew_leaf_t *leaf, int64_t index, int64_t step, int64_t n)
+/* The generators (ew_gen.h, shared with the CUDA kernel so that values are the
+ * same bits) at global indices index + k * step, in wrapping arithmetic. */
+EW_SIMD static void generate(void *dst, const tsr_ew_leaf_t *leaf, int64_t index, int64_t step,
+                             int64_t n)
 {
     double v[BLOCK];
-    uint64_t key = mix64(leaf->seed ^ 0x5851f42d4c957f2dull);
+    const uint64_t key = ew_gen_key(leaf->seed);
 
     switch (leaf->kind) {
     case TSR_LEAF_ARANGE:
         for (int64_t k = 0; k < n; k++) {
-            v[k] = leaf->p0 + (double)(index + k * step) * leaf->p1;
+            v[k] = ew_gen_arange(leaf->p0, leaf->p1,
+                                 (int64_t)((uint64_t)index + (uint64_t)k * (uint64_t)step));
         }
         break;
     case TSR_LEAF_UNIFORM:
         for (int64_t k = 0; k < n; k++) {
-            uint64_t i = (uint64_t)(index + k * step);
-            v[k] = leaf->p0 + (leaf->p1 - leaf->p0) * unit53(mix64(key + 0x9e3779b97f4a7c15ull * i));
+            v[k] = ew_gen_uniform(leaf->p0, leaf->p1, key,
+                                  (int64_t)((uint64_t)index + (uint64_t)k * (uint64_t)step));
         }
         break;
-    default: /* TSR_LEAF_NORMAL: Box-Muller on two independent draws per index */
+    default: /* TSR_LEAF_NORMAL */
         for (int64_t k = 0; k < n; k++) {
-            uint64_t i = (uint64_t)(index + k * step);
-            double u1 = 1.0 - unit53(mix64(key + 0x9e3779b97f4a7c15ull * (2 * i)));
-            double u2 = unit53(mix64(key + 0x9e3779b97f4a7c15ull * (2 * i + 1)));
-            v[k] = leaf->p0 + leaf->p1 * sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+            v[k] = ew_gen_normal(leaf->p0, leaf->p1, key,
+                                 (int64_t)((uint64_t)index + (uint64_t)k * (uint64_t)step));
         }
         break;
     }
@@ -273,6 +330,25 @@ EW_SIMD static double hsum_f64(const double *x, int64_t n)
     }
     for (; k < n; k++) {
         s += x[k];
+    }
+    return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7])) + s;
+}
+
+/* The float32 values summed in float64 as hsum_f64 sums them once converted (the
+ * same lanes, so the same rounding), without the converted copy. */
+EW_SIMD static double hsum_f32(const float *x, int64_t n)
+{
+    double l[8] = {0};
+    double s = 0;
+    int64_t k = 0;
+
+    for (; k + 8 <= n; k += 8) {
+        for (int j = 0; j < 8; j++) {
+            l[j] += (double)x[k + j];
+        }
+    }
+    for (; k < n; k++) {
+        s += (double)x[k];
     }
     return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7])) + s;
 }
@@ -388,6 +464,18 @@ EW_SIMD static void fold_sum(void *acc_, const void *v_, int64_t n, int across, 
     }
 }
 
+/* SUM of float32 values into float64 partials, converting on the fly. */
+EW_SIMD static void fold_sum_f32(double *acc, const float *v, int64_t n, int across)
+{
+    if (across) {
+        acc[0] += hsum_f32(v, n);
+    } else {
+        for (int64_t k = 0; k < n; k++) {
+            acc[k] += (double)v[k];
+        }
+    }
+}
+
 static void fold_prod(void *acc_, const void *v_, int64_t n, int across, int is_float)
 {
     if (is_float) {
@@ -490,6 +578,200 @@ static void acc_init(void *acc, tsr_red_op_t red, tsr_dtype_t type, int64_t n)
     }
 }
 
+/* ---- float programs in registers ------------------------------------------------------- */
+
+/* A program whose every instruction is a load, a constant or an arithmetic op
+ * (fuse_op) on one float type runs its ops in one loop over the block: each
+ * step of 4 vectors keeps the previous op's result in registers and stores only
+ * the values some later op reads out of order, and the result. The ops one at a
+ * time over the block would store every value, and a loop like these is bound
+ * by its stores. The results are the same bits (IEEE operations, lane by lane). */
+typedef float ew_v8f __attribute__((vector_size(32)));
+typedef int32_t ew_v8i __attribute__((vector_size(32)));
+typedef double ew_v4d __attribute__((vector_size(32)));
+typedef int64_t ew_v4l __attribute__((vector_size(32)));
+
+struct fuse_step {
+    uint8_t op;
+    uint8_t instr;        /* the instruction; its value goes to val[instr] if `store` */
+    uint8_t a, b;         /* operands (instructions), read from val[] unless *_cur */
+    uint8_t a_cur, b_cur; /* the operand is the previous step's result */
+    uint8_t store;
+};
+
+typedef struct {
+    int n_steps; /* 0: the program does not qualify */
+    struct fuse_step step[TSR_EW_MAX_INSTR];
+} fuse_plan_t;
+
+static int fuse_op(int32_t op)
+{
+    return op == TSR_EW_ADD || op == TSR_EW_SUB || op == TSR_EW_MUL || op == TSR_EW_DIV ||
+           op == TSR_EW_MIN || op == TSR_EW_MAX || op == TSR_EW_NEG || op == TSR_EW_ABS ||
+           op == TSR_EW_SQRT;
+}
+
+/* The plan of a program on float type vtype, or n_steps 0 if it does not qualify. */
+static void plan_fuse(const tsr_ew_header_t *h, const tsr_ew_instr_t *code, tsr_dtype_t vtype,
+                      fuse_plan_t *p)
+{
+    int next[TSR_EW_MAX_INSTR]; /* the op after each op, or -1 */
+    int prev = -1;
+
+    p->n_steps = 0;
+    if ((vtype != TSR_FLOAT32 && vtype != TSR_FLOAT64) || !fuse_op(code[h->n_instr - 1].op)) {
+        return;
+    }
+    for (uint32_t i = 0; i < h->n_instr; i++) {
+        const tsr_ew_instr_t *in = &code[i];
+        next[i] = -1;
+        if (in->type != (int32_t)vtype || (!fuse_op(in->op) && in->op != TSR_EW_LOAD &&
+                                           in->op != TSR_EW_CONST)) {
+            return;
+        }
+        if (fuse_op(in->op)) {
+            if (prev >= 0) {
+                next[prev] = (int)i;
+            }
+            prev = (int)i;
+        }
+    }
+    prev = -1;
+    for (uint32_t i = 0; i < h->n_instr; i++) {
+        const tsr_ew_instr_t *in = &code[i];
+        struct fuse_step *st = &p->step[p->n_steps];
+        if (!fuse_op(in->op)) {
+            continue;
+        }
+        st->op = (uint8_t)in->op;
+        st->instr = (uint8_t)i;
+        st->a = (uint8_t)in->a;
+        st->b = (uint8_t)(ew_n_args(in->op) > 1 ? in->b : in->a);
+        st->a_cur = in->a == prev;
+        st->b_cur = ew_n_args(in->op) < 2 || st->b == prev; /* unary: b is not read */
+        st->store = i + 1 == h->n_instr;
+        p->n_steps++;
+        prev = (int)i;
+    }
+    /* A value read by an op other than the next one is stored. */
+    for (int s = 0; s < p->n_steps; s++) {
+        const tsr_ew_instr_t *in = &code[p->step[s].instr];
+        const int args[2] = {in->a, ew_n_args(in->op) > 1 ? in->b : in->a};
+        for (int k = 0; k < 2; k++) {
+            if (fuse_op(code[args[k]].op) && next[args[k]] != (int)p->step[s].instr) {
+                for (int t = 0; t < s; t++) {
+                    p->step[t].store |= p->step[t].instr == args[k];
+                }
+            }
+        }
+    }
+}
+
+/* The steps over n elements of type T in vectors VT of L lanes (VI: integers of
+ * T's width, MAGNITUDE all its bits but the sign), four vectors at a time in
+ * c0..c3, then the tail one element at a time. (Macros rather than helper
+ * functions: a function taking 32-byte vectors has another ABI without AVX.) */
+#define FUSE_LOAD4(v, src)                                                                         \
+    do {                                                                                           \
+        memcpy(&v##0, (src), sizeof(v##0));                                                        \
+        memcpy(&v##1, (src) + L_, sizeof(v##0));                                                   \
+        memcpy(&v##2, (src) + 2 * L_, sizeof(v##0));                                               \
+        memcpy(&v##3, (src) + 3 * L_, sizeof(v##0));                                               \
+    } while (0)
+#define FUSE_EACH(STMT) STMT(0) STMT(1) STMT(2) STMT(3)
+#define FUSE_ADD(u) c##u = a##u + b##u;
+#define FUSE_SUB(u) c##u = a##u - b##u;
+#define FUSE_MUL(u) c##u = a##u * b##u;
+#define FUSE_DIV(u) c##u = a##u / b##u;
+#define FUSE_NEG(u) c##u = -a##u;
+#define FUSE_ABS(u) c##u = (VT_)((VI_)a##u & mag_);
+/* NaN-propagating, as numpy.minimum: x when x < y or x is NaN, else y. */
+#define FUSE_PICK(u, CMP)                                                                          \
+    {                                                                                              \
+        VI_ m = (a##u CMP b##u) | (a##u != a##u);                                                  \
+        c##u = (VT_)(((VI_)a##u & m) | ((VI_)b##u & ~m));                                          \
+    }
+#define FUSE_MIN(u) FUSE_PICK(u, <)
+#define FUSE_MAX(u) FUSE_PICK(u, >)
+#define FUSE_SQRT(u)                                                                               \
+    for (int j = 0; j < L_; j++) {                                                                 \
+        c##u[j] = _Generic(a##u[j], float: sqrtf, default: sqrt)(a##u[j]);                       \
+    }
+
+#define DEF_FUSE(SFX, T, VT, VI, L, MAGNITUDE, SQRT, FABS)                                        \
+    static T fuse_scalar_##SFX(int op, T x, T y)                                                   \
+    {                                                                                              \
+        switch (op) {                                                                              \
+        case TSR_EW_ADD: return x + y;                                                             \
+        case TSR_EW_SUB: return x - y;                                                             \
+        case TSR_EW_MUL: return x * y;                                                             \
+        case TSR_EW_DIV: return x / y;                                                             \
+        case TSR_EW_MIN: return (x < y || x != x) ? x : y;                                         \
+        case TSR_EW_MAX: return (x > y || x != x) ? x : y;                                         \
+        case TSR_EW_NEG: return -x;                                                                \
+        case TSR_EW_ABS: return FABS(x);                                                           \
+        default: return SQRT(x);                                                                   \
+        }                                                                                          \
+    }                                                                                              \
+    EW_SIMD static void fuse_run_##SFX(const fuse_plan_t *p, void *const *val, int64_t n)          \
+    {                                                                                              \
+        typedef VT VT_;                                                                            \
+        typedef VI VI_;                                                                            \
+        enum { L_ = L };                                                                           \
+        const VI mag_ = (VI){0} + MAGNITUDE;                                                       \
+        const int n_steps = p->n_steps;                                                            \
+        int64_t k = 0;                                                                             \
+        for (; k + 4 * L <= n; k += 4 * L) {                                                       \
+            VT c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};                                             \
+            for (int s = 0; s < n_steps; s++) {                                                    \
+                const struct fuse_step *st = &p->step[s];                                          \
+                VT a0, a1, a2, a3, b0, b1, b2, b3;                                                 \
+                if (st->a_cur) {                                                                   \
+                    a0 = c0, a1 = c1, a2 = c2, a3 = c3;                                            \
+                } else {                                                                           \
+                    FUSE_LOAD4(a, (const T *)val[st->a] + k);                                      \
+                }                                                                                  \
+                if (st->b_cur) {                                                                   \
+                    b0 = c0, b1 = c1, b2 = c2, b3 = c3;                                            \
+                } else {                                                                           \
+                    FUSE_LOAD4(b, (const T *)val[st->b] + k);                                      \
+                }                                                                                  \
+                switch (st->op) {                                                                  \
+                case TSR_EW_ADD: FUSE_EACH(FUSE_ADD) break;                                        \
+                case TSR_EW_SUB: FUSE_EACH(FUSE_SUB) break;                                        \
+                case TSR_EW_MUL: FUSE_EACH(FUSE_MUL) break;                                        \
+                case TSR_EW_DIV: FUSE_EACH(FUSE_DIV) break;                                        \
+                case TSR_EW_MIN: FUSE_EACH(FUSE_MIN) break;                                        \
+                case TSR_EW_MAX: FUSE_EACH(FUSE_MAX) break;                                        \
+                case TSR_EW_NEG: FUSE_EACH(FUSE_NEG) break;                                        \
+                case TSR_EW_ABS: FUSE_EACH(FUSE_ABS) break;                                        \
+                default: FUSE_EACH(FUSE_SQRT) break;                                               \
+                }                                                                                  \
+                if (st->store) {                                                                   \
+                    T *d = (T *)val[st->instr] + k;                                                \
+                    memcpy(d, &c0, sizeof(VT));                                                    \
+                    memcpy(d + L, &c1, sizeof(VT));                                                \
+                    memcpy(d + 2 * L, &c2, sizeof(VT));                                            \
+                    memcpy(d + 3 * L, &c3, sizeof(VT));                                            \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+        for (; k < n; k++) {                                                                       \
+            T c = 0;                                                                               \
+            for (int s = 0; s < n_steps; s++) {                                                    \
+                const struct fuse_step *st = &p->step[s];                                          \
+                T x = st->a_cur ? c : ((const T *)val[st->a])[k];                                  \
+                T y = st->b_cur ? c : ((const T *)val[st->b])[k];                                  \
+                c = fuse_scalar_##SFX(st->op, x, y);                                               \
+                if (st->store) {                                                                   \
+                    ((T *)val[st->instr])[k] = c;                                                  \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    }
+DEF_FUSE(f32, float, ew_v8f, ew_v8i, 8, INT32_MAX, sqrtf, fabsf)
+DEF_FUSE(f64, double, ew_v4d, ew_v4l, 4, INT64_MAX, sqrt, fabs)
+
 /* ---- the fused kernel ------------------------------------------------------------- */
 
 typedef struct {
@@ -560,70 +842,6 @@ static void collapse_dims(const tsr_ew_header_t *h, const tsr_ew_leaf_t *leaves,
     g->m = m;
 }
 
-static int n_args(int32_t op)
-{
-    return op == TSR_EW_LOAD || op == TSR_EW_CONST ? 0
-           : op == TSR_EW_WHERE                    ? 3
-           : op == TSR_EW_CAST || op >= TSR_EW_NEG ? 1
-                                                   : 2;
-}
-
-static tsr_dtype_t result_type(const tsr_ew_instr_t *in)
-{
-    if (in->op >= TSR_EW_LT && in->op <= TSR_EW_NE) {
-        return TSR_BOOL;
-    }
-    return in->op == TSR_EW_CAST ? (tsr_dtype_t)in->aux : (tsr_dtype_t)in->type;
-}
-
-/* Checks the program so that a malformed blob fails the task instead of reading
- * out of bounds. */
-static int program_valid(tsr_task_ctx_t *ctx, const tsr_ew_header_t *h, const tsr_ew_leaf_t *leaves,
-                         const tsr_ew_instr_t *code, const tsr_buffer_t *bufs)
-{
-    if (h->magic != TSR_EW_MAGIC || h->ndim > TSR_MAX_DIMS || h->n_leaves > TSR_EW_MAX_LEAVES ||
-        h->n_instr == 0 || h->n_instr > TSR_EW_MAX_INSTR || h->out_buf >= TSR_MAX_BUFFERS ||
-        h->red_op < TSR_RED_NONE || h->red_op > TSR_RED_ARGMAX) {
-        tsr_task_ctx_fail(ctx, "array kernel: malformed program header");
-        return 0;
-    }
-    if ((h->red_op == TSR_RED_ARGMIN || h->red_op == TSR_RED_ARGMAX) &&
-        (h->red_index + 1 >= h->n_instr || result_type(&code[h->red_index]) != TSR_INT64)) {
-        tsr_task_ctx_fail(ctx, "array kernel: the index of an arg reduction is malformed");
-        return 0;
-    }
-    for (uint32_t l = 0; l < h->n_leaves; l++) {
-        if ((unsigned)leaves[l].type >= TSR_N_DTYPES ||
-            (leaves[l].kind == TSR_LEAF_BUFFER &&
-             ((unsigned)leaves[l].buf >= TSR_MAX_BUFFERS || bufs[leaves[l].buf].ptr == NULL))) {
-            tsr_task_ctx_fail(ctx, "array kernel: leaf %u is malformed or its buffer is empty",
-                              (unsigned)l);
-            return 0;
-        }
-    }
-    for (uint32_t i = 0; i < h->n_instr; i++) {
-        const tsr_ew_instr_t *in = &code[i];
-        int ok = (unsigned)in->op < TSR_EW_N_OPS && (unsigned)in->type < TSR_N_DTYPES;
-        int na = ok ? n_args(in->op) : 0;
-        ok = ok && (na < 1 || (in->a >= 0 && (uint32_t)in->a < i));
-        ok = ok && (na < 2 || (in->b >= 0 && (uint32_t)in->b < i));
-        ok = ok && (na < 3 || (in->c >= 0 && (uint32_t)in->c < i));
-        if (ok && in->op == TSR_EW_LOAD) {
-            ok = (uint32_t)in->aux < h->n_leaves && leaves[in->aux].type == in->type;
-        } else if (ok && in->op == TSR_EW_CAST) {
-            ok = (unsigned)in->aux < TSR_N_DTYPES;
-        } else if (ok && in->op != TSR_EW_CONST) {
-            ok = k_ops[in->op][in->type] != NULL;
-        }
-        if (!ok) {
-            tsr_task_ctx_fail(ctx, "array kernel: instruction %u (op %d on type %d) is malformed",
-                              (unsigned)i, (int)in->op, (int)in->type);
-            return 0;
-        }
-    }
-    return 1;
-}
-
 static tsr_status_t out_buffer(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, uint32_t index,
                                size_t n_bytes, void **out)
 {
@@ -649,6 +867,8 @@ typedef struct {
     tsr_dtype_t acc_type;
     size_t vsize;
     size_t acc_size;
+    int stream_out; /* write the output with stream_copy */
+    fuse_plan_t fuse;
 } ew_run_t;
 
 static char *slot_ptr(const ew_run_t *r, uint32_t i)
@@ -657,44 +877,128 @@ static char *slot_ptr(const ew_run_t *r, uint32_t i)
     return r->slots + (size_t)s * SLOT_BYTES;
 }
 
+/* Ask for the lines PREFETCH_BYTES past the n_bytes at p, within buffer b: the
+ * block's ops leave memory idle while they run on L1, and the hardware
+ * prefetchers do not look that far ahead; with this, a chain of ops on a large
+ * input overlaps its reads with its work. */
+#define PREFETCH_BYTES 8192
+
+static void prefetch_ahead(const char *p, size_t n_bytes, const tsr_buffer_t *b)
+{
+    const uintptr_t end = (uintptr_t)b->ptr + b->n_bytes;
+    uintptr_t a = (uintptr_t)p + PREFETCH_BYTES;
+
+    for (size_t k = 0; k < n_bytes && a + k < end; k += 64) {
+        __builtin_prefetch((const void *)(a + k), 0, 3);
+    }
+}
+
+/* The values of leaf l for elements j0 .. j0+n of the row at outer index idx:
+ * the buffer itself when it is read with unit stride and `in_place` allows,
+ * else gathered (bools normalised) or generated into dst. */
+static const void *load_leaf(const ew_run_t *r, uint32_t l, const int64_t *idx, int64_t j0,
+                             int64_t n, void *dst, int in_place)
+{
+    const tsr_ew_leaf_t *lf = &r->leaves[l];
+    const int64_t *ls = r->g.ls[l];
+    const int m = r->g.m;
+    const size_t es = tsr_dtype_size((tsr_dtype_t)lf->type);
+    /* Wrapping arithmetic: a generator's index space has no bounds (a buffer
+     * leaf's elements were checked to lie inside its buffer). */
+    uint64_t at = (uint64_t)lf->offset + (uint64_t)j0 * (uint64_t)ls[m - 1];
+    const char *src;
+
+    for (int d = 0; d < m - 1; d++) {
+        at += (uint64_t)idx[d] * (uint64_t)ls[d];
+    }
+    if (lf->kind != TSR_LEAF_BUFFER) {
+        generate(dst, lf, (int64_t)at, ls[m - 1], n);
+        return dst;
+    }
+    src = (const char *)r->bufs[lf->buf].ptr + (size_t)at * es;
+    if (lf->type == TSR_BOOL) {
+        gather_bool(dst, (const uint8_t *)src, ls[m - 1], n);
+        return dst;
+    }
+    if (ls[m - 1] == 1 && in_place) {
+        prefetch_ahead(src, (size_t)n * es, &r->bufs[lf->buf]);
+        return src;
+    }
+    gather(dst, src, ls[m - 1], n, es);
+    return dst;
+}
+
+/* Fold the block's results `v` (and for ARGMIN/ARGMAX their indices) into the
+ * partial at obase (+ j0 unless the block lies along a reduced dimension). */
+static void fold_block(const ew_run_t *r, const void *v, const void *index, int64_t obase,
+                       int64_t j0, int64_t n)
+{
+    const int red_op = r->h->red_op;
+    const int across = r->g.red[r->g.m - 1];
+    void *acc = r->out + (size_t)(obase + (across ? 0 : j0)) * r->acc_size;
+
+    if (red_op == TSR_RED_SUM && r->vtype == TSR_FLOAT32) {
+        fold_sum_f32(acc, v, n, across);
+        return;
+    }
+    if (red_op != TSR_RED_MIN && red_op != TSR_RED_MAX && red_op != TSR_RED_ARGMIN &&
+        red_op != TSR_RED_ARGMAX && r->vtype != r->acc_type) {
+        k_cast[r->vtype][r->acc_type](r->red_tmp, v, n);
+        v = r->red_tmp;
+    }
+    switch (red_op) {
+    case TSR_RED_SUM:
+        fold_sum(acc, v, n, across, r->acc_type == TSR_FLOAT64);
+        break;
+    case TSR_RED_PROD:
+        fold_prod(acc, v, n, across, r->acc_type == TSR_FLOAT64);
+        break;
+    case TSR_RED_MIN:
+        k_fold_min[r->vtype](acc, v, n, across);
+        break;
+    case TSR_RED_MAX:
+        k_fold_max[r->vtype](acc, v, n, across);
+        break;
+    case TSR_RED_ARGMIN:
+        k_fold_argmin[r->vtype](acc, v, index, n, across);
+        break;
+    case TSR_RED_ARGMAX:
+        k_fold_argmax[r->vtype](acc, v, index, n, across);
+        break;
+    default:
+        fold_moments(acc, v, n, across);
+        break;
+    }
+}
+
 /* Run the program on elements j0 .. j0+n of the row at outer index idx. */
 static void run_block(const ew_run_t *r, const int64_t *idx, int64_t j0, int64_t n)
 {
     const tsr_ew_header_t *h = r->h;
-    const int m = r->g.m;
     const void *val[TSR_EW_MAX_INSTR];
     int64_t obase = 0;
-    char *direct;
+    char *out = NULL;    /* the block's output elements (no reduction) */
+    char *direct = NULL; /* where the last instruction writes them itself */
 
-    for (int d = 0; d < m - 1; d++) {
+    for (int d = 0; d < r->g.m - 1; d++) {
         obase += idx[d] * r->g.os[d];
     }
-    direct = h->red_op == TSR_RED_NONE ? r->out + (size_t)(obase + j0) * r->vsize : NULL;
+    if (h->red_op == TSR_RED_NONE) {
+        out = r->out + (size_t)(obase + j0) * r->vsize;
+        direct = r->stream_out ? NULL : out;
+    }
     for (uint32_t i = 0; i < h->n_instr; i++) {
         const tsr_ew_instr_t *in = &r->code[i];
         void *dst = direct != NULL && i + 1 == h->n_instr ? direct : slot_ptr(r, i);
 
-        switch (in->op) {
-        case TSR_EW_LOAD: {
-            const tsr_ew_leaf_t *lf = &r->leaves[in->aux];
-            const int64_t *ls = r->g.ls[in->aux];
-            int64_t st_in = ls[m - 1];
-            int64_t at = lf->offset + j0 * st_in;
-            size_t es = tsr_dtype_size((tsr_dtype_t)lf->type);
-            for (int d = 0; d < m - 1; d++) {
-                at += idx[d] * ls[d];
-            }
-            if (lf->kind != TSR_LEAF_BUFFER) {
-                generate(dst, lf, at, st_in, n);
-                val[i] = dst;
-            } else if (st_in == 1 && dst != direct) {
-                val[i] = (const char *)r->bufs[lf->buf].ptr + (size_t)at * es;
-            } else {
-                gather(dst, (const char *)r->bufs[lf->buf].ptr + (size_t)at * es, st_in, n, es);
-                val[i] = dst;
-            }
-            break;
+        if (r->fuse.n_steps > 0 && fuse_op(in->op)) {
+            val[i] = dst; /* computed below, with the other ops */
+            continue;
         }
+        switch (in->op) {
+        case TSR_EW_LOAD:
+            val[i] = load_leaf(r, (uint32_t)in->aux, idx, j0, n, dst, dst != direct);
+            break;
         case TSR_EW_CONST:
             if (dst == direct) {
                 memcpy(dst, slot_ptr(r, i), (size_t)n * r->vsize);
@@ -706,45 +1010,20 @@ static void run_block(const ew_run_t *r, const int64_t *idx, int64_t j0, int64_t
             val[i] = dst;
             break;
         default:
-            k_ops[in->op][in->type](dst, val[in->a], n_args(in->op) > 1 ? val[in->b] : NULL,
-                                    n_args(in->op) > 2 ? val[in->c] : NULL, n);
+            k_ops[in->op][in->type](dst, val[in->a], ew_n_args(in->op) > 1 ? val[in->b] : NULL,
+                                    ew_n_args(in->op) > 2 ? val[in->c] : NULL, n);
             val[i] = dst;
             break;
         }
     }
-    if (h->red_op != TSR_RED_NONE) {
-        const void *v = val[h->n_instr - 1];
-        int across = r->g.red[m - 1];
-        void *acc = r->out + (size_t)(obase + (across ? 0 : j0)) * r->acc_size;
-
-        if (h->red_op != TSR_RED_MIN && h->red_op != TSR_RED_MAX && h->red_op != TSR_RED_ARGMIN &&
-            h->red_op != TSR_RED_ARGMAX && r->vtype != r->acc_type) {
-            k_cast[r->vtype][r->acc_type](r->red_tmp, v, n);
-            v = r->red_tmp;
-        }
-        switch (h->red_op) {
-        case TSR_RED_SUM:
-            fold_sum(acc, v, n, across, r->acc_type == TSR_FLOAT64);
-            break;
-        case TSR_RED_PROD:
-            fold_prod(acc, v, n, across, r->acc_type == TSR_FLOAT64);
-            break;
-        case TSR_RED_MIN:
-            k_fold_min[r->vtype](acc, v, n, across);
-            break;
-        case TSR_RED_MAX:
-            k_fold_max[r->vtype](acc, v, n, across);
-            break;
-        case TSR_RED_ARGMIN:
-            k_fold_argmin[r->vtype](acc, v, val[h->red_index], n, across);
-            break;
-        case TSR_RED_ARGMAX:
-            k_fold_argmax[r->vtype](acc, v, val[h->red_index], n, across);
-            break;
-        default:
-            fold_moments(acc, v, n, across);
-            break;
-        }
+    if (r->fuse.n_steps > 0) {
+        (r->vtype == TSR_FLOAT32 ? fuse_run_f32 : fuse_run_f64)(&r->fuse, (void *const *)val, n);
+    }
+    if (out != NULL && direct == NULL) {
+        stream_copy(out, val[h->n_instr - 1], (size_t)n * r->vsize);
+    } else if (h->red_op != TSR_RED_NONE) {
+        const int arg = h->red_op == TSR_RED_ARGMIN || h->red_op == TSR_RED_ARGMAX;
+        fold_block(r, val[h->n_instr - 1], arg ? val[h->red_index] : NULL, obase, j0, n);
     }
 }
 
@@ -771,20 +1050,133 @@ static int wants_tiles(const ew_run_t *r)
     return 0;
 }
 
-tsr_status_t tsr__ew_cpu(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, const void *arg)
+/* Run every block of the chunk, in tiles when wants_tiles(). */
+static void run_chunk(const ew_run_t *r)
 {
-    const tsr_ew_header_t *h = arg;
-    const tsr_ew_leaf_t *leaves = (const tsr_ew_leaf_t *)(h + 1);
-    const tsr_ew_instr_t *code = (const tsr_ew_instr_t *)(leaves + h->n_leaves);
-    ew_run_t r;
+    const int m = r->g.m;
+    const int64_t inner = r->g.n[m - 1];
+    const int tiles = wants_tiles(r);
+    /* Tiles walk TILE_ROWS rows of dimension m-2 per column strip; the
+     * dimensions further out advance as usual. */
+    const int row_dim = tiles ? m - 2 : m - 1;
+    const int64_t rows = tiles ? r->g.n[m - 2] : 1;
+    const int64_t step = tiles ? TILE_COLS : BLOCK;
+    int64_t idx[TSR_MAX_DIMS] = {0};
+
+    for (;;) {
+        for (int64_t r0 = 0; r0 < rows; r0 += TILE_ROWS) {
+            int64_t r1 = tiles && r0 + TILE_ROWS < rows ? r0 + TILE_ROWS : rows;
+            for (int64_t j0 = 0; j0 < inner; j0 += step) {
+                int64_t n = inner - j0 < step ? inner - j0 : step;
+                for (int64_t i = r0; i < r1; i++) {
+                    if (tiles) {
+                        idx[m - 2] = i;
+                    }
+                    run_block(r, idx, j0, n);
+                }
+            }
+        }
+        /* Next outer index (the tiled dimension is walked above). */
+        int d = row_dim - 1;
+        if (tiles) {
+            idx[m - 2] = 0;
+        }
+        while (d >= 0 && ++idx[d] == r->g.n[d]) {
+            idx[d] = 0;
+            d--;
+        }
+        if (d < 0) {
+            return;
+        }
+    }
+}
+
+/* Slots: value i lives in slot_of[i] until its last use, then the slot is
+ * reused. A destination never shares a slot with its operands (the loops are
+ * written for distinct arrays), and a constant, filled once before the blocks,
+ * keeps its own. Returns the number of slots, one more than the values need:
+ * the accumulator-type copy of a reduced block. */
+static int plan_slots(const tsr_ew_header_t *h, const tsr_ew_instr_t *code, int *slot_of)
+{
     int last_use[TSR_EW_MAX_INSTR];
     int free_slots[TSR_EW_MAX_INSTR + 2];
     int n_free = 0;
     int n_slots = 0;
-    int64_t idx[TSR_MAX_DIMS] = {0};
+
+    for (uint32_t i = 0; i < h->n_instr; i++) {
+        const int args[3] = {code[i].a, code[i].b, code[i].c};
+        last_use[i] = (int)i;
+        for (int k = 0; k < ew_n_args(code[i].op); k++) {
+            last_use[args[k]] = (int)i;
+        }
+    }
+    last_use[h->n_instr - 1] = (int)h->n_instr; /* the result outlives the program */
+    if (h->red_op == TSR_RED_ARGMIN || h->red_op == TSR_RED_ARGMAX) {
+        last_use[h->red_index] = (int)h->n_instr; /* so do the indices it is folded with */
+    }
+    for (uint32_t i = 0; i < h->n_instr; i++) {
+        const int args[3] = {code[i].a, code[i].b, code[i].c};
+        slot_of[i] = n_free > 0 && code[i].op != TSR_EW_CONST ? free_slots[--n_free] : n_slots++;
+        for (int k = 0; k < ew_n_args(code[i].op); k++) {
+            int a = args[k];
+            if (last_use[a] == (int)i && code[a].op != TSR_EW_CONST && slot_of[a] >= 0) {
+                free_slots[n_free++] = slot_of[a];
+                slot_of[a] = -slot_of[a] - 1; /* freed; stays readable during instr i */
+            }
+        }
+    }
+    return n_slots + 1;
+}
+
+/* Fill the slots of the constants, once per task. */
+static void fill_consts(const ew_run_t *r)
+{
+    for (uint32_t i = 0; i < r->h->n_instr; i++) {
+        const tsr_ew_instr_t *in = &r->code[i];
+        if (in->op != TSR_EW_CONST) {
+            continue;
+        }
+        if (in->type >= TSR_FLOAT32) {
+            double v[BLOCK];
+            for (int k = 0; k < BLOCK; k++) {
+                v[k] = in->imm_f;
+            }
+            k_cast[TSR_FLOAT64][in->type](slot_ptr(r, i), v, BLOCK);
+        } else {
+            int64_t v[BLOCK];
+            for (int k = 0; k < BLOCK; k++) {
+                v[k] = in->imm_i;
+            }
+            k_cast[TSR_INT64][in->type](slot_ptr(r, i), v, BLOCK);
+        }
+    }
+}
+
+static int chunk_is_empty(const tsr_ew_header_t *h)
+{
+    for (uint32_t d = 0; d < h->ndim; d++) {
+        if (h->shape[d] == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+tsr_status_t tsr__ew_cpu(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, const void *arg)
+{
+    const tsr_ew_header_t *h = arg;
+    const tsr_ew_leaf_t *leaves = h != NULL ? (const tsr_ew_leaf_t *)(h + 1) : NULL;
+    const tsr_ew_instr_t *code =
+        h != NULL && h->n_leaves <= TSR_EW_MAX_LEAVES ? (const tsr_ew_instr_t *)(leaves + h->n_leaves)
+                                                      : NULL;
+    ew_run_t r;
+    uint64_t need = 0;
+    char msg[200];
+    int n_slots;
     tsr_status_t st;
 
-    if (!program_valid(ctx, h, leaves, code, bufs)) {
+    if (!ew_check_program(h, leaves, code, bufs, &need, msg, sizeof(msg))) {
+        tsr_task_ctx_fail(ctx, "%s", msg);
         return TSR_EINVAL;
     }
     memset(&r, 0, sizeof(r));
@@ -792,7 +1184,7 @@ tsr_status_t tsr__ew_cpu(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, const vo
     r.leaves = leaves;
     r.code = code;
     r.bufs = bufs;
-    r.vtype = result_type(&code[h->n_instr - 1]);
+    r.vtype = ew_result_type(&code[h->n_instr - 1]);
     r.vsize = tsr_dtype_size(r.vtype);
     r.acc_type = TSR_FLOAT64;
     r.acc_size = 8;
@@ -804,139 +1196,130 @@ tsr_status_t tsr__ew_cpu(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, const vo
     if (st != TSR_OK) {
         return st;
     }
+    if (h->red_op != TSR_RED_NONE) {
+        acc_init(r.out, (tsr_red_op_t)h->red_op, r.vtype, (int64_t)(h->out_bytes / r.acc_size));
+    }
+    if (chunk_is_empty(h)) {
+        return TSR_OK; /* nothing to run; partials keep the fold's identity */
+    }
     collapse_dims(h, leaves, &r.g);
-
-    /* Slots: value i lives in slot_of[i] until its last use, then the slot is
-     * reused. A destination never shares a slot with its operands (the loops
-     * are written for distinct arrays). One extra slot holds the accumulator-type
-     * copy of a reduced block. */
-    for (uint32_t i = 0; i < h->n_instr; i++) {
-        last_use[i] = (int)i;
-    }
-    for (uint32_t i = 0; i < h->n_instr; i++) {
-        const tsr_ew_instr_t *in = &code[i];
-        int args[3] = {in->a, in->b, in->c};
-        for (int k = 0; k < n_args(in->op); k++) {
-            last_use[args[k]] = (int)i;
-        }
-    }
-    last_use[h->n_instr - 1] = (int)h->n_instr; /* the result outlives the program */
-    if (h->red_op == TSR_RED_ARGMIN || h->red_op == TSR_RED_ARGMAX) {
-        last_use[h->red_index] = (int)h->n_instr; /* so do the indices it is folded with */
-    }
-    for (uint32_t i = 0; i < h->n_instr; i++) {
-        const tsr_ew_instr_t *in = &code[i];
-        int args[3] = {in->a, in->b, in->c};
-        /* A constant is filled once, before the blocks: its slot is its own. */
-        r.slot_of[i] = n_free > 0 && in->op != TSR_EW_CONST ? free_slots[--n_free] : n_slots++;
-        for (int k = 0; k < n_args(in->op); k++) {
-            int a = args[k];
-            if (last_use[a] == (int)i && code[a].op != TSR_EW_CONST && r.slot_of[a] >= 0) {
-                free_slots[n_free++] = r.slot_of[a];
-                r.slot_of[a] = -r.slot_of[a] - 1; /* freed; stays readable during instr i */
-            }
-        }
-    }
-    n_slots += 1;
+    n_slots = plan_slots(h, code, r.slot_of);
+    plan_fuse(h, code, r.vtype, &r.fuse);
     r.slots = aligned_alloc(64, (size_t)n_slots * SLOT_BYTES);
     if (r.slots == NULL) {
         tsr_task_ctx_fail(ctx, "array kernel: out of memory for %d blocks", n_slots);
         return TSR_ENOMEM;
     }
     r.red_tmp = r.slots + (size_t)(n_slots - 1) * SLOT_BYTES;
-    for (uint32_t i = 0; i < h->n_instr; i++) {
-        if (code[i].op == TSR_EW_CONST) {
-            if (code[i].type >= TSR_FLOAT32) {
-                double v[BLOCK];
-                for (int k = 0; k < BLOCK; k++) {
-                    v[k] = code[i].imm_f;
-                }
-                k_cast[TSR_FLOAT64][code[i].type](slot_ptr(&r, i), v, BLOCK);
-            } else {
-                int64_t v[BLOCK];
-                for (int k = 0; k < BLOCK; k++) {
-                    v[k] = code[i].imm_i;
-                }
-                k_cast[TSR_INT64][code[i].type](slot_ptr(&r, i), v, BLOCK);
-            }
-        }
+    r.stream_out = EW_HAVE_STREAM && h->red_op == TSR_RED_NONE && h->out_bytes >= STREAM_MIN_BYTES;
+    fill_consts(&r);
+    run_chunk(&r);
+#if EW_HAVE_STREAM
+    if (r.stream_out) {
+        _mm_sfence(); /* the stores are visible before the task completes */
     }
-    if (h->red_op != TSR_RED_NONE) {
-        acc_init(r.out, (tsr_red_op_t)h->red_op, r.vtype, (int64_t)(h->out_bytes / r.acc_size));
-    }
-
-    {
-        const int m = r.g.m;
-        const int64_t inner = r.g.n[m - 1];
-        const int tiles = wants_tiles(&r);
-        /* Tiles walk TILE_ROWS rows of dimension m-2 per column strip; the
-         * dimensions further out advance as usual. */
-        const int row_dim = tiles ? m - 2 : m - 1;
-        const int64_t rows = tiles ? r.g.n[m - 2] : 1;
-
-        for (;;) {
-            for (int64_t r0 = 0; r0 < rows; r0 += TILE_ROWS) {
-                int64_t r1 = tiles && r0 + TILE_ROWS < rows ? r0 + TILE_ROWS : rows;
-                int64_t step = tiles ? TILE_COLS : BLOCK;
-                for (int64_t j0 = 0; j0 < inner; j0 += step) {
-                    int64_t n = inner - j0 < step ? inner - j0 : step;
-                    for (int64_t i = r0; i < r1; i++) {
-                        if (tiles) {
-                            idx[m - 2] = i;
-                        }
-                        run_block(&r, idx, j0, n);
-                    }
-                }
-            }
-            /* Next outer index (the tiled dimension is walked above). */
-            {
-                int d = row_dim - 1;
-                if (tiles) {
-                    idx[m - 2] = 0;
-                }
-                while (d >= 0 && ++idx[d] == r.g.n[d]) {
-                    idx[d] = 0;
-                    d--;
-                }
-                if (d < 0) {
-                    break;
-                }
-            }
-        }
-    }
+#endif
     free(r.slots);
     return TSR_OK;
 }
 
 /* ---- the combine kernel ----------------------------------------------------------- */
 
+/* Merge input partial p into the accumulator `acc` (n elements). */
+static void combine_merge(const tsr_red_combine_arg_t *a, char *acc, const void *p, int64_t n)
+{
+    const tsr_dtype_t at = (tsr_dtype_t)a->acc_type;
+
+    switch (a->red_op) {
+    case TSR_RED_SUM:
+        fold_sum(acc, p, n, 0, at == TSR_FLOAT64);
+        break;
+    case TSR_RED_PROD:
+        fold_prod(acc, p, n, 0, at == TSR_FLOAT64);
+        break;
+    case TSR_RED_MIN:
+        k_fold_min[at](acc, p, n, 0);
+        break;
+    case TSR_RED_MAX:
+        k_fold_max[at](acc, p, n, 0);
+        break;
+    case TSR_RED_ARGMIN:
+        k_merge_argmin[at]((tsr_red_arg_t *)acc, p, n);
+        break;
+    case TSR_RED_ARGMAX:
+        k_merge_argmax[at]((tsr_red_arg_t *)acc, p, n);
+        break;
+    default: /* MOMENTS */
+        for (int64_t k = 0; k < n; k++) {
+            const double *b = (const double *)p + 3 * k;
+            moments_merge((double *)acc + 3 * k, b[0], b[1], b[2]);
+        }
+        break;
+    }
+}
+
+/* Write the final values of the merged accumulator `acc` (n elements) to out,
+ * as ew_check_combine allows: indices for ARGMIN/ARGMAX, a cast, a mean of a
+ * SUM, a variance or deviation of MOMENTS. */
+static tsr_status_t combine_finish(tsr_task_ctx_t *ctx, const tsr_red_combine_arg_t *a,
+                                   const char *acc, void *out, int64_t n)
+{
+    const tsr_dtype_t at = (tsr_dtype_t)a->acc_type;
+    const tsr_dtype_t ot = (tsr_dtype_t)a->out_type;
+    double *tmp;
+
+    if (a->red_op == TSR_RED_ARGMIN || a->red_op == TSR_RED_ARGMAX) {
+        for (int64_t k = 0; k < n; k++) {
+            int64_t ix = ((const tsr_red_arg_t *)acc)[k].index;
+            k_cast[TSR_INT64][ot]((char *)out + (size_t)k * tsr_dtype_size(ot), &ix, 1);
+        }
+        return TSR_OK;
+    }
+    if (a->fin == TSR_FIN_CAST) {
+        k_cast[at][ot](out, acc, n);
+        return TSR_OK;
+    }
+    tmp = malloc((size_t)n * sizeof(double));
+    if (tmp == NULL) {
+        tsr_task_ctx_fail(ctx, "reduction combine: out of memory");
+        return TSR_ENOMEM;
+    }
+    if (a->fin == TSR_FIN_MEAN) {
+        k_cast[at][TSR_FLOAT64](tmp, acc, n);
+        for (int64_t k = 0; k < n; k++) {
+            tmp[k] /= a->count;
+        }
+    } else {
+        for (int64_t k = 0; k < n; k++) {
+            const double *m = (const double *)acc + 3 * k;
+            double v = m[2] / (m[0] - a->ddof);
+            tmp[k] = a->fin == TSR_FIN_STD ? sqrt(v) : v;
+        }
+    }
+    k_cast[TSR_FLOAT64][ot](out, tmp, n);
+    free(tmp);
+    return TSR_OK;
+}
+
 tsr_status_t tsr__combine_cpu(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, const void *arg)
 {
     const tsr_red_combine_arg_t *a = arg;
-    tsr_red_op_t red = (tsr_red_op_t)a->red_op;
-    tsr_dtype_t at = (tsr_dtype_t)a->acc_type;
+    int64_t n;
     size_t asz;
-    int64_t n = (int64_t)a->n_elems;
     char *acc;
     void *out;
+    char msg[200];
     tsr_status_t st;
 
-    if (red <= TSR_RED_NONE || red > TSR_RED_ARGMAX || (unsigned)at >= TSR_N_DTYPES ||
-        (unsigned)a->out_type >= TSR_N_DTYPES || a->n_in == 0 || a->n_in >= TSR_MAX_BUFFERS) {
-        tsr_task_ctx_fail(ctx, "reduction combine: malformed arguments");
+    if (!ew_check_combine(a, bufs, msg, sizeof(msg))) {
+        tsr_task_ctx_fail(ctx, "%s", msg);
         return TSR_EINVAL;
     }
-    asz = tsr_red_acc_size(red, at);
-    for (uint32_t i = 0; i < a->n_in; i++) {
-        if (bufs[i].n_bytes != (size_t)n * asz) {
-            tsr_task_ctx_fail(ctx, "reduction combine: partial %u has %zu bytes, expected %zu",
-                              (unsigned)i, bufs[i].n_bytes, (size_t)n * asz);
-            return TSR_EINVAL;
-        }
-    }
+    n = (int64_t)a->n_elems;
+    asz = tsr_red_acc_size((tsr_red_op_t)a->red_op, (tsr_dtype_t)a->acc_type);
     st = out_buffer(ctx, bufs, a->n_in,
                     (size_t)n * (a->final ? tsr_dtype_size((tsr_dtype_t)a->out_type) : asz), &out);
-    if (st != TSR_OK) {
+    if (st != TSR_OK || n == 0) {
         return st;
     }
     acc = a->final ? malloc((size_t)n * asz) : out;
@@ -946,64 +1329,11 @@ tsr_status_t tsr__combine_cpu(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, con
     }
     memcpy(acc, bufs[0].ptr, (size_t)n * asz);
     for (uint32_t i = 1; i < a->n_in; i++) {
-        const void *p = bufs[i].ptr;
-        switch (red) {
-        case TSR_RED_SUM:
-            fold_sum(acc, p, n, 0, at == TSR_FLOAT64);
-            break;
-        case TSR_RED_PROD:
-            fold_prod(acc, p, n, 0, at == TSR_FLOAT64);
-            break;
-        case TSR_RED_MIN:
-            k_fold_min[at](acc, p, n, 0);
-            break;
-        case TSR_RED_MAX:
-            k_fold_max[at](acc, p, n, 0);
-            break;
-        case TSR_RED_ARGMIN:
-            k_merge_argmin[at]((tsr_red_arg_t *)acc, p, n);
-            break;
-        case TSR_RED_ARGMAX:
-            k_merge_argmax[at]((tsr_red_arg_t *)acc, p, n);
-            break;
-        default:
-            for (int64_t k = 0; k < n; k++) {
-                const double *b = (const double *)p + 3 * k;
-                moments_merge((double *)acc + 3 * k, b[0], b[1], b[2]);
-            }
-            break;
-        }
+        combine_merge(a, acc, bufs[i].ptr, n);
     }
     if (a->final) {
-        double *tmp = NULL;
-        if (red == TSR_RED_ARGMIN || red == TSR_RED_ARGMAX) {
-            for (int64_t k = 0; k < n; k++) {
-                int64_t ix = ((const tsr_red_arg_t *)acc)[k].index;
-                k_cast[TSR_INT64][a->out_type]((char *)out + (size_t)k * tsr_dtype_size((tsr_dtype_t)a->out_type), &ix, 1);
-            }
-        } else if (a->fin == TSR_FIN_CAST) {
-            k_cast[at][a->out_type](out, acc, n);
-        } else if ((tmp = malloc((size_t)n * sizeof(double))) == NULL) {
-            free(acc);
-            tsr_task_ctx_fail(ctx, "reduction combine: out of memory");
-            return TSR_ENOMEM;
-        } else {
-            if (a->fin == TSR_FIN_MEAN) {
-                k_cast[at][TSR_FLOAT64](tmp, acc, n);
-                for (int64_t k = 0; k < n; k++) {
-                    tmp[k] /= a->count;
-                }
-            } else {
-                for (int64_t k = 0; k < n; k++) {
-                    const double *m = (const double *)acc + 3 * k;
-                    double v = m[2] / (m[0] - a->ddof);
-                    tmp[k] = a->fin == TSR_FIN_STD ? sqrt(v) : v;
-                }
-            }
-            k_cast[TSR_FLOAT64][a->out_type](out, tmp, n);
-            free(tmp);
-        }
+        st = combine_finish(ctx, a, acc, out, n);
         free(acc);
     }
-    return TSR_OK;
+    return st;
 }

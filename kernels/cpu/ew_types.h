@@ -1,6 +1,6 @@
 /* The element types of the CPU array kernels as one X-macro list, with the
  * conversions between them: one template per op family is instantiated from this
- * list (see ew_cpu.c and red_cpu.c). Private to kernels/cpu/. */
+ * list (see ew_cpu.c). Private to kernels/cpu/. */
 #ifndef TSR_KERNELS_CPU_EW_TYPES_H
 #define TSR_KERNELS_CPU_EW_TYPES_H
 
@@ -8,11 +8,16 @@
 #include <stdint.h>
 #include <tessera/array.h>
 
-/* X(dtype enum, C type, unsigned twin for wrapping arithmetic, suffix, is_float) */
+/* X(dtype enum, C type, unsigned type for wrapping arithmetic, suffix, is_float).
+ * The unsigned type is at least unsigned int: a narrower one would be promoted
+ * to (signed) int, where 65535 * 65535 overflows. */
 #define EW_TYPES(X)                                                                                \
-    X(TSR_BOOL, uint8_t, uint8_t, b, 0)                                                            \
-    X(TSR_UINT8, uint8_t, uint8_t, u8, 0)                                                          \
-    X(TSR_UINT16, uint16_t, uint16_t, u16, 0)                                                      \
+    X(TSR_BOOL, uint8_t, uint32_t, b, 0)                                                           \
+    EW_NUM_TYPES(X)
+/* The same without bool, whose arithmetic is logic (see ew_cpu.c). */
+#define EW_NUM_TYPES(X)                                                                            \
+    X(TSR_UINT8, uint8_t, uint32_t, u8, 0)                                                         \
+    X(TSR_UINT16, uint16_t, uint32_t, u16, 0)                                                      \
     X(TSR_INT32, int32_t, uint32_t, i32, 0)                                                        \
     X(TSR_INT64, int64_t, uint64_t, i64, 0)                                                        \
     X(TSR_FLOAT32, float, float, f32, 1)                                                           \
@@ -21,9 +26,9 @@
 /* The same list again, passing the leading arguments through, for templates over
  * pairs of types (a macro does not expand inside its own expansion). */
 #define EW_TYPES2(X, ...)                                                                          \
-    X(__VA_ARGS__, TSR_BOOL, uint8_t, uint8_t, b, 0)                                               \
-    X(__VA_ARGS__, TSR_UINT8, uint8_t, uint8_t, u8, 0)                                             \
-    X(__VA_ARGS__, TSR_UINT16, uint16_t, uint16_t, u16, 0)                                         \
+    X(__VA_ARGS__, TSR_BOOL, uint8_t, uint32_t, b, 0)                                              \
+    X(__VA_ARGS__, TSR_UINT8, uint8_t, uint32_t, u8, 0)                                            \
+    X(__VA_ARGS__, TSR_UINT16, uint16_t, uint32_t, u16, 0)                                         \
     X(__VA_ARGS__, TSR_INT32, int32_t, uint32_t, i32, 0)                                           \
     X(__VA_ARGS__, TSR_INT64, int64_t, uint64_t, i64, 0)                                           \
     X(__VA_ARGS__, TSR_FLOAT32, float, float, f32, 1)                                              \

@@ -24,55 +24,21 @@ struct copy_plan {
     int32_t nd;
 };
 
-/* Whether piece p lies inside the output and (COPY) inside its source of
- * src_bytes, as the CPU kernel's piece_fits, without overflowing. */
-inline bool copy_piece_fits(const tsr_copy_header_t *h, const tsr_copy_piece_t *p, size_t src_bytes)
-{
-    int64_t lo = p->src_offset;
-    int64_t hi = p->src_offset;
-
-    for (uint32_t d = 0; d < h->ndim; d++) {
-        int64_t span, end;
-        if (p->shape[d] < 1 || p->dst_origin[d] < 0 ||
-            __builtin_add_overflow(p->dst_origin[d], p->shape[d], &end) || end > h->shape[d]) {
-            return false;
-        }
-        if (__builtin_mul_overflow(p->shape[d] - 1, p->src_stride[d], &span) ||
-            __builtin_add_overflow(span < 0 ? lo : hi, span, span < 0 ? &lo : &hi)) {
-            return false;
-        }
-    }
-    return p->kind == TSR_PIECE_FILL ||
-           (lo >= 0 && (uint64_t)hi < (uint64_t)src_bytes / h->elem_size);
-}
-
-/* The checks of tsr__copy_cpu on the header, and that out_bytes holds the
- * shape (the pieces are checked against the shape only; the output buffer
- * itself is checked by the launcher, which owns it). */
+/* The checks of tsr__copy_cpu, the same code (kernels/cpu/ew_check.h): the
+ * header, and that out_bytes holds the shape (the output buffer itself is
+ * checked by the launcher, which owns it). */
 inline bool copy_header_ok(const tsr_copy_header_t *h)
 {
-    uint64_t n_bytes;
-    bool ok = h != NULL && h->magic == TSR_COPY_MAGIC && h->ndim <= TSR_MAX_DIMS &&
-              h->n_pieces != 0 && h->n_pieces <= TSR_COPY_MAX_PIECES &&
-              h->out_buf < TSR_MAX_BUFFERS &&
-              (h->elem_size == 1 || h->elem_size == 2 || h->elem_size == 4 || h->elem_size == 8);
-    n_bytes = ok ? h->elem_size : 0;
-    for (uint32_t d = 0; ok && d < h->ndim; d++) {
-        ok = h->shape[d] >= 0 && !__builtin_mul_overflow(n_bytes, (uint64_t)h->shape[d], &n_bytes);
-    }
-    return ok && n_bytes <= h->out_bytes;
+    char msg[160];
+    return ew_check_copy_header(h, msg, sizeof(msg)) != 0;
 }
 
 /* Whether piece p is valid for the task's buffers. */
 inline bool copy_piece_ok(const tsr_copy_header_t *h, const tsr_copy_piece_t *p,
                           const tsr_buffer_t *bufs)
 {
-    if (p->kind == TSR_PIECE_FILL) {
-        return copy_piece_fits(h, p, 0);
-    }
-    return p->kind == TSR_PIECE_COPY && (uint32_t)p->buf < TSR_MAX_BUFFERS &&
-           (uint32_t)p->buf != h->out_buf && bufs[p->buf].ptr != NULL &&
-           copy_piece_fits(h, p, bufs[p->buf].n_bytes);
+    char msg[160];
+    return ew_check_copy_piece(h, p, 0, bufs, msg, sizeof(msg)) != 0;
 }
 
 inline copy_plan copy_make_plan(const tsr_copy_header_t *h, const tsr_copy_piece_t *p,

@@ -9,7 +9,8 @@
  * end (ew_raw); an op reads it back as its operand type. The semantics are those
  * of kernels/cpu/ew_cpu.c and ew_types.h: wrapping integer arithmetic,
  * saturating float-to-integer casts (NaN gives 0), NaN-propagating min and max,
- * integer pow by squaring, bools as bytes where any nonzero byte is true.
+ * integer pow by squaring, bools always 0 or 1 (loads normalise any nonzero
+ * byte to 1, arithmetic on bools is logic).
  * Type x op variants are templates over the dtype, instantiated from the lists
  * below. C++17 (if constexpr); nothing that needs the C++ runtime library. */
 #ifndef TSR_KERNELS_CUDA_EW_EVAL_CUH
@@ -23,12 +24,8 @@
 
 #include <type_traits>
 
-/* kernel_args.h is C: its _Static_asserts have the C11 spelling. */
-#define _Static_assert static_assert
-extern "C" {
+#include "kernels/cpu/ew_gen.h"
 #include "kernels/kernel_args.h"
-}
-#undef _Static_assert
 
 /* __host__ __device__ under nvcc, nothing for a host compiler; the unrolling
  * hints only in device code (a host compiler would warn about them). */
@@ -237,6 +234,25 @@ struct wrap {
     typedef typename std::conditional<dt<DT>::is_float, typename dt<DT>::T, uint64_t>::type W;
 };
 
+/* Whether OP on bools is logic (bool_op2) rather than the generic code. */
+template <int OP>
+struct op_is_bool_logic {
+    static constexpr bool value = OP == TSR_EW_ADD || OP == TSR_EW_SUB || OP == TSR_EW_MUL ||
+                                  OP == TSR_EW_POW || OP == TSR_EW_MIN || OP == TSR_EW_MAX;
+};
+
+/* Arithmetic on bools as NumPy's, on truth values, so that the result is 0 or
+ * 1: + and max are or, * and min are and, x ** y is x or not y, and - (which
+ * NumPy refuses) is xor, as it once was. */
+template <int OP>
+TSR_HDI uint8_t bool_op2(bool x, bool y)
+{
+    return OP == TSR_EW_ADD || OP == TSR_EW_MAX   ? (uint8_t)(x || y)
+           : OP == TSR_EW_MUL || OP == TSR_EW_MIN ? (uint8_t)(x && y)
+           : OP == TSR_EW_SUB                     ? (uint8_t)(x != y)
+                                                  : (uint8_t)(x || !y);
+}
+
 /* Binary ops and comparisons on operands of type DT. */
 template <int OP, int DT>
 TSR_HDI ew_raw op2(ew_raw ra, ew_raw rb)
@@ -246,7 +262,9 @@ TSR_HDI ew_raw op2(ew_raw ra, ew_raw rb)
     const T x = raw_get<T>(ra);
     const T y = raw_get<T>(rb);
 
-    if constexpr (OP == TSR_EW_ADD) {
+    if constexpr (DT == TSR_BOOL && op_is_bool_logic<OP>::value) {
+        return raw_put<uint8_t>(bool_op2<OP>(x != 0, y != 0));
+    } else if constexpr (OP == TSR_EW_ADD) {
         return raw_put((T)((W)x + (W)y));
     } else if constexpr (OP == TSR_EW_SUB) {
         return raw_put((T)((W)x - (W)y));
@@ -286,7 +304,9 @@ TSR_HDI ew_raw op1(ew_raw ra)
     typedef typename wrap<DT>::W W;
     const T x = raw_get<T>(ra);
 
-    if constexpr (OP == TSR_EW_NEG) {
+    if constexpr (DT == TSR_BOOL && (OP == TSR_EW_NEG || OP == TSR_EW_ABS)) {
+        return raw_put<uint8_t>(x != 0); /* -True is True, as -1 cast to bool */
+    } else if constexpr (OP == TSR_EW_NEG) {
         return raw_put((T)(-(W)x));
     } else if constexpr (OP == TSR_EW_ABS && dt<DT>::is_float) {
         return raw_put(m_abs(x));
@@ -317,72 +337,27 @@ struct op_is_heavy {
 
 /* ---- generators: counter-based, a value depends only on (seed, global index) ------- */
 
-/* Products and sums of the generators are rounded one by one, as on the CPU:
- * never fused into an FMA, so that values are bit-identical. */
-TSR_HDI double dmul(double a, double b)
-{
-#ifdef __CUDA_ARCH__
-    return __dmul_rn(a, b);
-#else
-    return a * b;
-#endif
-}
-
-TSR_HDI double dadd(double a, double b)
-{
-#ifdef __CUDA_ARCH__
-    return __dadd_rn(a, b);
-#else
-    return a + b;
-#endif
-}
-
-TSR_HDI double dsub(double a, double b)
-{
-#ifdef __CUDA_ARCH__
-    return __dsub_rn(a, b);
-#else
-    return a - b;
-#endif
-}
-
-TSR_HDI uint64_t mix64(uint64_t z)
-{
-    z ^= z >> 30;
-    z *= 0xbf58476d1ce4e5b9ull;
-    z ^= z >> 27;
-    z *= 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    return z;
-}
-
-TSR_HDI double unit53(uint64_t bits) /* [0, 1) */
-{
-    return (double)(bits >> 11) * 0x1.0p-53;
-}
+/* The generators are kernels/cpu/ew_gen.h's, shared with the CPU kernel: their
+ * products and sums are rounded one by one (never fused into an FMA), so that
+ * ARANGE and UNIFORM values are bit-identical; NORMAL uses each platform's log
+ * and cos. */
 
 /* The key of a leaf's seed, computed once per program. */
 TSR_HDI uint64_t gen_key(uint64_t seed)
 {
-    return mix64(seed ^ 0x5851f42d4c957f2dull);
+    return ew_gen_key(seed);
 }
 
 /* The value of generator `kind` at global index `index`, as a double. */
 TSR_HDI double gen_value(int kind, double p0, double p1, uint64_t key, int64_t index)
 {
-    const uint64_t golden = 0x9e3779b97f4a7c15ull;
-    const uint64_t i = (uint64_t)index;
-
     if (kind == TSR_LEAF_ARANGE) {
-        return dadd(p0, dmul((double)index, p1));
+        return ew_gen_arange(p0, p1, index);
     }
     if (kind == TSR_LEAF_UNIFORM) {
-        return dadd(p0, dmul(dsub(p1, p0), unit53(mix64(key + golden * i))));
+        return ew_gen_uniform(p0, p1, key, index);
     }
-    /* TSR_LEAF_NORMAL: Box-Muller on two independent draws per index. */
-    double u1 = dsub(1.0, unit53(mix64(key + golden * (2 * i))));
-    double u2 = unit53(mix64(key + golden * (2 * i + 1)));
-    return dadd(p0, dmul(dmul(p1, sqrt(dmul(-2.0, log(u1)))), cos(dmul(6.283185307179586, u2))));
+    return ew_gen_normal(p0, p1, key, index);
 }
 
 /* ---- reductions ----------------------------------------------------------------------- */

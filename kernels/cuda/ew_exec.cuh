@@ -453,6 +453,13 @@ TSR_HDI void eval_group(const ew_plan &P, const int64_t *ybase, const int64_t *x
         case kCodeLoad + 3:
             load_leaf<8, E>(P, in.aux, ybase, xc, nv, cur);
             break;
+        case kCodeLoadBool:
+            load_leaf<1, E>(P, in.aux, ybase, xc, nv, cur);
+            TSR_UNROLL
+            for (int k = 0; k < E; k++) {
+                cur[k] = cur[k] != 0;
+            }
+            break;
         default: /* kCodeConst */
             TSR_UNROLL
             for (int k = 0; k < E; k++) {

@@ -24,9 +24,7 @@
 #ifndef TSR_KERNELS_CUDA_EW_PLAN_CUH
 #define TSR_KERNELS_CUDA_EW_PLAN_CUH
 
-#include <stdarg.h>
-#include <stdio.h>
-
+#include "kernels/cpu/ew_check.h"
 #include "kernels/cuda/ew_eval.cuh"
 
 namespace tsr_ew {
@@ -45,10 +43,11 @@ constexpr uint8_t kSrcNone = 0xFE;
 constexpr uint8_t kSrcPrev = 0xFF;
 
 /* Dispatch codes: op * 8 + type for the ops, then these ranges. */
-constexpr int kCodeCast = 256;  /* + from * 8 + to */
-constexpr int kCodeLoad = 512;  /* + log2(element bytes): a buffer leaf */
-constexpr int kCodeGen = 520;   /* + dtype: a generator leaf */
-constexpr int kCodeConst = 600; /* the constant of operand a */
+constexpr int kCodeCast = 256;     /* + from * 8 + to */
+constexpr int kCodeLoad = 512;     /* + log2(element bytes): a buffer leaf */
+constexpr int kCodeLoadBool = 516; /* a buffer leaf of bools, normalised to 0 or 1 */
+constexpr int kCodeGen = 520;      /* + dtype: a generator leaf */
+constexpr int kCodeConst = 600;    /* the constant of operand a */
 
 enum { EW_MODE_MAP = 0, EW_MODE_RINNER = 1, EW_MODE_PINNER = 2 };
 
@@ -111,151 +110,24 @@ struct ew_launch {
 
 inline int n_args(int32_t op)
 {
-    return op == TSR_EW_LOAD || op == TSR_EW_CONST ? 0
-           : op == TSR_EW_WHERE                    ? 3
-           : op == TSR_EW_CAST || op >= TSR_EW_NEG ? 1
-                                                   : 2;
+    return ew_n_args(op);
 }
 
 inline int result_type(const tsr_ew_instr_t *in)
 {
-    if (in->op >= TSR_EW_LT && in->op <= TSR_EW_NE) {
-        return TSR_BOOL;
-    }
-    return in->op == TSR_EW_CAST ? in->aux : in->type;
+    return ew_result_type(in);
 }
 
-/* Whether an op is defined on a type (DIV and the transcendental ops need floats). */
-inline bool op_defined(int32_t op, int32_t type)
-{
-    bool float_only = op == TSR_EW_DIV || op >= TSR_EW_SQRT;
-    return !float_only || type >= TSR_FLOAT32;
-}
-
-/* The types instruction `in`'s operands must have. */
-inline int operand_type(const tsr_ew_instr_t *in, int k)
-{
-    return in->op == TSR_EW_WHERE && k == 0 ? TSR_BOOL : in->type;
-}
-
-/* Elements in [lo, hi] a leaf reads, over the chunk's shape. False on overflow. */
-inline bool leaf_span(const tsr_ew_header_t *h, const tsr_ew_leaf_t *lf, int64_t *lo, int64_t *hi)
-{
-    *lo = lf->offset;
-    *hi = lf->offset;
-    for (uint32_t d = 0; d < h->ndim; d++) {
-        int64_t span;
-        if (h->shape[d] == 0) {
-            *hi = *lo - 1; /* reads nothing */
-            return true;
-        }
-        if (__builtin_mul_overflow(h->shape[d] - 1, lf->stride[d], &span) ||
-            __builtin_add_overflow(span < 0 ? *lo : *hi, span, span < 0 ? lo : hi)) {
-            return false;
-        }
-    }
-    return true;
-}
-
-__attribute__((format(printf, 3, 4))) inline bool check_fail(char *msg, size_t n_msg,
-                                                             const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, n_msg, fmt, ap);
-    va_end(ap);
-    return false;
-}
-
-/* Check the program as the CPU kernel does (an ARGMIN/ARGMAX index is an int64
- * instruction before the last), and beyond: operand types match, buffer leaves
- * stay inside their buffers, the output is large enough. On success writes the
- * bytes the output needs to *need_out. */
+/* Check the program against the task's buffers as the CPU kernel does, with
+ * the same code (kernels/cpu/ew_check.h): indices, operand types, buffer
+ * leaves inside their buffers and not the output (an ARGMIN/ARGMAX index is an
+ * int64 instruction before the last), an output of at least the chunk's size.
+ * On success writes the bytes the output needs to *need_out. */
 inline bool ew_check(const tsr_ew_header_t *h, const tsr_ew_leaf_t *leaves,
                      const tsr_ew_instr_t *code, const tsr_buffer_t *bufs, uint64_t *need_out,
                      char *msg, size_t n_msg)
 {
-    if (h->magic != TSR_EW_MAGIC || h->ndim > TSR_MAX_DIMS || h->n_leaves > TSR_EW_MAX_LEAVES ||
-        h->n_instr == 0 || h->n_instr > TSR_EW_MAX_INSTR || h->out_buf >= TSR_MAX_BUFFERS ||
-        h->red_op < TSR_RED_NONE || h->red_op > TSR_RED_ARGMAX) {
-        return check_fail(msg, n_msg, "array kernel: malformed program header");
-    }
-    int64_t n_elems = 1;
-    for (uint32_t d = 0; d < h->ndim; d++) {
-        if (h->shape[d] < 0 || __builtin_mul_overflow(n_elems, h->shape[d], &n_elems)) {
-            return check_fail(msg, n_msg, "array kernel: dimension %ld has size %ld", (long)d,
-                              (long)h->shape[d]);
-        }
-    }
-    for (uint32_t l = 0; l < h->n_leaves; l++) {
-        const tsr_ew_leaf_t *lf = &leaves[l];
-        int64_t lo, hi;
-        if ((unsigned)lf->type >= TSR_N_DTYPES) {
-            return check_fail(msg, n_msg, "array kernel: leaf %ld has type %ld", (long)l,
-                              (long)lf->type);
-        }
-        if (lf->kind != TSR_LEAF_BUFFER) {
-            continue;
-        }
-        if ((unsigned)lf->buf >= TSR_MAX_BUFFERS || bufs[lf->buf].ptr == NULL) {
-            return check_fail(msg, n_msg, "array kernel: leaf %ld reads buffer %ld, which is empty",
-                              (long)l, (long)lf->buf);
-        }
-        if (!leaf_span(h, lf, &lo, &hi) ||
-            (hi >= lo &&
-             (lo < 0 || (uint64_t)hi >= bufs[lf->buf].n_bytes / (uint64_t)dtype_bytes(lf->type)))) {
-            return check_fail(msg, n_msg, "array kernel: leaf %ld reads outside buffer %ld",
-                              (long)l, (long)lf->buf);
-        }
-    }
-    for (uint32_t i = 0; i < h->n_instr; i++) {
-        const tsr_ew_instr_t *in = &code[i];
-        int32_t args[3] = {in->a, in->b, in->c};
-        bool ok = (unsigned)in->op < TSR_EW_N_OPS && (unsigned)in->type < TSR_N_DTYPES;
-        for (int k = 0; ok && k < n_args(in->op); k++) {
-            ok = args[k] >= 0 && (uint32_t)args[k] < i &&
-                 result_type(&code[args[k]]) == operand_type(in, k);
-        }
-        if (ok && in->op == TSR_EW_LOAD) {
-            ok = (uint32_t)in->aux < h->n_leaves && leaves[in->aux].type == in->type;
-        } else if (ok && in->op == TSR_EW_CAST) {
-            ok = (unsigned)in->aux < TSR_N_DTYPES;
-        } else if (ok) {
-            ok = op_defined(in->op, in->type);
-        }
-        if (!ok) {
-            return check_fail(msg, n_msg, "array kernel: instruction %ld (op %ld) is malformed",
-                              (long)i, (long)in->op);
-        }
-    }
-    {
-        int vtype = result_type(&code[h->n_instr - 1]);
-        uint64_t n = 1;
-        bool reduce = h->red_op != TSR_RED_NONE;
-        if ((h->red_op == TSR_RED_ARGMIN || h->red_op == TSR_RED_ARGMAX) &&
-            (h->red_index + 1 >= h->n_instr || result_type(&code[h->red_index]) != TSR_INT64)) {
-            return check_fail(msg, n_msg,
-                              "array kernel: the index of an arg reduction is malformed");
-        }
-        bool overflow = false;
-        for (uint32_t d = 0; d < h->ndim; d++) {
-            uint64_t k = reduce && ((h->red_mask >> d) & 1u) ? 1 : (uint64_t)h->shape[d];
-            overflow = overflow || __builtin_mul_overflow(n, k, &n);
-        }
-        overflow =
-            overflow ||
-            __builtin_mul_overflow(
-                n, (uint64_t)(reduce ? acc_bytes(h->red_op, vtype) : dtype_bytes(vtype)), &n);
-        if (overflow || n > (uint64_t)INT64_MAX) {
-            return check_fail(msg, n_msg, "array kernel: the chunk's size overflows");
-        }
-        if (h->out_bytes < n) {
-            return check_fail(msg, n_msg, "array kernel: output of %ld bytes, %ld needed",
-                              (long)h->out_bytes, (long)n);
-        }
-        *need_out = n;
-    }
-    return true;
+    return ew_check_program(h, leaves, code, bufs, need_out, msg, n_msg) != 0;
 }
 
 /* ---- host: compilation -------------------------------------------------------------- */
@@ -349,6 +221,9 @@ inline uint16_t dispatch_code(const tsr_ew_instr_t *in, const tsr_ew_leaf_t *lea
     case TSR_EW_LOAD: {
         const tsr_ew_leaf_t *lf = &leaves[in->aux];
         int es = dtype_bytes(lf->type);
+        if (lf->kind == TSR_LEAF_BUFFER && lf->type == TSR_BOOL) {
+            return (uint16_t)kCodeLoadBool;
+        }
         if (lf->kind == TSR_LEAF_BUFFER) {
             return (uint16_t)(kCodeLoad + (es == 1 ? 0 : es == 2 ? 1 : es == 4 ? 2 : 3));
         }

@@ -1,11 +1,13 @@
 /* CUDA implementation of the reduction combine kernel (tsr__combine_cuda;
  * tsr_red_combine_arg_t in kernel_args.h): partials merged element by element
  * in input order, then stored as a partial or finished (cast, mean, var, std,
- * argmin/argmax indices). Partials are byte-compatible with the CPU kernel's,
+ * argmin/argmax indices). The argument is checked by the CPU kernel's code
+ * (kernels/cpu/ew_check.h). Partials are byte-compatible with the CPU kernel's,
  * so either side may combine what the other made. */
 #include <cuda_runtime.h>
 #include <tessera/task.h>
 
+#include "kernels/cpu/ew_check.h"
 #include "kernels/cuda/ew_eval.cuh"
 #include "kernels/cuda/launch_util.cuh"
 #include "kernels/impl.h"
@@ -24,18 +26,6 @@ __global__ void __launch_bounds__(kCombineThreads)
     }
 }
 
-/* The checks of tsr__combine_cpu, with ARGMIN/ARGMAX, and SUM/PROD partials of
- * int64 or float64 only (their accumulator types). */
-bool combine_arg_ok(const tsr_red_combine_arg_t *a)
-{
-    const bool sum_like = a->red_op == TSR_RED_SUM || a->red_op == TSR_RED_PROD;
-    return a->red_op > TSR_RED_NONE && a->red_op <= TSR_RED_ARGMAX &&
-           (unsigned)a->acc_type < TSR_N_DTYPES && (unsigned)a->out_type < TSR_N_DTYPES &&
-           a->n_in != 0 && a->n_in < TSR_MAX_BUFFERS &&
-           (!sum_like || a->acc_type == TSR_INT64 || a->acc_type == TSR_FLOAT64) &&
-           a->n_elems <= (uint64_t)INT64_MAX / 24;
-}
-
 }  // namespace
 }  // namespace tsr_ew
 
@@ -48,22 +38,15 @@ extern "C" tsr_status_t tsr__combine_cuda(tsr_task_ctx_t *ctx, const tsr_buffer_
     size_t asz, osz;
     void *out = NULL;
     int n_sms = 0;
+    char msg[200];
     tsr_status_t st;
 
-    if (a == NULL || !tsr_ew::combine_arg_ok(a)) {
-        tsr_task_ctx_fail(ctx, "reduction combine: malformed arguments");
+    if (!ew_check_combine(a, bufs, msg, sizeof(msg))) {
+        tsr_task_ctx_fail(ctx, "%s", msg);
         return TSR_EINVAL;
     }
     asz = (size_t)tsr_ew::acc_bytes(a->red_op, a->acc_type);
     osz = a->final ? (size_t)tsr_ew::dtype_bytes(a->out_type) : asz;
-    for (uint32_t i = 0; i < a->n_in; i++) {
-        if (bufs[i].n_bytes != (size_t)a->n_elems * asz ||
-            (a->n_elems > 0 && bufs[i].ptr == NULL)) {
-            tsr_task_ctx_fail(ctx, "reduction combine: partial %u has %zu bytes, expected %zu",
-                              (unsigned)i, bufs[i].n_bytes, (size_t)a->n_elems * asz);
-            return TSR_EINVAL;
-        }
-    }
     st = tsr_ew::out_buffer(ctx, bufs, a->n_in, (size_t)a->n_elems * osz, &out);
     if (st == TSR_OK) {
         st = tsr_ew::sm_count(ctx, &n_sms);

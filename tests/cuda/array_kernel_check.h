@@ -215,8 +215,8 @@ inline int64_t PartialIndex(const EwCase &c, int64_t flat)
 
 /* ARGMIN/ARGMAX partials folded here, by the rule of tsr_red_arg_t, from the
  * values and indices the CPU kernel computes elementwise, starting from the
- * kernels' identity: MIN's (MAX's) with index INT64_MAX. (A bool byte above 1,
- * which arithmetic on bools leaves, never beats ARGMIN's identity 1.) */
+ * kernels' identity: MIN's (MAX's) with index INT64_MAX. (Bool values are 0 or
+ * 1: the kernels normalise loads, and arithmetic on bools is logic.) */
 struct ArgRef {
     double value; /* exact but for int64, which `ivalue` holds */
     int64_t ivalue;

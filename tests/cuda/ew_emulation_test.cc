@@ -26,6 +26,7 @@
 #include "common/test_util.h"
 #include "cuda/array_kernel_check.h"
 #include "cuda/ew_random_program.h"
+#include "kernels/cpu/ew_gen.h"
 #include "kernels/cuda/copy_exec.cuh"
 #include "kernels/cuda/ew_exec.cuh"
 
@@ -348,6 +349,130 @@ TEST_F(Emulation, GeneratorsAreBitIdentical)
             c.h.out_bytes = (uint64_t)c.Elems() * tsr_ew::dtype_bytes(type);
             std::string err = Check(c, false, 132);
             EXPECT_EQ(err, "") << "generator " << kind << " of type " << type;
+        }
+    }
+}
+
+/* NORMAL values, on the CPU and emulated, equal bit for bit a reference computed
+ * here from the seed and index with Box-Muller over the host's log and cos. */
+TEST_F(Emulation, NormalValuesMatchBoxMuller)
+{
+    const int64_t n = 20000;
+    for (int type : {TSR_FLOAT64, TSR_FLOAT32}) {
+        EwCase c;
+        std::memset(&c.h, 0, sizeof(c.h));
+        c.h.magic = TSR_EW_MAGIC;
+        c.h.ndim = 1;
+        c.h.shape[0] = n;
+        c.h.n_leaves = 1;
+        c.h.n_instr = 1;
+        tsr_ew_leaf_t lf;
+        std::memset(&lf, 0, sizeof(lf));
+        lf.kind = TSR_LEAF_NORMAL;
+        lf.type = type;
+        lf.offset = (int64_t)(rng_() >> 16);
+        lf.stride[0] = 1;
+        lf.p0 = -1.5;
+        lf.p1 = 2.75;
+        lf.seed = rng_();
+        c.leaves.push_back(lf);
+        tsr_ew_instr_t in;
+        std::memset(&in, 0, sizeof(in));
+        in.op = TSR_EW_LOAD;
+        in.type = type;
+        in.a = in.b = in.c = -1;
+        c.code.push_back(in);
+        c.h.out_bytes = (uint64_t)n * tsr_ew::dtype_bytes(type);
+        Emulated e;
+        ASSERT_EQ(Check(c, false, 132, &e), "") << "CPU and emulation differ, type " << type;
+
+        /* The reference: splitmix64's finaliser of (key + golden * 2i) and of
+         * (... 2i + 1), Box-Muller with the host's log and cos. */
+        auto mix = [](uint64_t z) {
+            z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+            z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+            return z ^ (z >> 31);
+        };
+        const uint64_t key = mix(lf.seed ^ 0x5851f42d4c957f2dull);
+        int libm_differs = 0;
+        for (int64_t k = 0; k < n; k++) {
+            const uint64_t i = (uint64_t)(lf.offset + k);
+            const double u1 = 1.0 - (double)(mix(key + 0x9e3779b97f4a7c15ull * (2 * i)) >> 11) * 0x1.0p-53;
+            const double u2 = (double)(mix(key + 0x9e3779b97f4a7c15ull * (2 * i + 1)) >> 11) * 0x1.0p-53;
+            volatile double radius = lf.p1 * std::sqrt(-2.0 * ew_plog(u1));
+            volatile double angle = 6.283185307179586 * u2;
+            volatile double prod = radius * ew_pcos(angle);
+            const double ref = lf.p0 + prod;
+            volatile double r_libm = lf.p1 * std::sqrt(-2.0 * std::log(u1));
+            volatile double p_libm = r_libm * std::cos(angle);
+            libm_differs += lf.p0 + p_libm != ref;
+            unsigned char want[8];
+            if (type == TSR_FLOAT64) {
+                std::memcpy(want, &ref, 8);
+            } else {
+                const float f = (float)ref;
+                std::memcpy(want, &f, 4);
+            }
+            const size_t es = (size_t)tsr_ew::dtype_bytes(type);
+            ASSERT_EQ(std::memcmp(e.out.data() + k * es, want, es), 0)
+                << "index " << i << " type " << type;
+        }
+        std::printf("  %d of %lld float64 values would differ with libm's log and cos\n",
+                    libm_differs, (long long)n);
+    }
+}
+
+/* Arithmetic on bools, from bytes that are not all 0 or 1: the CPU and the
+ * emulation agree, and every result is 0 or 1. */
+TEST_F(Emulation, BoolArithmeticMatchesAndStaysZeroOrOne)
+{
+    const int ops[] = {TSR_EW_ADD, TSR_EW_SUB, TSR_EW_MUL, TSR_EW_POW, TSR_EW_MIN,
+                       TSR_EW_MAX, TSR_EW_EQ,  TSR_EW_LT,  TSR_EW_NEG, TSR_EW_ABS};
+    const int64_t n = 777;
+    for (int op : ops) {
+        EwCase c;
+        std::memset(&c.h, 0, sizeof(c.h));
+        c.h.magic = TSR_EW_MAGIC;
+        c.h.ndim = 1;
+        c.h.shape[0] = n;
+        for (int l = 0; l < 2; l++) {
+            Bytes b((size_t)n);
+            for (unsigned char &x : b) {
+                const unsigned char bytes[] = {0, 1, 2, 255, 0, 1, 64};
+                x = bytes[rng_() % 7];
+            }
+            c.inputs.push_back(b);
+            tsr_ew_leaf_t lf;
+            std::memset(&lf, 0, sizeof(lf));
+            lf.kind = TSR_LEAF_BUFFER;
+            lf.type = TSR_BOOL;
+            lf.buf = l;
+            lf.stride[0] = 1;
+            c.leaves.push_back(lf);
+            tsr_ew_instr_t in;
+            std::memset(&in, 0, sizeof(in));
+            in.op = TSR_EW_LOAD;
+            in.type = TSR_BOOL;
+            in.a = in.b = in.c = -1;
+            in.aux = l;
+            c.code.push_back(in);
+        }
+        tsr_ew_instr_t in;
+        std::memset(&in, 0, sizeof(in));
+        in.op = op;
+        in.type = TSR_BOOL;
+        in.a = 0;
+        in.b = op == TSR_EW_NEG || op == TSR_EW_ABS ? -1 : 1;
+        in.c = -1;
+        c.code.push_back(in);
+        c.h.n_leaves = 2;
+        c.h.n_instr = 3;
+        c.h.out_buf = 2;
+        c.h.out_bytes = (uint64_t)n;
+        Emulated e;
+        ASSERT_EQ(Check(c, false, 16, &e), "") << "op " << op;
+        for (int64_t k = 0; k < n; k++) {
+            ASSERT_LE(e.out[(size_t)k], 1) << "op " << op << " element " << k;
         }
     }
 }

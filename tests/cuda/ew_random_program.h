@@ -297,8 +297,8 @@ private:
         Bytes b((size_t)(n * tsr_ew::dtype_bytes(type)));
         for (int64_t i = 0; i < n; i++) {
             switch (type) {
-            case TSR_BOOL:
-                Put<uint8_t>(b, i, (uint8_t)Pick(2));
+            case TSR_BOOL: /* any nonzero byte is true; loads make it 1 */
+                Put<uint8_t>(b, i, Pick(8) == 0 ? (uint8_t)(2 + Pick(254)) : (uint8_t)Pick(2));
                 break;
             case TSR_UINT8:
                 Put<uint8_t>(b, i, (uint8_t)RandomInt());
