@@ -1,7 +1,9 @@
-// Helpers shared by the C++ array tests: an owning handle and a spec builder.
+// Helpers shared by the C++ array tests: an owning handle, a spec builder, and
+// wrappers that check a call and take its result.
 #ifndef TSR_TESTS_ARRAY_ARRAY_UTIL_H
 #define TSR_TESTS_ARRAY_ARRAY_UTIL_H
 
+#include <gtest/gtest.h>
 #include <tessera.h>
 
 #include <cstdint>
@@ -29,6 +31,30 @@ inline tsr_array_spec_t Spec(tsr_dtype_t dtype, std::vector<int64_t> shape,
     return s;
 }
 
-} // namespace tsr_test
+// Take ownership of the array a call made, expecting the call to have succeeded.
+inline Array Make(tsr_status_t st, tsr_array_t *a)
+{
+    EXPECT_EQ(st, TSR_OK) << tsr_last_error();
+    return Array(a);
+}
 
-#endif // TSR_TESTS_ARRAY_ARRAY_UTIL_H
+// Compute `a` into a new vector of its size (T must match its dtype).
+template <class T>
+std::vector<T> Compute(tsr_array_t *a)
+{
+    std::vector<T> out(static_cast<size_t>(tsr_array_size(a)));
+    EXPECT_EQ(tsr_array_compute(a, out.data(), out.size() * sizeof(T)), TSR_OK) << tsr_last_error();
+    return out;
+}
+
+}  // namespace tsr_test
+
+// MAKE(tsr_array_xxx(..., &out_)): the array the call writes to out_, owned.
+#define MAKE(call)                        \
+    [&]() {                               \
+        tsr_array_t *out_ = nullptr;      \
+        tsr_status_t st_ = (call);        \
+        return tsr_test::Make(st_, out_); \
+    }()
+
+#endif  // TSR_TESTS_ARRAY_ARRAY_UTIL_H

@@ -19,29 +19,9 @@
 namespace {
 
 using tsr_test::Array;
+using tsr_test::Compute;
 using tsr_test::Runtime;
 using tsr_test::Spec;
-
-Array Make(tsr_status_t st, tsr_array_t *a)
-{
-    EXPECT_EQ(st, TSR_OK) << tsr_last_error();
-    return Array(a);
-}
-
-#define MAKE(call)                   \
-    [&]() {                          \
-        tsr_array_t *out_ = nullptr; \
-        tsr_status_t st_ = (call);   \
-        return Make(st_, out_);      \
-    }()
-
-template <class T>
-std::vector<T> Compute(tsr_array_t *a)
-{
-    std::vector<T> out(static_cast<size_t>(tsr_array_size(a)));
-    EXPECT_EQ(tsr_array_compute(a, out.data(), out.size() * sizeof(T)), TSR_OK) << tsr_last_error();
-    return out;
-}
 
 int64_t Elements(const int64_t *shape, uint32_t ndim)
 {
