@@ -69,6 +69,10 @@ typedef struct {
 /* Submit B's pieces as one copy task into `out` (nothing when it has none), and
  * empty B. */
 tsr_status_t tsr__lower_flush_copy(lower_t *L, copy_batch_t *B, tsr_data_t *out, int root);
+/* Add piece p reading `src` (NULL for a fill) to B, flushing B into `out` first
+ * when it has no room for the piece or its buffer. */
+tsr_status_t tsr__lower_add_piece(lower_t *L, copy_batch_t *B, tsr_data_t *src,
+                                  const tsr_copy_piece_t *p, tsr_data_t *out, int root);
 
 /* The steps (lower_steps.c, map.c): each computes x into outs, one handle per
  * chunk of x. */

@@ -123,6 +123,31 @@ tsr_status_t tsr__lower_flush_copy(lower_t *L, copy_batch_t *B, tsr_data_t *out,
     return st;
 }
 
+tsr_status_t tsr__lower_add_piece(lower_t *L, copy_batch_t *B, tsr_data_t *src,
+                                  const tsr_copy_piece_t *p, tsr_data_t *out, int root)
+{
+    uint32_t k = 0;
+    tsr_status_t st;
+
+    while (src != NULL && k < B->n_h && B->handles[k] != src) {
+        k++;
+    }
+    if (B->h.n_pieces == TSR_COPY_MAX_PIECES ||
+        (src != NULL && k == B->n_h && B->n_h == TSR_MAX_BUFFERS - 1)) {
+        st = tsr__lower_flush_copy(L, B, out, root);
+        if (st != TSR_OK) {
+            return st;
+        }
+        k = 0;
+    }
+    if (src != NULL && k == B->n_h) {
+        B->handles[B->n_h++] = src;
+    }
+    B->p[B->h.n_pieces] = *p;
+    B->p[B->h.n_pieces++].buf = src != NULL ? (int32_t)k : 0;
+    return TSR_OK;
+}
+
 /* Each new chunk assembled from the old chunks it overlaps. */
 tsr_status_t tsr__lower_rechunk(lower_t *L, tsr_array_t *x, tsr_data_t **outs)
 {
@@ -170,29 +195,13 @@ tsr_status_t tsr__lower_rechunk(lower_t *L, tsr_array_t *x, tsr_data_t **outs)
         for (;;) {
             int64_t cs[TSR_MAX_DIMS], co[TSR_MAX_DIMS], cst[TSR_MAX_DIMS];
             tsr_data_t *src = tsr__lower_chunks(L, b)[tsr__array_chunk_flat(b, ic)];
-            tsr_copy_piece_t *p;
-            uint32_t k = 0;
+            tsr_copy_piece_t piece;
+            tsr_copy_piece_t *p = &piece;
 
-            while (k < B->n_h && B->handles[k] != src) {
-                k++;
-            }
-            if (B->h.n_pieces == TSR_COPY_MAX_PIECES ||
-                (k == B->n_h && B->n_h == TSR_MAX_BUFFERS - 1)) {
-                st = tsr__lower_flush_copy(L, B, outs[o], root);
-                if (st != TSR_OK) {
-                    break;
-                }
-                k = 0;
-            }
-            if (k == B->n_h) {
-                B->handles[B->n_h++] = src;
-            }
             tsr__array_chunk_box(b, ic, cs, co);
             tsr__c_strides(b->ndim, cs, cst);
-            p = &B->p[B->h.n_pieces++];
             memset(p, 0, sizeof(*p));
             p->kind = TSR_PIECE_COPY;
-            p->buf = (int32_t)k;
             for (uint32_t d = 0; d < x->ndim; d++) {
                 int64_t a0 = oo[d] > co[d] ? oo[d] : co[d];
                 int64_t a1 = oo[d] + os[d] < co[d] + cs[d] ? oo[d] + os[d] : co[d] + cs[d];
@@ -200,6 +209,10 @@ tsr_status_t tsr__lower_rechunk(lower_t *L, tsr_array_t *x, tsr_data_t **outs)
                 p->src_stride[d] = cst[d];
                 p->dst_origin[d] = a0 - oo[d];
                 p->shape[d] = a1 - a0;
+            }
+            st = tsr__lower_add_piece(L, B, src, p, outs[o], root);
+            if (st != TSR_OK) {
+                break;
             }
             int d = (int)x->ndim - 1;
             while (d >= 0 && ++ic[d] > hi[d]) {

@@ -442,32 +442,6 @@ static uint32_t dim_runs(const struct src_grid *G, const struct tsr__map *m, uin
     return k;
 }
 
-/* Add one piece to B (flushing it into `pad` when full); src NULL for a fill. */
-static tsr_status_t add_piece(lower_t *L, copy_batch_t *B, tsr_data_t *src,
-                              const tsr_copy_piece_t *p, tsr_data_t *pad)
-{
-    uint32_t k = 0;
-    tsr_status_t st;
-
-    while (src != NULL && k < B->n_h && B->handles[k] != src) {
-        k++;
-    }
-    if (B->h.n_pieces == TSR_COPY_MAX_PIECES ||
-        (src != NULL && k == B->n_h && B->n_h == TSR_MAX_BUFFERS - 1)) {
-        st = tsr__lower_flush_copy(L, B, pad, 0);
-        if (st != TSR_OK) {
-            return st;
-        }
-        k = 0;
-    }
-    if (src != NULL && k == B->n_h) {
-        B->handles[B->n_h++] = src;
-    }
-    B->p[B->h.n_pieces] = *p;
-    B->p[B->h.n_pieces++].buf = src != NULL ? (int32_t)k : 0;
-    return TSR_OK;
-}
-
 /* Copy tasks filling `pad` with the chunk of origin o and shape s widened by
  * the halo. */
 static tsr_status_t fill_halo(lower_t *L, const struct src_grid *G, const struct tsr__map *m,
@@ -510,7 +484,7 @@ static tsr_status_t fill_halo(lower_t *L, const struct src_grid *G, const struct
         if (fill) {
             p.kind = TSR_PIECE_FILL;
             p.fill = m->fill;
-            st = add_piece(L, B, NULL, &p, pad);
+            st = tsr__lower_add_piece(L, B, NULL, &p, pad, 0);
         } else {
             int64_t cs[TSR_MAX_DIMS], co[TSR_MAX_DIMS], cst[TSR_MAX_DIMS];
             tsr_data_t *src;
@@ -529,7 +503,7 @@ static tsr_status_t fill_halo(lower_t *L, const struct src_grid *G, const struct
                 p.src_offset += (r->src - co[d]) * cst[d];
                 p.src_stride[d] = r->step * cst[d];
             }
-            st = add_piece(L, B, src, &p, pad);
+            st = tsr__lower_add_piece(L, B, src, &p, pad, 0);
         }
         if (st != TSR_OK) {
             return st;
