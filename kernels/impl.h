@@ -14,6 +14,10 @@ tsr_status_t tsr__ew_cpu(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, const vo
 tsr_status_t tsr__combine_cpu(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, const void *arg);
 tsr_status_t tsr__gemm_cpu(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, const void *arg);
 tsr_status_t tsr__copy_cpu(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, const void *arg);
+/* For tests: 0 makes tsr__ew_cpu's float programs take the x86-64 baseline's
+ * code even where AVX2 is there, 1 (the default) lets the machine choose.
+ * Returns the previous setting. */
+int tsr__ew_cpu_allow_avx2(int allow);
 
 #ifdef TSR_KERNELS_CUDA
 tsr_status_t tsr__ew_cuda(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, const void *arg);

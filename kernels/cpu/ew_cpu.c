@@ -5,12 +5,15 @@
  * dimension of the chunk, after dimensions that every leaf walks contiguously
  * have been merged. Each instruction is one loop over a block, small enough to
  * stay in L1, which the compiler vectorises; a leaf read with unit stride is
- * used in place (its next blocks prefetched), and the last instruction writes
- * straight into the output, or, for a large one, into a slot that non-temporal
- * stores copy out. A float32 sum is folded into float64 without a converted
- * copy. The program is checked first (ew_check.h), so that a malformed blob
- * fails the task instead of reading or writing out of bounds. */
+ * used in place, and the last instruction writes straight into the output, or,
+ * for a large one, into a slot that non-temporal stores copy out. A program of
+ * float arithmetic runs its ops together in registers instead (fuse_run), on
+ * larger blocks, and streams a large result out from the registers. A float32
+ * sum is folded into float64 without a converted copy. The program is checked
+ * first (ew_check.h), so that a malformed blob fails the task instead of
+ * reading or writing out of bounds. */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <tessera/task.h>
@@ -44,7 +47,9 @@
 #else
 #define EW_SIMD
 #endif
-#define SLOT_BYTES (BLOCK * 8)
+/* Elements per block of a fused program whose leaves are all buffers (see
+ * plan_blocks). */
+#define FUSE_BLOCK 2048
 
 typedef void (*ew_fn)(void *d, const void *a, const void *b, const void *c, int64_t n);
 typedef void (*cast_fn)(void *d, const void *a, int64_t n);
@@ -73,7 +78,8 @@ typedef void (*cast_fn)(void *d, const void *a, int64_t n);
 #define DEF_BIN(NAME, T, UT, SFX, EXPR) DEF_BIN_R(NAME, T, T, SFX, EXPR)
 #define DEF_CMP(NAME, T, SFX, OPR) DEF_BIN_R(NAME, T, uint8_t, SFX, x OPR y)
 #define DEF_UN(NAME, T, UT, SFX, EXPR)                                                             \
-    EW_SIMD static void NAME##_##SFX(void *d_, const void *a_, const void *b_, const void *c_, int64_t n)  \
+    EW_SIMD static void NAME##_##SFX(void *d_, const void *a_, const void *b_, const void *c_,     \
+                                     int64_t n)                                                    \
     {                                                                                              \
         T *restrict d = d_;                                                                        \
         const T *a = a_;                                                                           \
@@ -593,11 +599,20 @@ typedef int64_t ew_v4l __attribute__((vector_size(32)));
 
 struct fuse_step {
     uint8_t op;
+    uint8_t kind;         /* fuse_kind(): the op and how it gets b */
     uint8_t instr;        /* the instruction; its value goes to val[instr] if `store` */
-    uint8_t a, b;         /* operands (instructions), read from val[] unless *_cur */
+    uint8_t a, b;         /* operands (instructions), read from val[] unless below */
     uint8_t a_cur, b_cur; /* the operand is the previous step's result */
+    uint8_t a_const;      /* a is a constant: f32_a / f64_a in every lane */
     uint8_t store;
+    float f32_a, f32_b; /* constant operands, in each float type */
+    double f64_a, f64_b;
 };
+
+/* How a binary step gets b: the previous result (kept in b0..), a constant, or
+ * val[b]. */
+enum { FUSE_BK_KEPT = 0, FUSE_BK_CONST, FUSE_BK_MEM };
+#define FUSE_KIND(op, bk) ((op)*3 + (bk))
 
 typedef struct {
     int n_steps; /* 0: the program does not qualify */
@@ -625,8 +640,8 @@ static void plan_fuse(const tsr_ew_header_t *h, const tsr_ew_instr_t *code, tsr_
     for (uint32_t i = 0; i < h->n_instr; i++) {
         const tsr_ew_instr_t *in = &code[i];
         next[i] = -1;
-        if (in->type != (int32_t)vtype || (!fuse_op(in->op) && in->op != TSR_EW_LOAD &&
-                                           in->op != TSR_EW_CONST)) {
+        if (in->type != (int32_t)vtype ||
+            (!fuse_op(in->op) && in->op != TSR_EW_LOAD && in->op != TSR_EW_CONST)) {
             return;
         }
         if (fuse_op(in->op)) {
@@ -640,6 +655,7 @@ static void plan_fuse(const tsr_ew_header_t *h, const tsr_ew_instr_t *code, tsr_
     for (uint32_t i = 0; i < h->n_instr; i++) {
         const tsr_ew_instr_t *in = &code[i];
         struct fuse_step *st = &p->step[p->n_steps];
+        const int binary = ew_n_args(in->op) > 1;
         if (!fuse_op(in->op)) {
             continue;
         }
@@ -648,7 +664,16 @@ static void plan_fuse(const tsr_ew_header_t *h, const tsr_ew_instr_t *code, tsr_
         st->a = (uint8_t)in->a;
         st->b = (uint8_t)(ew_n_args(in->op) > 1 ? in->b : in->a);
         st->a_cur = in->a == prev;
-        st->b_cur = ew_n_args(in->op) < 2 || st->b == prev; /* unary: b is not read */
+        st->b_cur = binary && st->b == prev;
+        st->a_const = !st->a_cur && code[st->a].op == TSR_EW_CONST;
+        st->kind = (uint8_t)FUSE_KIND(in->op, !binary                          ? 0
+                                              : st->b_cur                      ? FUSE_BK_KEPT
+                                              : code[st->b].op == TSR_EW_CONST ? FUSE_BK_CONST
+                                                                               : FUSE_BK_MEM);
+        st->f32_a = (float)code[st->a].imm_f;
+        st->f32_b = (float)code[st->b].imm_f;
+        st->f64_a = code[st->a].imm_f;
+        st->f64_b = code[st->b].imm_f;
         st->store = i + 1 == h->n_instr;
         p->n_steps++;
         prev = (int)i;
@@ -668,91 +693,134 @@ static void plan_fuse(const tsr_ew_header_t *h, const tsr_ew_instr_t *code, tsr_
 }
 
 /* The steps over n elements of type T in vectors VT of L lanes (VI: integers of
- * T's width, MAGNITUDE all its bits but the sign), four vectors at a time in
- * c0..c3, then the tail one element at a time. (Macros rather than helper
- * functions: a function taking 32-byte vectors has another ABI without AVX.) */
-#define FUSE_LOAD4(v, src)                                                                         \
-    do {                                                                                           \
-        memcpy(&v##0, (src), sizeof(v##0));                                                        \
-        memcpy(&v##1, (src) + L_, sizeof(v##0));                                                   \
-        memcpy(&v##2, (src) + 2 * L_, sizeof(v##0));                                               \
-        memcpy(&v##3, (src) + 3 * L_, sizeof(v##0));                                               \
-    } while (0)
-#define FUSE_EACH(STMT) STMT(0) STMT(1) STMT(2) STMT(3)
-#define FUSE_ADD(u) c##u = a##u + b##u;
-#define FUSE_SUB(u) c##u = a##u - b##u;
-#define FUSE_MUL(u) c##u = a##u * b##u;
-#define FUSE_DIV(u) c##u = a##u / b##u;
-#define FUSE_NEG(u) c##u = -a##u;
-#define FUSE_ABS(u) c##u = (VT_)((VI_)a##u & mag_);
+ * T's width, MAGNITUDE all its bits but the sign), FUSE_U vectors at a time in
+ * c0..c7, then the tail one element at a time. Each step computes c = a op b in
+ * place: an a that is not the previous result is first loaded into c (the
+ * previous result, when b is it, kept in b0..b7), and b is read from memory by
+ * the op itself or is a constant in one register. One switch per step picks the
+ * op with the way it gets b (fuse_kind). (Macros rather than helper functions: a
+ * function taking 32-byte vectors has another ABI without AVX.) */
+#define FUSE_U 8
+#define FUSE_EACH(STMT) STMT(0) STMT(1) STMT(2) STMT(3) STMT(4) STMT(5) STMT(6) STMT(7)
+#define FUSE_EACH_B(STMT, B)                                                                       \
+    STMT(0, B) STMT(1, B) STMT(2, B) STMT(3, B) STMT(4, B) STMT(5, B) STMT(6, B) STMT(7, B)
+#define FUSE_LOAD(u) memcpy(&c##u, src_ + u * L_, sizeof(c##u));
+#define FUSE_SAVE(u) memcpy(dst_ + u * L_, &c##u, sizeof(c##u));
+#define FUSE_KEEP(u) b##u = c##u;
+#define FUSE_SPLAT(u) c##u = k_;
+/* Operand b of vector u: kept, the constant, or loaded. */
+#define FUSE_B_KEPT(u) b##u
+#define FUSE_B_CONST(u) kb_
+#define FUSE_B_MEM(u)                                                                              \
+    ({                                                                                             \
+        VT_ v_;                                                                                    \
+        memcpy(&v_, bp_ + u * L_, sizeof(v_));                                                     \
+        v_;                                                                                        \
+    })
+#define FUSE_ADD(u, B) c##u = c##u + B(u);
+#define FUSE_SUB(u, B) c##u = c##u - B(u);
+#define FUSE_MUL(u, B) c##u = c##u * B(u);
+#define FUSE_DIV(u, B) c##u = c##u / B(u);
 /* NaN-propagating, as numpy.minimum: x when x < y or x is NaN, else y. */
-#define FUSE_PICK(u, CMP)                                                                          \
+#define FUSE_PICK(u, B, CMP)                                                                       \
     {                                                                                              \
-        VI_ m = (a##u CMP b##u) | (a##u != a##u);                                                  \
-        c##u = (VT_)(((VI_)a##u & m) | ((VI_)b##u & ~m));                                          \
+        VT_ y_ = B(u);                                                                             \
+        VI_ m = (c##u CMP y_) | (c##u != c##u);                                                    \
+        c##u = (VT_)(((VI_)c##u & m) | ((VI_)y_ & ~m));                                            \
     }
-#define FUSE_MIN(u) FUSE_PICK(u, <)
-#define FUSE_MAX(u) FUSE_PICK(u, >)
-#define FUSE_SQRT(u)                                                                               \
-    for (int j = 0; j < L_; j++) {                                                                 \
-        c##u[j] = _Generic(a##u[j], float: sqrtf, default: sqrt)(a##u[j]);                       \
+#define FUSE_MIN(u, B) FUSE_PICK(u, B, <)
+#define FUSE_MAX(u, B) FUSE_PICK(u, B, >)
+#define FUSE_NEG(u) c##u = -c##u;
+#define FUSE_ABS(u) c##u = (VT_)((VI_)c##u & mag_);
+#define FUSE_SQRT(u, F) c##u = F(c##u);
+/* The cases of a binary op, one per way of getting b. */
+#define FUSE_BIN_CASES(OP, STMT)                                                                   \
+    case FUSE_KIND(OP, FUSE_BK_KEPT):                                                              \
+        FUSE_EACH_B(STMT, FUSE_B_KEPT) break;                                                      \
+    case FUSE_KIND(OP, FUSE_BK_CONST):                                                             \
+        FUSE_EACH_B(STMT, FUSE_B_CONST) break;                                                     \
+    case FUSE_KIND(OP, FUSE_BK_MEM): {                                                             \
+        const T_ *bp_ = (const T_ *)val[st->b] + k;                                                \
+        FUSE_EACH_B(STMT, FUSE_B_MEM)                                                              \
+        break;                                                                                     \
     }
+/* The result vectors to dst_ with non-temporal stores (NTSTORE_, dst_ aligned
+ * to FUSE_NT_ALIGN). */
+#define FUSE_NT_ALIGN 32
+#define FUSE_STREAM(u, F) F(dst_ + u * L_, c##u);
 
-#define DEF_FUSE(SFX, T, VT, VI, L, MAGNITUDE, SQRT, FABS)                                        \
+#define DEF_FUSE(SFX, T, VT, VI, L, MAGNITUDE, SQRT, FABS, ATTR, VSQRT, NTSTORE, IMM)              \
     static T fuse_scalar_##SFX(int op, T x, T y)                                                   \
     {                                                                                              \
         switch (op) {                                                                              \
-        case TSR_EW_ADD: return x + y;                                                             \
-        case TSR_EW_SUB: return x - y;                                                             \
-        case TSR_EW_MUL: return x * y;                                                             \
-        case TSR_EW_DIV: return x / y;                                                             \
-        case TSR_EW_MIN: return (x < y || x != x) ? x : y;                                         \
-        case TSR_EW_MAX: return (x > y || x != x) ? x : y;                                         \
-        case TSR_EW_NEG: return -x;                                                                \
-        case TSR_EW_ABS: return FABS(x);                                                           \
-        default: return SQRT(x);                                                                   \
+        case TSR_EW_ADD:                                                                           \
+            return x + y;                                                                          \
+        case TSR_EW_SUB:                                                                           \
+            return x - y;                                                                          \
+        case TSR_EW_MUL:                                                                           \
+            return x * y;                                                                          \
+        case TSR_EW_DIV:                                                                           \
+            return x / y;                                                                          \
+        case TSR_EW_MIN:                                                                           \
+            return (x < y || x != x) ? x : y;                                                      \
+        case TSR_EW_MAX:                                                                           \
+            return (x > y || x != x) ? x : y;                                                      \
+        case TSR_EW_NEG:                                                                           \
+            return -x;                                                                             \
+        case TSR_EW_ABS:                                                                           \
+            return FABS(x);                                                                        \
+        default:                                                                                   \
+            return SQRT(x);                                                                        \
         }                                                                                          \
     }                                                                                              \
-    EW_SIMD static void fuse_run_##SFX(const fuse_plan_t *p, void *const *val, int64_t n)          \
+    ATTR static void fuse_run_##SFX(const fuse_plan_t *p, void *const *val, int64_t n,             \
+                                    void *nt_out)                                                  \
     {                                                                                              \
+        typedef T T_;                                                                              \
         typedef VT VT_;                                                                            \
         typedef VI VI_;                                                                            \
         enum { L_ = L };                                                                           \
         const VI mag_ = (VI){0} + MAGNITUDE;                                                       \
         const int n_steps = p->n_steps;                                                            \
         int64_t k = 0;                                                                             \
-        for (; k + 4 * L <= n; k += 4 * L) {                                                       \
-            VT c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};                                             \
+        VT c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0}, c4 = {0}, c5 = {0}, c6 = {0}, c7 = {0};         \
+        VT b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0}, b4 = {0}, b5 = {0}, b6 = {0}, b7 = {0};         \
+        for (; k + FUSE_U * L <= n; k += FUSE_U * L) {                                             \
             for (int s = 0; s < n_steps; s++) {                                                    \
                 const struct fuse_step *st = &p->step[s];                                          \
-                VT a0, a1, a2, a3, b0, b1, b2, b3;                                                 \
-                if (st->a_cur) {                                                                   \
-                    a0 = c0, a1 = c1, a2 = c2, a3 = c3;                                            \
-                } else {                                                                           \
-                    FUSE_LOAD4(a, (const T *)val[st->a] + k);                                      \
-                }                                                                                  \
+                const VT kb_ = st->IMM##_b - (VT){0}; /* x - +0 is x, even for -0 */               \
                 if (st->b_cur) {                                                                   \
-                    b0 = c0, b1 = c1, b2 = c2, b3 = c3;                                            \
-                } else {                                                                           \
-                    FUSE_LOAD4(b, (const T *)val[st->b] + k);                                      \
+                    FUSE_EACH(FUSE_KEEP)                                                           \
                 }                                                                                  \
-                switch (st->op) {                                                                  \
-                case TSR_EW_ADD: FUSE_EACH(FUSE_ADD) break;                                        \
-                case TSR_EW_SUB: FUSE_EACH(FUSE_SUB) break;                                        \
-                case TSR_EW_MUL: FUSE_EACH(FUSE_MUL) break;                                        \
-                case TSR_EW_DIV: FUSE_EACH(FUSE_DIV) break;                                        \
-                case TSR_EW_MIN: FUSE_EACH(FUSE_MIN) break;                                        \
-                case TSR_EW_MAX: FUSE_EACH(FUSE_MAX) break;                                        \
-                case TSR_EW_NEG: FUSE_EACH(FUSE_NEG) break;                                        \
-                case TSR_EW_ABS: FUSE_EACH(FUSE_ABS) break;                                        \
-                default: FUSE_EACH(FUSE_SQRT) break;                                               \
+                if (st->a_const) {                                                                 \
+                    const VT k_ = st->IMM##_a - (VT){0};                                           \
+                    FUSE_EACH(FUSE_SPLAT)                                                          \
+                } else if (!st->a_cur) {                                                           \
+                    const T *src_ = (const T *)val[st->a] + k;                                     \
+                    FUSE_EACH(FUSE_LOAD)                                                           \
+                }                                                                                  \
+                switch (st->kind) {                                                                \
+                    FUSE_BIN_CASES(TSR_EW_ADD, FUSE_ADD)                                           \
+                    FUSE_BIN_CASES(TSR_EW_SUB, FUSE_SUB)                                           \
+                    FUSE_BIN_CASES(TSR_EW_MUL, FUSE_MUL)                                           \
+                    FUSE_BIN_CASES(TSR_EW_DIV, FUSE_DIV)                                           \
+                    FUSE_BIN_CASES(TSR_EW_MIN, FUSE_MIN)                                           \
+                    FUSE_BIN_CASES(TSR_EW_MAX, FUSE_MAX)                                           \
+                case FUSE_KIND(TSR_EW_NEG, 0):                                                     \
+                    FUSE_EACH(FUSE_NEG) break;                                                     \
+                case FUSE_KIND(TSR_EW_ABS, 0):                                                     \
+                    FUSE_EACH(FUSE_ABS) break;                                                     \
+                default:                                                                           \
+                    FUSE_EACH_B(FUSE_SQRT, VSQRT) break;                                           \
                 }                                                                                  \
                 if (st->store) {                                                                   \
-                    T *d = (T *)val[st->instr] + k;                                                \
-                    memcpy(d, &c0, sizeof(VT));                                                    \
-                    memcpy(d + L, &c1, sizeof(VT));                                                \
-                    memcpy(d + 2 * L, &c2, sizeof(VT));                                            \
-                    memcpy(d + 3 * L, &c3, sizeof(VT));                                            \
+                    const int nt_ = nt_out != NULL && s + 1 == n_steps;                            \
+                    T *dst_ = (T *)(nt_ ? nt_out : val[st->instr]) + k;                            \
+                    if (nt_) {                                                                     \
+                        FUSE_EACH_B(FUSE_STREAM, NTSTORE)                                          \
+                    } else {                                                                       \
+                        FUSE_EACH(FUSE_SAVE)                                                       \
+                    }                                                                              \
                 }                                                                                  \
             }                                                                                      \
         }                                                                                          \
@@ -764,13 +832,94 @@ static void plan_fuse(const tsr_ew_header_t *h, const tsr_ew_instr_t *code, tsr_
                 T y = st->b_cur ? c : ((const T *)val[st->b])[k];                                  \
                 c = fuse_scalar_##SFX(st->op, x, y);                                               \
                 if (st->store) {                                                                   \
-                    ((T *)val[st->instr])[k] = c;                                                  \
+                    ((T *)(nt_out != NULL && s + 1 == n_steps ? nt_out : val[st->instr]))[k] = c;  \
                 }                                                                                  \
             }                                                                                      \
         }                                                                                          \
     }
-DEF_FUSE(f32, float, ew_v8f, ew_v8i, 8, INT32_MAX, sqrtf, fabsf)
-DEF_FUSE(f64, double, ew_v4d, ew_v4l, 4, INT64_MAX, sqrt, fabs)
+
+/* Each is built for the x86-64 baseline and for AVX2, the machine picking at run
+ * time; the square roots are spelled out per instruction set, the compiler
+ * leaving some of them lane by lane otherwise. */
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define FUSE_AVX2 __attribute__((target("avx2")))
+#define FUSE_BASE
+#define VSQRT_F32_AVX2(v) ((ew_v8f)_mm256_sqrt_ps((__m256)(v)))
+#define VSQRT_F64_AVX2(v) ((ew_v4d)_mm256_sqrt_pd((__m256d)(v)))
+#define NTSTORE_F32_AVX2(d, v) _mm256_stream_ps((d), (__m256)(v))
+#define NTSTORE_F64_AVX2(d, v) _mm256_stream_pd((d), (__m256d)(v))
+/* The baseline's 32-byte vectors are two SSE registers. */
+#define FUSE_HALVES(H, v, STMT)                                                                    \
+    ({                                                                                             \
+        __typeof__(v) w_ = (v);                                                                    \
+        H h_[2];                                                                                   \
+        memcpy(h_, &w_, sizeof(w_));                                                               \
+        STMT;                                                                                      \
+        memcpy(&w_, h_, sizeof(w_));                                                               \
+        w_;                                                                                        \
+    })
+#define VSQRT_F32_BASE(v)                                                                          \
+    FUSE_HALVES(__m128, v, (h_[0] = _mm_sqrt_ps(h_[0]), h_[1] = _mm_sqrt_ps(h_[1])))
+#define VSQRT_F64_BASE(v)                                                                          \
+    FUSE_HALVES(__m128d, v, (h_[0] = _mm_sqrt_pd(h_[0]), h_[1] = _mm_sqrt_pd(h_[1])))
+#define NTSTORE_F32_BASE(d, v)                                                                     \
+    (void)FUSE_HALVES(__m128, v, (_mm_stream_ps((d), h_[0]), _mm_stream_ps((d) + 4, h_[1])))
+#define NTSTORE_F64_BASE(d, v)                                                                     \
+    (void)FUSE_HALVES(__m128d, v, (_mm_stream_pd((d), h_[0]), _mm_stream_pd((d) + 2, h_[1])))
+DEF_FUSE(f32_avx2, float, ew_v8f, ew_v8i, 8, INT32_MAX, sqrtf, fabsf, FUSE_AVX2, VSQRT_F32_AVX2,
+         NTSTORE_F32_AVX2, f32)
+DEF_FUSE(f64_avx2, double, ew_v4d, ew_v4l, 4, INT64_MAX, sqrt, fabs, FUSE_AVX2, VSQRT_F64_AVX2,
+         NTSTORE_F64_AVX2, f64)
+DEF_FUSE(f32_base, float, ew_v8f, ew_v8i, 8, INT32_MAX, sqrtf, fabsf, FUSE_BASE, VSQRT_F32_BASE,
+         NTSTORE_F32_BASE, f32)
+DEF_FUSE(f64_base, double, ew_v4d, ew_v4l, 4, INT64_MAX, sqrt, fabs, FUSE_BASE, VSQRT_F64_BASE,
+         NTSTORE_F64_BASE, f64)
+
+static atomic_int fuse_allow_avx2 = 1;
+
+int tsr__ew_cpu_allow_avx2(int allow)
+{
+    return atomic_exchange(&fuse_allow_avx2, allow != 0);
+}
+
+static void fuse_run(tsr_dtype_t vtype, const fuse_plan_t *p, void *const *val, int64_t n,
+                     void *nt_out)
+{
+    const int have_avx2 = atomic_load_explicit(&fuse_allow_avx2, memory_order_relaxed) &&
+                          __builtin_cpu_supports("avx2");
+
+    if (vtype == TSR_FLOAT32) {
+        (have_avx2 ? fuse_run_f32_avx2 : fuse_run_f32_base)(p, val, n, nt_out);
+    } else {
+        (have_avx2 ? fuse_run_f64_avx2 : fuse_run_f64_base)(p, val, n, nt_out);
+    }
+}
+#else
+#define VSQRT_LANES(v)                                                                             \
+    ({                                                                                             \
+        __typeof__(v) w_ = (v);                                                                    \
+        for (size_t j_ = 0; j_ < sizeof(w_) / sizeof(w_[0]); j_++) {                               \
+            w_[j_] = _Generic(w_[j_], float : sqrtf, default : sqrt)(w_[j_]);                      \
+        }                                                                                          \
+        w_;                                                                                        \
+    })
+#define STORE_LANES(d, v) memcpy((d), &(v), sizeof(v))
+DEF_FUSE(f32, float, ew_v8f, ew_v8i, 8, INT32_MAX, sqrtf, fabsf, , VSQRT_LANES, STORE_LANES, f32)
+DEF_FUSE(f64, double, ew_v4d, ew_v4l, 4, INT64_MAX, sqrt, fabs, , VSQRT_LANES, STORE_LANES, f64)
+
+int tsr__ew_cpu_allow_avx2(int allow)
+{
+    (void)allow;
+    return 0;
+}
+
+static void fuse_run(tsr_dtype_t vtype, const fuse_plan_t *p, void *const *val, int64_t n,
+                     void *nt_out)
+{
+    (vtype == TSR_FLOAT32 ? fuse_run_f32 : fuse_run_f64)(p, val, n, nt_out);
+}
+#endif
 
 /* ---- the fused kernel ------------------------------------------------------------- */
 
@@ -867,30 +1016,18 @@ typedef struct {
     tsr_dtype_t acc_type;
     size_t vsize;
     size_t acc_size;
-    int stream_out; /* write the output with stream_copy */
+    int stream_out; /* write the output with non-temporal stores */
     fuse_plan_t fuse;
+    int64_t block;                 /* elements per block: BLOCK, or FUSE_BLOCK */
+    size_t slot_bytes;             /* block * 8 */
+    int n_pre;                     /* the instructions run_block runs one by one (all but */
+    uint8_t pre[TSR_EW_MAX_INSTR]; /* the fused ops) */
 } ew_run_t;
 
 static char *slot_ptr(const ew_run_t *r, uint32_t i)
 {
     int s = r->slot_of[i] >= 0 ? r->slot_of[i] : -r->slot_of[i] - 1;
-    return r->slots + (size_t)s * SLOT_BYTES;
-}
-
-/* Ask for the lines PREFETCH_BYTES past the n_bytes at p, within buffer b: the
- * block's ops leave memory idle while they run on L1, and the hardware
- * prefetchers do not look that far ahead; with this, a chain of ops on a large
- * input overlaps its reads with its work. */
-#define PREFETCH_BYTES 8192
-
-static void prefetch_ahead(const char *p, size_t n_bytes, const tsr_buffer_t *b)
-{
-    const uintptr_t end = (uintptr_t)b->ptr + b->n_bytes;
-    uintptr_t a = (uintptr_t)p + PREFETCH_BYTES;
-
-    for (size_t k = 0; k < n_bytes && a + k < end; k += 64) {
-        __builtin_prefetch((const void *)(a + k), 0, 3);
-    }
+    return r->slots + (size_t)s * r->slot_bytes;
 }
 
 /* The values of leaf l for elements j0 .. j0+n of the row at outer index idx:
@@ -921,7 +1058,6 @@ static const void *load_leaf(const ew_run_t *r, uint32_t l, const int64_t *idx, 
         return dst;
     }
     if (ls[m - 1] == 1 && in_place) {
-        prefetch_ahead(src, (size_t)n * es, &r->bufs[lf->buf]);
         return src;
     }
     gather(dst, src, ls[m - 1], n, es);
@@ -987,14 +1123,11 @@ static void run_block(const ew_run_t *r, const int64_t *idx, int64_t j0, int64_t
         out = r->out + (size_t)(obase + j0) * r->vsize;
         direct = r->stream_out ? NULL : out;
     }
-    for (uint32_t i = 0; i < h->n_instr; i++) {
+    for (int p = 0; p < r->n_pre; p++) {
+        const uint32_t i = r->pre[p];
         const tsr_ew_instr_t *in = &r->code[i];
         void *dst = direct != NULL && i + 1 == h->n_instr ? direct : slot_ptr(r, i);
 
-        if (r->fuse.n_steps > 0 && fuse_op(in->op)) {
-            val[i] = dst; /* computed below, with the other ops */
-            continue;
-        }
         switch (in->op) {
         case TSR_EW_LOAD:
             val[i] = load_leaf(r, (uint32_t)in->aux, idx, j0, n, dst, dst != direct);
@@ -1017,7 +1150,16 @@ static void run_block(const ew_run_t *r, const int64_t *idx, int64_t j0, int64_t
         }
     }
     if (r->fuse.n_steps > 0) {
-        (r->vtype == TSR_FLOAT32 ? fuse_run_f32 : fuse_run_f64)(&r->fuse, (void *const *)val, n);
+        /* A streamed result goes straight from the registers to the output. */
+        void *nt = r->stream_out && ((uintptr_t)out & (FUSE_NT_ALIGN - 1)) == 0 ? out : NULL;
+        for (int s = 0; s < r->fuse.n_steps; s++) {
+            const uint32_t i = r->fuse.step[s].instr;
+            val[i] = direct != NULL && i + 1 == h->n_instr ? direct : slot_ptr(r, i);
+        }
+        fuse_run(r->vtype, &r->fuse, (void *const *)val, n, nt);
+        if (nt != NULL) {
+            return;
+        }
     }
     if (out != NULL && direct == NULL) {
         stream_copy(out, val[h->n_instr - 1], (size_t)n * r->vsize);
@@ -1060,7 +1202,7 @@ static void run_chunk(const ew_run_t *r)
      * dimensions further out advance as usual. */
     const int row_dim = tiles ? m - 2 : m - 1;
     const int64_t rows = tiles ? r->g.n[m - 2] : 1;
-    const int64_t step = tiles ? TILE_COLS : BLOCK;
+    const int64_t step = tiles ? TILE_COLS : r->block;
     int64_t idx[TSR_MAX_DIMS] = {0};
 
     for (;;) {
@@ -1136,18 +1278,42 @@ static void fill_consts(const ew_run_t *r)
         if (in->op != TSR_EW_CONST) {
             continue;
         }
+        for (int64_t k0 = 0; k0 < r->block; k0 += BLOCK) {
+            char *dst = slot_ptr(r, i) + (size_t)k0 * tsr_dtype_size((tsr_dtype_t)in->type);
         if (in->type >= TSR_FLOAT32) {
             double v[BLOCK];
             for (int k = 0; k < BLOCK; k++) {
                 v[k] = in->imm_f;
             }
-            k_cast[TSR_FLOAT64][in->type](slot_ptr(r, i), v, BLOCK);
+                k_cast[TSR_FLOAT64][in->type](dst, v, BLOCK);
         } else {
             int64_t v[BLOCK];
             for (int k = 0; k < BLOCK; k++) {
                 v[k] = in->imm_i;
             }
-            k_cast[TSR_INT64][in->type](slot_ptr(r, i), v, BLOCK);
+                k_cast[TSR_INT64][in->type](dst, v, BLOCK);
+            }
+        }
+    }
+}
+
+/* The block size and the instructions run_block runs itself. A fused program
+ * (its ops in registers, per-block work its loads) whose leaves are all
+ * buffers runs on FUSE_BLOCK elements at a time: its slots hold little more
+ * than the loads' values, and the work per block weighs less. */
+static void plan_blocks(ew_run_t *r)
+{
+    int buffers_only = 1;
+
+    for (uint32_t l = 0; l < r->h->n_leaves; l++) {
+        buffers_only &= r->leaves[l].kind == TSR_LEAF_BUFFER;
+    }
+    r->block = r->fuse.n_steps > 0 && buffers_only ? FUSE_BLOCK : BLOCK;
+    r->slot_bytes = (size_t)r->block * 8;
+    r->n_pre = 0;
+    for (uint32_t i = 0; i < r->h->n_instr; i++) {
+        if (r->fuse.n_steps == 0 || !fuse_op(r->code[i].op)) {
+            r->pre[r->n_pre++] = (uint8_t)i;
         }
     }
 }
@@ -1166,8 +1332,8 @@ tsr_status_t tsr__ew_cpu(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, const vo
 {
     const tsr_ew_header_t *h = arg;
     const tsr_ew_leaf_t *leaves = h != NULL ? (const tsr_ew_leaf_t *)(h + 1) : NULL;
-    const tsr_ew_instr_t *code =
-        h != NULL && h->n_leaves <= TSR_EW_MAX_LEAVES ? (const tsr_ew_instr_t *)(leaves + h->n_leaves)
+    const tsr_ew_instr_t *code = h != NULL && h->n_leaves <= TSR_EW_MAX_LEAVES
+                                     ? (const tsr_ew_instr_t *)(leaves + h->n_leaves)
                                                       : NULL;
     ew_run_t r;
     uint64_t need = 0;
@@ -1205,12 +1371,13 @@ tsr_status_t tsr__ew_cpu(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, const vo
     collapse_dims(h, leaves, &r.g);
     n_slots = plan_slots(h, code, r.slot_of);
     plan_fuse(h, code, r.vtype, &r.fuse);
-    r.slots = aligned_alloc(64, (size_t)n_slots * SLOT_BYTES);
+    plan_blocks(&r);
+    r.slots = aligned_alloc(64, (size_t)n_slots * r.slot_bytes);
     if (r.slots == NULL) {
         tsr_task_ctx_fail(ctx, "array kernel: out of memory for %d blocks", n_slots);
         return TSR_ENOMEM;
     }
-    r.red_tmp = r.slots + (size_t)(n_slots - 1) * SLOT_BYTES;
+    r.red_tmp = r.slots + (size_t)(n_slots - 1) * r.slot_bytes;
     r.stream_out = EW_HAVE_STREAM && h->red_op == TSR_RED_NONE && h->out_bytes >= STREAM_MIN_BYTES;
     fill_consts(&r);
     run_chunk(&r);

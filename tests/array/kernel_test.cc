@@ -842,9 +842,19 @@ TEST_F(KernelTest, FloatArithmeticMatchesAScalarReference)
     CheckFloatPrograms<double>(rng_);
 }
 
-// An output large enough for non-temporal stores, at an address that is not
-// 16-byte aligned and of a length that is not a multiple of a vector: every
-// element is written, and nothing around it.
+// The same with the x86-64 baseline's code where the machine would pick AVX2.
+TEST_F(KernelTest, BaselineFloatArithmeticMatchesAScalarReference)
+{
+    int was = tsr__ew_cpu_allow_avx2(0);
+    CheckFloatPrograms<float>(rng_);
+    CheckFloatPrograms<double>(rng_);
+    tsr__ew_cpu_allow_avx2(was);
+}
+
+// An output large enough for non-temporal stores, at an address that is 32-byte
+// aligned (streamed from the registers) or not even 16-byte aligned (streamed
+// from a slot), of a length that is not a multiple of a vector: every element is
+// written, and nothing around it.
 TEST_F(KernelTest, LargeOutputsAreWrittenExactly)
 {
     const int64_t n = (1 << 20) + 5; /* 4 MiB and 20 bytes of float32 */
@@ -860,20 +870,59 @@ TEST_F(KernelTest, LargeOutputsAreWrittenExactly)
     p.Op(TSR_EW_SQRT, TSR_FLOAT32, p.Op(TSR_EW_ABS, TSR_FLOAT32, t));
     std::vector<Bytes> ins = {ToBytes(x)};
     Bytes blob = p.Blob(1, (uint64_t)n * 4);
-    Bytes out((size_t)n * 4 + 8, 0xAB);
-    std::vector<tsr_buffer_t> bufs = Buffers(ins, nullptr);
-    bufs[1] = tsr_buffer_t{out.data() + 4, (size_t)n * 4};
-    ASSERT_EQ(tsr__ew_cpu(nullptr, bufs.data(), blob.data()), TSR_OK);
-    for (int64_t i = 0; i < n; i++) {
-        float want = std::sqrt(std::fabs(x[(size_t)i] * 1.5f));
-        float got;
-        std::memcpy(&got, out.data() + 4 + i * 4, 4);
-        ASSERT_TRUE(SameBits(got, want)) << "element " << i;
+    for (size_t misalign : {0, 4}) {
+        Bytes out((size_t)n * 4 + 72, 0xAB);
+        const size_t at = (32 - (uintptr_t)out.data() % 32) % 32 + misalign;
+        std::vector<tsr_buffer_t> bufs = Buffers(ins, nullptr);
+        bufs[1] = tsr_buffer_t{out.data() + at, (size_t)n * 4};
+        ASSERT_EQ(tsr__ew_cpu(nullptr, bufs.data(), blob.data()), TSR_OK);
+        for (int64_t i = 0; i < n; i++) {
+            float want = std::sqrt(std::fabs(x[(size_t)i] * 1.5f));
+            float got;
+            std::memcpy(&got, out.data() + at + i * 4, 4);
+            ASSERT_TRUE(SameBits(got, want)) << "misaligned by " << misalign << ", element " << i;
+        }
+        for (size_t i = 0; i < at; i++) {
+            EXPECT_EQ(out[i], 0xAB);
+        }
+        for (size_t i = at + (size_t)n * 4; i < out.size(); i++) {
+            EXPECT_EQ(out[i], 0xAB);
+        }
     }
-    for (int i : {0, 1, 2, 3}) {
-        EXPECT_EQ(out[(size_t)i], 0xAB);
-        EXPECT_EQ(out[(size_t)n * 4 + 4 + (size_t)i], 0xAB);
+}
+
+// Random float programs over outputs streamed from the registers (32-byte aligned,
+// at least 4 MiB), against the element-by-element reference.
+template <class T>
+void CheckLargeFloatPrograms(std::mt19937_64 &rng)
+{
+    for (int rep = 0; rep < 6; rep++) {
+        const int64_t n = ((int64_t)4 << 20) / (int64_t)sizeof(T) + (int64_t)(rng() % 5000);
+        FloatCase<T> c = MakeFloatCase<T>(rng, n);
+        Bytes blob = c.p.Blob((uint32_t)c.inputs.size(), (uint64_t)n * sizeof(T));
+        Bytes out((size_t)n * sizeof(T) + 32, 0xAB);
+        const size_t at = (32 - (uintptr_t)out.data() % 32) % 32;
+        std::vector<tsr_buffer_t> bufs = Buffers(c.inputs, nullptr);
+        bufs[c.inputs.size()] = tsr_buffer_t{out.data() + at, (size_t)n * sizeof(T)};
+        ASSERT_EQ(tsr__ew_cpu(nullptr, bufs.data(), blob.data()), TSR_OK);
+        for (int64_t i = 0; i < n; i++) {
+            T got;
+            std::memcpy(&got, out.data() + at + (size_t)i * sizeof(T), sizeof(T));
+            ASSERT_TRUE(SameBits(got, c.want[(size_t)i]))
+                << "case " << rep << " (" << c.p.code.size() << " instructions, " << n
+                << " elements), element " << i << ": " << got << " vs " << c.want[(size_t)i];
+        }
     }
+}
+
+TEST_F(KernelTest, LargeFloatProgramsMatchAScalarReference)
+{
+    CheckLargeFloatPrograms<float>(rng_);
+    CheckLargeFloatPrograms<double>(rng_);
+    int was = tsr__ew_cpu_allow_avx2(0);
+    CheckLargeFloatPrograms<float>(rng_);
+    CheckLargeFloatPrograms<double>(rng_);
+    tsr__ew_cpu_allow_avx2(was);
 }
 
 // ---- the generators ----------------------------------------------------------------------
