@@ -375,6 +375,73 @@ static tsr_status_t arg_index_node(tsr_array_t *a, int32_t axis, tsr_array_t **o
     return st;
 }
 
+/* The dimension of x that is innermost in memory where x's values are read
+ * (its first input of the same shape, followed through views to data), or -1
+ * when none is (generated values). */
+static int inner_dim(const tsr_array_t *x)
+{
+    int k;
+
+    switch (x->kind) {
+    case TSR__NODE_GEN:
+        return -1;
+    case TSR__NODE_EW:
+        for (uint32_t i = 0; i < x->n_in; i++) {
+            const tsr_array_t *y = x->in[i];
+            if (y->ndim == x->ndim && memcmp(y->shape, x->shape, x->ndim * sizeof(int64_t)) == 0 &&
+                (k = inner_dim(y)) >= 0) {
+                return k;
+            }
+        }
+        return -1;
+    case TSR__NODE_VIEW:
+        k = inner_dim(x->in[0]);
+        return k >= 0 ? x->vmap[k] : -1;
+    default: /* data, or a step that writes C-order chunks */
+        return x->ndim > 0 ? (int)x->ndim - 1 : -1;
+    }
+}
+
+/* The sum or mean of a + b (or a - b), floats of the same shape, whose operands
+ * lie in memory in different orders (one a transposed view of the other's
+ * layout): as the sum of the two reductions, each of which reads its operand in
+ * memory order where the fused kernel would read one of them across. Sets *done
+ * when it built *out. */
+static tsr_status_t reduce_split(tsr_reduce_op_t op, tsr_array_t *a, const tsr_reduce_opts_t *opts,
+                                 tsr_array_t **out, int *done)
+{
+    tsr_array_t *r[2] = {NULL, NULL};
+    tsr_status_t st = TSR_OK;
+    int ok = 1;
+
+    *done = 0;
+    if ((op != TSR_REDUCE_SUM && op != TSR_REDUCE_MEAN) || a->kind != TSR__NODE_EW ||
+        (a->op != TSR_EW_ADD && a->op != TSR_EW_SUB) || !is_float(a->dtype) || a->n_in != 2) {
+        return TSR_OK;
+    }
+    for (uint32_t i = 0; i < 2; i++) {
+        const tsr_array_t *y = a->in[i];
+        ok &= y->dtype == a->dtype && y->ndim == a->ndim &&
+              memcmp(y->shape, a->shape, a->ndim * sizeof(int64_t)) == 0;
+    }
+    if (!ok || inner_dim(a->in[0]) < 0 || inner_dim(a->in[1]) < 0 ||
+        inner_dim(a->in[0]) == inner_dim(a->in[1])) {
+        return TSR_OK;
+    }
+    /* (The operands are chunked alike, as new_ew made sure, so the two results
+     * are too.) */
+    for (uint32_t i = 0; i < 2 && st == TSR_OK; i++) {
+        st = tsr_array_reduce(op, a->in[i], opts, &r[i]);
+    }
+    if (st == TSR_OK) {
+        st = tsr_array_binary(a->op == TSR_EW_ADD ? TSR_OP_ADD : TSR_OP_SUB, r[0], r[1], out);
+        *done = st == TSR_OK;
+    }
+    tsr_array_release(r[0]);
+    tsr_array_release(r[1]);
+    return st;
+}
+
 tsr_status_t tsr_array_reduce(tsr_reduce_op_t op, tsr_array_t *a, const tsr_reduce_opts_t *opts,
                               tsr_array_t **out)
 {
@@ -423,6 +490,13 @@ tsr_status_t tsr_array_reduce(tsr_reduce_op_t op, tsr_array_t *a, const tsr_redu
     }
     if (o.n_axes == 0) {
         mask = a->ndim > 0 ? (1u << a->ndim) - 1 : 0;
+    }
+    if (op == TSR_REDUCE_SUM || op == TSR_REDUCE_MEAN) {
+        int done;
+        st = reduce_split(op, a, opts, out, &done);
+        if (st != TSR_OK || done) {
+            return st;
+        }
     }
     switch (op) {
     case TSR_REDUCE_SUM:

@@ -931,6 +931,62 @@ typedef struct {
     int red[TSR_MAX_DIMS];                  /* reduced? */
 } ew_dims_t;
 
+/* A reduction writes a small partial, so the walk may follow its inputs: when the
+ * buffer leaves agree on an order of the m dimensions (by decreasing stride,
+ * broadcast ones aside) whose innermost is reduced or adjacent in the partial,
+ * put the dimensions in that order, so that a reduction of a transpose reads its
+ * input in memory order rather than across it. */
+static void follow_leaves(const tsr_ew_header_t *h, const tsr_ew_leaf_t *leaves, ew_dims_t *g,
+                          int m)
+{
+    int perm[TSR_MAX_DIMS];
+    int key = -1;
+    ew_dims_t t = *g;
+
+    for (uint32_t l = 0; l < h->n_leaves && key < 0; l++) {
+        int has_zero = 0;
+        for (int d = 0; d < m; d++) {
+            has_zero |= g->ls[l][d] == 0;
+        }
+        key = leaves[l].kind == TSR_LEAF_BUFFER && !has_zero ? (int)l : -1;
+    }
+    if (key < 0) {
+        return;
+    }
+    for (int d = 0; d < m; d++) { /* insertion sort: stable, m <= TSR_MAX_DIMS */
+        int j = d;
+        while (j > 0 && llabs(g->ls[key][perm[j - 1]]) < llabs(g->ls[key][d])) {
+            perm[j] = perm[j - 1];
+            j--;
+        }
+        perm[j] = d;
+    }
+    if (!t.red[perm[m - 1]] && t.os[perm[m - 1]] != 1) {
+        return; /* a block's partials must be one element, or adjacent ones */
+    }
+    for (uint32_t l = 0; l < h->n_leaves; l++) { /* every buffer leaf agrees */
+        int64_t prev = INT64_MAX;
+        for (int d = 0; d < m && leaves[l].kind == TSR_LEAF_BUFFER; d++) {
+            int64_t s = llabs(g->ls[l][perm[d]]);
+            if (s == 0) {
+                continue;
+            }
+            if (s > prev) {
+                return;
+            }
+            prev = s;
+        }
+    }
+    for (int d = 0; d < m; d++) {
+        g->n[d] = t.n[perm[d]];
+        g->os[d] = t.os[perm[d]];
+        g->red[d] = t.red[perm[d]];
+        for (uint32_t l = 0; l < h->n_leaves; l++) {
+            g->ls[l][d] = t.ls[l][perm[d]];
+        }
+    }
+}
+
 /* Drop size-1 dimensions and merge neighbours that every leaf and the output walk
  * as one. */
 static void collapse_dims(const tsr_ew_header_t *h, const tsr_ew_leaf_t *leaves, ew_dims_t *g)
@@ -955,6 +1011,9 @@ static void collapse_dims(const tsr_ew_header_t *h, const tsr_ew_leaf_t *leaves,
             g->ls[l][m] = leaves[l].stride[d];
         }
         m++;
+    }
+    if (h->red_op != TSR_RED_NONE) {
+        follow_leaves(h, leaves, g, m);
     }
     if (m == 0) {
         g->n[0] = 1;

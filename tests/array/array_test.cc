@@ -9,6 +9,7 @@
 #include "array/array_util.h"
 #include "common/test_util.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -138,6 +139,86 @@ TEST(ArrayReduce, LargeTreesMatchSequentialSum)
                 m2 += (host[i * n1 + j] - m) * (host[i * n1 + j] - m);
             }
             EXPECT_NEAR(vc[j], m2 / n0, 1e-9 * m2 / n0) << "column " << j;
+        }
+    }
+}
+
+// Sums and means of x + x.T and x.T - x (x of shape (n, m, n) with its axes
+// reversed, so that the operands lie in memory in different orders), float32 and
+// float64, along random axes with and without keepdims, against float64 sums on
+// the host.
+TEST(ArrayReduce, SumsOfATransposeMatchAFloat64Reference)
+{
+    Runtime rt = Cpu2();
+    std::mt19937_64 rng(tsr_test::TestSeed());
+    for (int rep = 0; rep < 24; rep++) {
+        const bool f32 = rep % 2 == 0;
+        const int64_t n = 20 + (int64_t)(rng() % 60);
+        const int64_t m = 1 + (int64_t)(rng() % 5);
+        const int64_t c = 5 + (int64_t)(rng() % 30);
+        const bool sub = rng() % 2 == 0;
+        const bool mean = rng() % 2 == 0;
+        std::vector<double> host((size_t)(n * n * m));
+        for (double &v : host) {
+            v = (double)(int64_t)(rng() % 2001 - 1000) / 64.0; /* exact in float32 */
+        }
+        std::vector<float> host32(host.begin(), host.end());
+        tsr_array_spec_t s = Spec(f32 ? TSR_FLOAT32 : TSR_FLOAT64, {n, m, n}, {c, 2, c});
+        Array x = MAKE(tsr_array_from_buffer(
+            rt.get(), &s, f32 ? (void *)host32.data() : (void *)host.data(),
+            host.size() * (f32 ? 4 : 8), TSR_ARRAY_COPY, &out_));
+        const int32_t axes[3] = {2, 1, 0};
+        Array xt = MAKE(tsr_array_transpose(x.get(), axes, &out_));
+        Array e = MAKE(tsr_array_binary(sub ? TSR_OP_SUB : TSR_OP_ADD, sub ? xt.get() : x.get(),
+                                        sub ? x.get() : xt.get(), &out_));
+        tsr_reduce_opts_t o = TSR_REDUCE_OPTS_INIT;
+        const uint32_t mask = (uint32_t)(rng() % 8); /* 0: every axis */
+        for (int32_t d = 0; d < 3; d++) {
+            if ((mask >> d) & 1u) {
+                o.axes[o.n_axes++] = d;
+            }
+        }
+        o.keepdims = rng() % 2 == 0;
+        Array r = MAKE(tsr_array_reduce(mean ? TSR_REDUCE_MEAN : TSR_REDUCE_SUM, e.get(), &o,
+                                        &out_));
+        /* The reference: e[i][j][k] summed over the reduced axes, in float64. */
+        const uint32_t red = mask == 0 ? 7u : mask;
+        const int64_t dims[3] = {n, m, n};
+        int64_t count = 1;
+        int64_t ostride[3];
+        int64_t s_out = 1;
+        for (int d = 2; d >= 0; d--) {
+            const bool reduced = (red >> d) & 1u;
+            count *= reduced ? dims[d] : 1;
+            ostride[d] = reduced ? 0 : s_out;
+            s_out *= reduced ? 1 : dims[d];
+        }
+        std::vector<double> want((size_t)s_out, 0.0);
+        for (int64_t i = 0; i < n; i++) {
+            for (int64_t k = 0; k < m; k++) {
+                for (int64_t j = 0; j < n; j++) {
+                    double a = host[(size_t)((i * m + k) * n + j)];
+                    double b = host[(size_t)((j * m + k) * n + i)]; /* xt[i][k][j] */
+                    want[(size_t)(i * ostride[0] + k * ostride[1] + j * ostride[2])] +=
+                        sub ? b - a : a + b;
+                }
+            }
+        }
+        ASSERT_EQ(tsr_array_size(r.get()), s_out) << "rep " << rep;
+        std::vector<double> got((size_t)s_out);
+        if (f32) {
+            std::vector<float> g = Compute<float>(r.get());
+            got.assign(g.begin(), g.end());
+        } else {
+            got = Compute<double>(r.get());
+        }
+        for (size_t q = 0; q < want.size(); q++) {
+            const double w = mean ? want[q] / (double)count : want[q];
+            const double tol = (f32 ? 1e-5 : 1e-12) * std::max(1.0, std::fabs(w) + (double)count);
+            ASSERT_NEAR(got[q], w, tol) << "rep " << rep << (f32 ? " float32" : " float64")
+                                        << (sub ? " xt - x" : " x + xt")
+                                        << (mean ? " mean" : " sum") << " mask " << mask
+                                        << " element " << q;
         }
     }
 }
