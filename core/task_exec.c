@@ -298,6 +298,12 @@ uint64_t tsr__task_bytes(const struct tsr_future *t)
  * is first made valid on the device's memory node. */
 static tsr_status_t prepare_buffers(struct tsr__worker *w, struct tsr_future *t, tsr_buffer_t *bufs)
 {
+    /* Slots past the task's handles are empty, so that a kernel that checks an
+     * index against them sees no buffer rather than stack garbage. */
+    for (uint32_t i = t->n_bufs; i < TSR_MAX_BUFFERS; i++) {
+        bufs[i].ptr = NULL;
+        bufs[i].n_bytes = 0;
+    }
     if (!t->rt->coherent) {
         for (uint32_t i = 0; i < t->n_bufs; i++) {
             bufs[i].ptr = t->bufs[i].data->rep[0].ptr;

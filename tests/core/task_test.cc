@@ -385,6 +385,49 @@ TEST_P(TaskP, TaskWithoutArgumentSeesNull)
     EXPECT_EQ(tsr_future_wait(f.get()), TSR_OK);
 }
 
+tsr_status_t OneBufferKernel(tsr_task_ctx_t *, const tsr_buffer_t *bufs, const void *)
+{
+    if (bufs[0].ptr == nullptr || bufs[0].n_bytes != sizeof(uint64_t)) {
+        return TSR_ETASK;
+    }
+    for (int i = 1; i < TSR_MAX_BUFFERS; i++) {
+        if (bufs[i].ptr != nullptr || bufs[i].n_bytes != 0) {
+            return TSR_ETASK;
+        }
+    }
+    return TSR_OK;
+}
+
+tsr_status_t ManyBuffersKernel(tsr_task_ctx_t *, const tsr_buffer_t *, const void *)
+{
+    return TSR_OK;
+}
+
+/* The slots of a task's buffer array past its handles are empty, also after a
+ * task with more handles ran on the same worker. */
+TEST_P(TaskP, BuffersPastTheHandlesAreEmpty)
+{
+    static const tsr_codelet_t one = tsr_test::MakeDynamicCodelet("one_buffer", OneBufferKernel);
+    static const tsr_codelet_t many =
+        tsr_test::MakeDynamicCodelet("many_buffers", ManyBuffersKernel);
+    std::vector<std::vector<uint64_t>> xs(TSR_MAX_BUFFERS, std::vector<uint64_t>(1, 0));
+    Runtime rt = Start();
+    ASSERT_TRUE(rt);
+    std::vector<Data> hs = tsr_test::RegisterVectors(rt.get(), xs);
+    for (int rep = 0; rep < 20; rep++) {
+        Task all(&many);
+        for (Data &h : hs) {
+            all.Use(h.get(), TSR_R);
+        }
+        Future f = all.Run(rt.get());
+        ASSERT_TRUE(f);
+        ASSERT_EQ(tsr_future_wait(f.get()), TSR_OK);
+        Future g = Task(&one).Use(hs[(size_t)rep % hs.size()].get(), TSR_R).Run(rt.get());
+        ASSERT_TRUE(g);
+        EXPECT_EQ(tsr_future_wait(g.get()), TSR_OK) << "rep " << rep;
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(Policies, TaskP, testing::ValuesIn(tsr_test::AllRtParams()),
                          tsr_test::RtParamName);
 
