@@ -6,8 +6,9 @@
 #                                        into DIR (default .gpu-deps/, git-ignored, ~7 MB) so
 #                                        that a machine without them can build the tests
 #   scripts/gpu-check.sh [OPTIONS]       configure + build build-gpu/ (Release, CUDA=ON, sm_90,
-#                                        -j$(nproc)), ctest -L cuda (with the NumPy oracle on the
-#                                        GPU, array.numpy_oracle.cuda, when configure found numpy),
+#                                        -j$(nproc)), ctest -L cuda (with the NumPy oracles on the
+#                                        GPU, array.numpy_oracle.cuda and .cuda_only, when configure
+#                                        found numpy),
 #                                        the array kernels' bandwidth, the GPU benchmarks (transfer,
 #                                        overhead, gemm, the array cases one by one, spill, and
 #                                        array's sum_spill_gpu last; skipped if out of time)
@@ -383,19 +384,22 @@ step_tests() {
     fi
 }
 
-oracle_state() { # oracle_state CTEST_OUTPUT: how array.numpy_oracle.cuda went
-    local line
-    line="$(grep -E '^ *[0-9]+/[0-9]+ +Test +#[0-9]+: array\.numpy_oracle\.cuda ' "$1" || true)"
+oracle_state() { # oracle_state CTEST_OUTPUT: how the NumPy oracles on the GPU went
+    ORACLE_STATE="$(one_oracle_state "$1" cuda); cuda_only $(one_oracle_state "$1" cuda_only)"
+}
+
+one_oracle_state() { # one_oracle_state CTEST_OUTPUT SUFFIX: array.numpy_oracle.SUFFIX
+    local line name="array\\.numpy_oracle\\.$2"
+    line="$(grep -E "^ *[0-9]+/[0-9]+ +Test +#[0-9]+: $name " "$1" || true)"
     case "$line" in
-    "") if ctest --test-dir "$BUILD" -N -R '^array\.numpy_oracle\.cuda$' 2>/dev/null |
-        grep -q 'numpy_oracle\.cuda'; then
-        ORACLE_STATE="not run"
+    "") if ctest --test-dir "$BUILD" -N -R "^$name\$" 2>/dev/null | grep -q "numpy_oracle\.$2\$"; then
+        echo "not run"
     else
-        ORACLE_STATE="not registered (configure found no python3 with numpy)"
+        echo "not registered (configure found no python3 with numpy)"
     fi ;;
-    *"***Skipped"* | *" Skipped "*) ORACLE_STATE="skipped (no CUDA device seen)" ;;
-    *" Passed "*) ORACLE_STATE="passed" ;;
-    *) ORACLE_STATE="FAILED (see log)" ;;
+    *"***Skipped"* | *" Skipped "*) echo "skipped (no CUDA device seen)" ;;
+    *" Passed "*) echo "passed" ;;
+    *) echo "FAILED (see log)" ;;
     esac
 }
 
@@ -593,7 +597,7 @@ print_summary() {
             "${CUDA_TOOLKIT:-unknown}" "${CUDA_DRIVER:-unknown}"
         printf '%-9s %s\n' "build:" "$BUILD_STATE ($BUILD)"
         printf '%-9s %s\n' "tests:" "$TEST_STATE"
-        printf '%-9s %s\n' "oracle:" "array.numpy_oracle.cuda (NumPy oracle on the GPU): $ORACLE_STATE"
+        printf '%-9s %s\n' "oracle:" "NumPy oracle on the GPU (array.numpy_oracle.*): cuda $ORACLE_STATE"
         printf '%-9s %s\n' "kernels:" "$KERNEL_BW"
         printf '%-9s %s\n' "bench:" "$(bench_args_words); records in $JSONL"
     } | tee "$SUMMARY"
