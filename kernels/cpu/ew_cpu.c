@@ -604,8 +604,12 @@ static void follow_leaves(const tsr_ew_header_t *h, const tsr_ew_leaf_t *leaves,
 {
     int perm[TSR_MAX_DIMS];
     int key = -1;
-    ew_dims_t t = *g;
+    ew_dims_t t;
 
+    if (m < 2) {
+        return;
+    }
+    t = *g;
     for (uint32_t l = 0; l < h->n_leaves && key < 0; l++) {
         int has_zero = 0;
         for (int d = 0; d < m; d++) {
