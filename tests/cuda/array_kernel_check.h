@@ -2,14 +2,20 @@
  * cuda_kernels_test.cc on a GPU): running an array codelet as a task pinned to a
  * device kind, comparing outputs element by element (exactly for integers, bools
  * and, unless told otherwise, floats; NaN matching any NaN), the tolerances of
- * float reductions, and a reference for ARGMIN/ARGMAX partials. */
+ * float reductions, a reference for ARGMIN/ARGMAX partials, the programs both
+ * write by hand, random arguments of the combine and copy kernels, and the base
+ * of both fixtures (runtime, seeded generator, comparison with the CPU kernel). */
 #ifndef TSR_TESTS_CUDA_ARRAY_KERNEL_CHECK_H
 #define TSR_TESTS_CUDA_ARRAY_KERNEL_CHECK_H
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
+#include <initializer_list>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -164,25 +170,13 @@ inline EwCase ScaleCase(const EwCase &c, bool square)
 {
     EwCase s = c;
     int v = (int)s.code.size() - 1;
-    auto add = [&](int op, int type, int a, int b, int aux) {
-        tsr_ew_instr_t in;
-        std::memset(&in, 0, sizeof(in));
-        in.op = op;
-        in.type = type;
-        in.a = a;
-        in.b = b;
-        in.c = -1;
-        in.aux = aux;
-        s.code.push_back(in);
-        return (int)s.code.size() - 1;
-    };
     if (c.vtype() != TSR_FLOAT64) {
-        v = add(TSR_EW_CAST, c.vtype(), v, -1, TSR_FLOAT64);
+        v = AddInstr(&s, TSR_EW_CAST, c.vtype(), v, -1, -1, TSR_FLOAT64);
     }
     if (square) {
-        add(TSR_EW_MUL, TSR_FLOAT64, v, v, 0);
+        AddInstr(&s, TSR_EW_MUL, TSR_FLOAT64, v, v);
     } else {
-        add(TSR_EW_ABS, TSR_FLOAT64, v, -1, 0);
+        AddInstr(&s, TSR_EW_ABS, TSR_FLOAT64, v);
     }
     s.h.n_instr = (uint32_t)s.code.size();
     s.h.red_op = TSR_RED_SUM;
@@ -337,6 +331,222 @@ inline std::string CompareReduced(const EwCase &c, const Bytes &a, const Bytes &
     }
     return "";
 }
+
+/* ---- programs written by hand ----------------------------------------------------- */
+
+/* A program that only loads `lf`, a generator leaf, over a chunk of `shape`: no
+ * input buffers, the output is buffer 0. */
+inline EwCase LoadCase(const tsr_ew_leaf_t &lf, std::initializer_list<int64_t> shape)
+{
+    EwCase c;
+    std::memset(&c.h, 0, sizeof(c.h));
+    c.h.magic = TSR_EW_MAGIC;
+    c.h.ndim = (uint32_t)shape.size();
+    std::copy(shape.begin(), shape.end(), c.h.shape);
+    c.h.n_leaves = 1;
+    c.h.n_instr = 1;
+    c.leaves.push_back(lf);
+    AddInstr(&c, TSR_EW_LOAD, lf.type);
+    c.h.out_bytes = (uint64_t)c.Elems() * tsr_ew::dtype_bytes(lf.type);
+    return c;
+}
+
+/* The float32 chain sqrt(abs(x * 1.5 + 0.5)) * x - 2 over x, the n contiguous
+ * elements of buffer 0, into buffer 1: a fused program as the collections emit
+ * it. x is the caller's to add to `inputs` (or to register itself). */
+inline EwCase ChainCase(int64_t n)
+{
+    EwCase c;
+    std::memset(&c.h, 0, sizeof(c.h));
+    c.h.magic = TSR_EW_MAGIC;
+    c.h.ndim = 1;
+    c.h.shape[0] = n;
+    tsr_ew_leaf_t lf;
+    std::memset(&lf, 0, sizeof(lf));
+    lf.kind = TSR_LEAF_BUFFER;
+    lf.type = TSR_FLOAT32;
+    lf.stride[0] = 1;
+    c.leaves.push_back(lf);
+    auto add = [&](int op, int a, int b, double imm) {
+        int i = AddInstr(&c, op, TSR_FLOAT32, a, b);
+        c.code[i].imm_f = imm;
+        return i;
+    };
+    int v = add(TSR_EW_LOAD, -1, -1, 0);
+    int t = add(TSR_EW_MUL, v, add(TSR_EW_CONST, -1, -1, 1.5), 0);
+    t = add(TSR_EW_ADD, t, add(TSR_EW_CONST, -1, -1, 0.5), 0);
+    t = add(TSR_EW_SQRT, add(TSR_EW_ABS, t, -1, 0), -1, 0);
+    t = add(TSR_EW_MUL, t, v, 0);
+    add(TSR_EW_SUB, t, add(TSR_EW_CONST, -1, -1, 2), 0);
+    c.h.n_leaves = 1;
+    c.h.n_instr = (uint32_t)c.code.size();
+    c.h.out_buf = 1;
+    c.h.out_bytes = (uint64_t)n * 4;
+    return c;
+}
+
+/* ---- random arguments of the kernels ---------------------------------------------- */
+
+/* A leaf of generator `kind` and `type` at a random place far into the index
+ * space (up to 2^44), with the parameters of both tests' generator checks:
+ * ARANGE from -7.25 by 0.1, UNIFORM in [-7.25, 12.5), NORMAL of mean 3 and
+ * deviation 12.5. Its strides and then its seed are the caller's to draw. */
+inline tsr_ew_leaf_t GeneratorLeaf(std::mt19937_64 &rng, int kind, int type)
+{
+    tsr_ew_leaf_t lf;
+    std::memset(&lf, 0, sizeof(lf));
+    lf.kind = kind;
+    lf.type = type;
+    lf.offset = (int64_t)(rng() >> 20);
+    lf.p0 = kind == TSR_LEAF_NORMAL ? 3 : -7.25;
+    lf.p1 = kind == TSR_LEAF_ARANGE ? 0.1 : 12.5;
+    return lf;
+}
+
+/* The bytes of a kernel's argument struct. */
+template <class T>
+Bytes BytesOf(const T &arg)
+{
+    const unsigned char *p = reinterpret_cast<const unsigned char *>(&arg);
+    return Bytes(p, p + sizeof(arg));
+}
+
+inline Bytes RandomBytes(std::mt19937_64 &rng, size_t n)
+{
+    Bytes b(n);
+    for (unsigned char &x : b) {
+        x = (unsigned char)rng();
+    }
+    return b;
+}
+
+/* A random combine of partials of values of a random dtype (set in *vtype): 1 to
+ * 6 inputs of 1 to `max_elems` elements, final or not, with a random count, ddof
+ * and finalisation. out_type is left 0: the tests choose it differently. */
+inline tsr_red_combine_arg_t RandomCombineArg(std::mt19937_64 &rng, uint64_t max_elems, int *vtype)
+{
+    tsr_red_combine_arg_t a;
+    std::memset(&a, 0, sizeof(a));
+    a.red_op = TSR_RED_SUM + (int32_t)(rng() % 7);
+    *vtype = (int)(rng() % TSR_N_DTYPES);
+    a.acc_type = tsr_red_acc_type((tsr_red_op_t)a.red_op, (tsr_dtype_t)*vtype);
+    a.final = (uint32_t)(rng() % 2);
+    a.n_in = 1 + (uint32_t)(rng() % 6);
+    a.n_elems = 1 + rng() % max_elems;
+    a.count = 1 + (double)(rng() % 100);
+    a.ddof = (double)(rng() % 2);
+    a.fin = a.red_op == TSR_RED_MOMENTS            ? TSR_FIN_VAR + (int32_t)(rng() % 2)
+            : a.red_op == TSR_RED_SUM && rng() % 2 ? TSR_FIN_MEAN
+                                                   : TSR_FIN_CAST;
+    return a;
+}
+
+/* A random copy of 0 to 4 dimensions of 1 to `max_extent` elements each, of 1,
+ * 2, 4 or 8 bytes; alloc, the pieces and the buffers are left to the caller. */
+inline tsr_copy_header_t RandomCopyHeader(std::mt19937_64 &rng, uint64_t max_extent)
+{
+    tsr_copy_header_t h;
+    std::memset(&h, 0, sizeof(h));
+    h.magic = TSR_COPY_MAGIC;
+    h.ndim = (uint32_t)(rng() % 5);
+    const uint32_t sizes[] = {1, 2, 4, 8};
+    h.elem_size = sizes[rng() % 4];
+    int64_t total = 1;
+    for (uint32_t d = 0; d < h.ndim; d++) {
+        h.shape[d] = 1 + (int64_t)(rng() % max_extent);
+        total *= h.shape[d];
+    }
+    h.out_bytes = (uint64_t)total * h.elem_size;
+    return h;
+}
+
+/* h->n_pieces random pieces of copy *h: each a fill (one in four) or a copy of a
+ * block at a random place of the output, read with strides of -4 to 4 (0
+ * broadcasts) from a random source appended to *srcs, which holds 0 to 2
+ * elements before the lowest one read and, with `slack`, 0 to 2 after the
+ * highest. Sets h->out_buf, the buffer after the sources. */
+inline std::vector<tsr_copy_piece_t> RandomPieces(std::mt19937_64 &rng, tsr_copy_header_t *h,
+                                                  std::vector<Bytes> *srcs, bool slack)
+{
+    std::vector<tsr_copy_piece_t> pieces(h->n_pieces);
+    for (tsr_copy_piece_t &p : pieces) {
+        std::memset(&p, 0, sizeof(p));
+        p.kind = rng() % 4 == 0 ? TSR_PIECE_FILL : TSR_PIECE_COPY;
+        p.fill = rng();
+        int64_t lo = 0, hi = 0;
+        for (uint32_t d = 0; d < h->ndim; d++) {
+            p.shape[d] = 1 + (int64_t)(rng() % (uint64_t)h->shape[d]);
+            p.dst_origin[d] = (int64_t)(rng() % (uint64_t)(h->shape[d] - p.shape[d] + 1));
+            p.src_stride[d] = (int64_t)(rng() % 9) - 4;
+            int64_t span = (p.shape[d] - 1) * p.src_stride[d];
+            (span < 0 ? lo : hi) += span;
+        }
+        p.src_offset = -lo + (int64_t)(rng() % 3);
+        if (p.kind == TSR_PIECE_COPY) {
+            p.buf = (int32_t)srcs->size();
+            const int64_t after = slack ? (int64_t)(rng() % 3) : 0;
+            srcs->push_back(
+                RandomBytes(rng, (size_t)(p.src_offset + hi + 1 + after) * h->elem_size));
+        }
+    }
+    h->out_buf = (uint32_t)srcs->size();
+    return pieces;
+}
+
+/* The copy kernel's argument: the header, then its pieces. */
+inline Bytes CopyArg(const tsr_copy_header_t &h, const std::vector<tsr_copy_piece_t> &pieces)
+{
+    Bytes arg(sizeof(h) + pieces.size() * sizeof(tsr_copy_piece_t));
+    std::memcpy(arg.data(), &h, sizeof(h));
+    std::memcpy(arg.data() + sizeof(h), pieces.data(), pieces.size() * sizeof(pieces[0]));
+    return arg;
+}
+
+/* ---- the fixtures' base ------------------------------------------------------------ */
+
+/* What the fixtures of both tests hold. Their SetUp starts rt_ (each its own
+ * way), then calls Seed. */
+class KernelTest : public testing::Test {
+protected:
+    /* Seeds rng_ from TSR_TEST_SEED, or afresh, and prints the seed: a failing
+     * run can be replayed. */
+    void Seed()
+    {
+        seed_ = tsr_test::TestSeed();
+        std::printf("[   SEED   ] %s\n", tsr_test::SeedTrace(seed_).c_str());
+        rng_.seed(seed_);
+    }
+
+    TaskResult Run(const tsr_codelet_t *cl, const Bytes &arg, const std::vector<Bytes> &in,
+                   tsr_device_kind_t kind, const Bytes *init = nullptr)
+    {
+        return RunKernel(rt_.get(), cl, arg, in, kind, init);
+    }
+
+    /* `got`, case c's output from another kernel, against the CPU kernel's:
+     * elementwise outputs exactly, partials within the order of folding, with
+     * scale(square) giving the sums of |v| (false) or v * v (true) that scale
+     * the float tolerances (see ScaleCase). Returns the difference or "". */
+    template <class ScaleFn>
+    std::string CompareWithCpu(const EwCase &c, const Bytes &got, ScaleFn scale)
+    {
+        TaskResult r = Run(&tsr__ew_codelet, c.Blob(), c.inputs, TSR_DEVICE_CPU);
+        if (r.status != TSR_OK) {
+            return "the CPU kernel failed: " + r.message;
+        }
+        if (c.h.red_op == TSR_RED_NONE) {
+            return DiffArrays(c.vtype(), r.out, got);
+        }
+        const bool scaled = NeedsScales(c);
+        std::vector<double> s1 = scaled ? scale(false) : std::vector<double>();
+        std::vector<double> s2 = scaled ? scale(true) : std::vector<double>();
+        return CompareReduced(c, r.out, got, s1, s2);
+    }
+
+    tsr_test::Runtime rt_;
+    uint64_t seed_ = 0;
+    std::mt19937_64 rng_;
+};
 
 }  // namespace tsr_ew_test
 

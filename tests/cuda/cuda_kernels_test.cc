@@ -38,7 +38,7 @@ using tsr_ew_test::GenOptions;
 using tsr_ew_test::ProgramGen;
 using tsr_ew_test::TaskResult;
 
-class CudaKernels : public testing::Test {
+class CudaKernels : public tsr_ew_test::KernelTest {
 protected:
     void SetUp() override
     {
@@ -57,57 +57,7 @@ protected:
         if (!gpu) {
             GTEST_SKIP() << "no CUDA device (no GPU, or no NVIDIA driver)";
         }
-        seed_ = tsr_test::TestSeed();
-        std::printf("[   SEED   ] %s\n", tsr_test::SeedTrace(seed_).c_str());
-        rng_.seed(seed_);
-    }
-
-    TaskResult Run(const tsr_codelet_t *cl, const Bytes &arg, const std::vector<Bytes> &in,
-                   tsr_device_kind_t kind, const Bytes *init = nullptr)
-    {
-        return tsr_ew_test::RunKernel(rt_.get(), cl, arg, in, kind, init);
-    }
-
-    /* Whether the CPU kernels fold and combine ARGMIN themselves yet (see
-     * ew_emulation_test.cc for the probe's safety). */
-    bool CpuFoldsArg()
-    {
-        EwCase c;
-        std::memset(&c.h, 0, sizeof(c.h));
-        c.h.magic = TSR_EW_MAGIC;
-        c.h.ndim = 1;
-        c.h.shape[0] = 3;
-        c.h.n_leaves = 2;
-        c.h.n_instr = 2;
-        c.h.red_op = TSR_RED_ARGMIN;
-        c.h.red_mask = 1;
-        c.h.out_buf = 1;
-        c.h.out_bytes = 64;
-        tsr_ew_leaf_t lf;
-        std::memset(&lf, 0, sizeof(lf));
-        lf.kind = TSR_LEAF_ARANGE;
-        lf.type = TSR_INT64;
-        lf.p1 = 1;
-        lf.stride[0] = 1;
-        c.leaves.push_back(lf);
-        lf.kind = TSR_LEAF_BUFFER;
-        lf.type = TSR_FLOAT64;
-        c.leaves.push_back(lf);
-        double v[3] = {3, 1, 2};
-        c.inputs.push_back(Bytes((unsigned char *)v, (unsigned char *)v + sizeof(v)));
-        tsr_ew_instr_t in;
-        std::memset(&in, 0, sizeof(in));
-        in.op = TSR_EW_LOAD;
-        in.type = TSR_INT64;
-        in.a = in.b = in.c = -1;
-        c.code.push_back(in);
-        in.type = TSR_FLOAT64;
-        in.aux = 1;
-        c.code.push_back(in);
-        TaskResult r = Run(&tsr__ew_codelet, c.Blob(), c.inputs, TSR_DEVICE_CPU);
-        return r.status == TSR_OK && r.out.size() >= 16 &&
-               tsr_ew_test::Get<double>(r.out.data()) == 1.0 &&
-               tsr_ew_test::Get<int64_t>(r.out.data() + 8) == 1;
+        Seed();
     }
 
     std::vector<double> CpuScale(const EwCase &c, bool square)
@@ -122,53 +72,32 @@ protected:
     }
 
     /* GPU against CPU for a case: exact, or for reductions within the order of
-     * folding; ARGMIN/ARGMAX against the reference when the CPU cannot. */
-    std::string Check(const EwCase &c, bool cpu_arg)
+     * folding. */
+    std::string Check(const EwCase &c)
     {
         TaskResult g = Run(&tsr__ew_codelet, c.Blob(), c.inputs, TSR_DEVICE_CUDA);
         if (g.status != TSR_OK) {
             return "the CUDA kernel failed: " + g.message;
         }
-        const bool arg = c.h.red_op == TSR_RED_ARGMIN || c.h.red_op == TSR_RED_ARGMAX;
-        if (arg && !cpu_arg) {
-            std::string err;
-            std::vector<tsr_ew_test::ArgRef> ref = tsr_ew_test::ArgReference(rt_.get(), c, &err);
-            return err.empty() ? tsr_ew_test::CompareArg(c, ref, g.out) : err;
-        }
-        TaskResult r = Run(&tsr__ew_codelet, c.Blob(), c.inputs, TSR_DEVICE_CPU);
-        if (r.status != TSR_OK) {
-            return "the CPU kernel failed: " + r.message;
-        }
-        if (c.h.red_op == TSR_RED_NONE) {
-            return tsr_ew_test::DiffArrays(c.vtype(), r.out, g.out);
-        }
-        const bool scaled = tsr_ew_test::NeedsScales(c);
-        return tsr_ew_test::CompareReduced(c, r.out, g.out,
-                                           scaled ? CpuScale(c, false) : std::vector<double>(),
-                                           scaled ? CpuScale(c, true) : std::vector<double>());
+        return CompareWithCpu(c, g.out, [&](bool square) { return CpuScale(c, square); });
     }
 
-    tsr_test::Runtime rt_;
     uint64_t gpu_mem_ = 0;
-    uint64_t seed_ = 0;
-    std::mt19937_64 rng_;
 };
 
 TEST_F(CudaKernels, ProgramsWithoutTranscendentalsMatchExactly)
 {
-    const bool cpu_arg = CpuFoldsArg();
     for (size_t i = 0; i < tsr_test::Scaled(400, 40); i++) {
         GenOptions opt;
         opt.transcendental = false;
         ProgramGen gen(rng_, opt);
         EwCase c = gen.Make();
-        ASSERT_EQ(Check(c, cpu_arg), "") << "case " << i << "\n" << c.text;
+        ASSERT_EQ(Check(c), "") << "case " << i << "\n" << c.text;
     }
 }
 
 TEST_F(CudaKernels, EveryReductionMatches)
 {
-    const bool cpu_arg = CpuFoldsArg();
     for (int red = TSR_RED_SUM; red <= TSR_RED_ARGMAX; red++) {
         for (size_t i = 0; i < tsr_test::Scaled(40, 8); i++) {
             GenOptions opt;
@@ -177,8 +106,7 @@ TEST_F(CudaKernels, EveryReductionMatches)
             opt.max_elems = 200000;
             ProgramGen gen(rng_, opt);
             EwCase c = gen.Make();
-            ASSERT_EQ(Check(c, cpu_arg), "") << "reduction " << red << " case " << i << "\n"
-                                             << c.text;
+            ASSERT_EQ(Check(c), "") << "reduction " << red << " case " << i << "\n" << c.text;
         }
     }
 }
@@ -225,32 +153,11 @@ TEST_F(CudaKernels, GeneratorsMatchTheCpu)
 {
     for (int kind = TSR_LEAF_ARANGE; kind <= TSR_LEAF_NORMAL; kind++) {
         for (int type = 0; type < TSR_N_DTYPES; type++) {
-            EwCase c;
-            std::memset(&c.h, 0, sizeof(c.h));
-            c.h.magic = TSR_EW_MAGIC;
-            c.h.ndim = 2;
-            c.h.shape[0] = 301;
-            c.h.shape[1] = 97;
-            c.h.n_leaves = 1;
-            c.h.n_instr = 1;
-            tsr_ew_leaf_t lf;
-            std::memset(&lf, 0, sizeof(lf));
-            lf.kind = kind;
-            lf.type = type;
-            lf.offset = (int64_t)(rng_() >> 20);
+            tsr_ew_leaf_t lf = tsr_ew_test::GeneratorLeaf(rng_, kind, type);
             lf.stride[0] = 97;
             lf.stride[1] = 1;
-            lf.p0 = kind == TSR_LEAF_NORMAL ? 3 : -7.25;
-            lf.p1 = kind == TSR_LEAF_ARANGE ? 0.1 : 12.5;
             lf.seed = rng_();
-            c.leaves.push_back(lf);
-            tsr_ew_instr_t in;
-            std::memset(&in, 0, sizeof(in));
-            in.op = TSR_EW_LOAD;
-            in.type = type;
-            in.a = in.b = in.c = -1;
-            c.code.push_back(in);
-            c.h.out_bytes = (uint64_t)c.Elems() * tsr_ew::dtype_bytes(type);
+            EwCase c = tsr_ew_test::LoadCase(lf, {301, 97});
             TaskResult g = Run(&tsr__ew_codelet, c.Blob(), c.inputs, TSR_DEVICE_CUDA);
             TaskResult r = Run(&tsr__ew_codelet, c.Blob(), c.inputs, TSR_DEVICE_CPU);
             ASSERT_EQ(g.status, TSR_OK) << g.message;
@@ -302,32 +209,18 @@ Bytes RandomPartials(std::mt19937_64 &rng, int red, int vtype, int64_t n)
 TEST_F(CudaKernels, CombineMatchesTheCpu)
 {
     for (size_t i = 0; i < tsr_test::Scaled(200, 20); i++) {
-        tsr_red_combine_arg_t a;
-        std::memset(&a, 0, sizeof(a));
-        a.red_op = TSR_RED_SUM + (int32_t)(rng_() % 7);
-        const int vtype = (int)(rng_() % TSR_N_DTYPES);
+        int vtype = 0;
+        tsr_red_combine_arg_t a = tsr_ew_test::RandomCombineArg(rng_, 5000, &vtype);
         const bool arg = a.red_op == TSR_RED_ARGMIN || a.red_op == TSR_RED_ARGMAX;
-        a.acc_type = tsr_red_acc_type((tsr_red_op_t)a.red_op, (tsr_dtype_t)vtype);
-        a.final = (uint32_t)(rng_() % 2);
-        a.n_in = 1 + (uint32_t)(rng_() % 6);
-        a.n_elems = 1 + rng_() % 5000;
-        a.count = 1 + (double)(rng_() % 100);
-        a.ddof = (double)(rng_() % 2);
-        a.fin = a.red_op == TSR_RED_MOMENTS             ? TSR_FIN_VAR + (int32_t)(rng_() % 2)
-                : a.red_op == TSR_RED_SUM && rng_() % 2 ? TSR_FIN_MEAN
-                                                        : TSR_FIN_CAST;
         a.out_type = arg ? TSR_INT64 : (int32_t)(rng_() % TSR_N_DTYPES);
         std::vector<Bytes> ins;
         for (uint32_t k = 0; k < a.n_in; k++) {
             ins.push_back(RandomPartials(rng_, a.red_op, vtype, (int64_t)a.n_elems));
         }
-        Bytes arg_bytes((unsigned char *)&a, (unsigned char *)&a + sizeof(a));
+        Bytes arg_bytes = tsr_ew_test::BytesOf(a);
         TaskResult g = Run(&tsr__red_combine_codelet, arg_bytes, ins, TSR_DEVICE_CUDA);
         ASSERT_EQ(g.status, TSR_OK) << g.message;
         TaskResult r = Run(&tsr__red_combine_codelet, arg_bytes, ins, TSR_DEVICE_CPU);
-        if (arg && r.status == TSR_EINVAL) {
-            continue; /* no ARGMIN/ARGMAX combine on the CPU yet: see ew_emulation_test */
-        }
         ASSERT_EQ(r.status, TSR_OK) << r.message;
         if (a.final || (!arg && a.red_op != TSR_RED_MOMENTS)) {
             const int type = a.final ? a.out_type : a.acc_type;
@@ -344,11 +237,10 @@ TEST_F(CudaKernels, CombineMatchesTheCpu)
  * the CPU alone gives. */
 TEST_F(CudaKernels, PartialsCrossDevices)
 {
-    const bool cpu_arg = CpuFoldsArg();
     for (size_t i = 0; i < tsr_test::Scaled(60, 10); i++) {
         GenOptions opt;
         opt.transcendental = false;
-        opt.red_op = TSR_RED_SUM + (int)(rng_() % (cpu_arg ? 7 : 5));
+        opt.red_op = TSR_RED_SUM + (int)(rng_() % 7);
         ProgramGen gen(rng_, opt);
         EwCase c = gen.Make();
         TaskResult pg = Run(&tsr__ew_codelet, c.Blob(), c.inputs, TSR_DEVICE_CUDA);
@@ -361,7 +253,7 @@ TEST_F(CudaKernels, PartialsCrossDevices)
         a.acc_type = tsr_red_acc_type((tsr_red_op_t)a.red_op, (tsr_dtype_t)c.vtype());
         a.n_in = 2;
         a.n_elems = (uint64_t)c.OutElems();
-        Bytes arg_bytes((unsigned char *)&a, (unsigned char *)&a + sizeof(a));
+        Bytes arg_bytes = tsr_ew_test::BytesOf(a);
         std::vector<Bytes> gc = {pg.out, pc.out};
         std::vector<Bytes> cc = {pc.out, pc.out};
         TaskResult on_cpu = Run(&tsr__red_combine_codelet, arg_bytes, gc, TSR_DEVICE_CPU);
@@ -417,7 +309,7 @@ TEST_F(CudaKernels, MatmulMatchesTheCpu)
         std::vector<Bytes> in = {fill((size_t)(g.off_a + (g.m - 1) * g.lda + g.k)),
                                  fill((size_t)(g.off_b + (g.k - 1) * g.ldb + g.n))};
         Bytes c0 = fill((size_t)(g.m * g.n));
-        Bytes arg((unsigned char *)&g, (unsigned char *)&g + sizeof(g));
+        Bytes arg = tsr_ew_test::BytesOf(g);
         TaskResult gr = Run(&tsr__gemm_codelet, arg, in, TSR_DEVICE_CUDA, g.beta ? &c0 : nullptr);
         TaskResult cr = Run(&tsr__gemm_codelet, arg, in, TSR_DEVICE_CPU, g.beta ? &c0 : nullptr);
         ASSERT_EQ(gr.status, TSR_OK) << gr.message;
@@ -436,52 +328,13 @@ TEST_F(CudaKernels, MatmulMatchesTheCpu)
 TEST_F(CudaKernels, CopyMatchesTheCpu)
 {
     for (size_t it = 0; it < tsr_test::Scaled(100, 10); it++) {
-        tsr_copy_header_t h;
-        std::memset(&h, 0, sizeof(h));
-        h.magic = TSR_COPY_MAGIC;
-        h.ndim = (uint32_t)(rng_() % 5);
-        const uint32_t sizes[] = {1, 2, 4, 8};
-        h.elem_size = sizes[rng_() % 4];
-        int64_t total = 1;
-        for (uint32_t d = 0; d < h.ndim; d++) {
-            h.shape[d] = 1 + (int64_t)(rng_() % 40);
-            total *= h.shape[d];
-        }
-        h.out_bytes = (uint64_t)total * h.elem_size;
+        tsr_copy_header_t h = tsr_ew_test::RandomCopyHeader(rng_, 40);
         h.alloc = 0; /* RW: every element compared */
         h.n_pieces = 1 + (uint32_t)(rng_() % 6);
         std::vector<Bytes> srcs;
-        std::vector<tsr_copy_piece_t> pieces(h.n_pieces);
-        for (tsr_copy_piece_t &p : pieces) {
-            std::memset(&p, 0, sizeof(p));
-            p.kind = rng_() % 4 == 0 ? TSR_PIECE_FILL : TSR_PIECE_COPY;
-            p.fill = rng_();
-            int64_t lo = 0, hi = 0;
-            for (uint32_t d = 0; d < h.ndim; d++) {
-                p.shape[d] = 1 + (int64_t)(rng_() % (uint64_t)h.shape[d]);
-                p.dst_origin[d] = (int64_t)(rng_() % (uint64_t)(h.shape[d] - p.shape[d] + 1));
-                p.src_stride[d] = (int64_t)(rng_() % 9) - 4;
-                int64_t span = (p.shape[d] - 1) * p.src_stride[d];
-                (span < 0 ? lo : hi) += span;
-            }
-            p.src_offset = -lo + (int64_t)(rng_() % 3);
-            if (p.kind == TSR_PIECE_COPY) {
-                p.buf = (int32_t)srcs.size();
-                Bytes src((size_t)(p.src_offset + hi + 1) * h.elem_size);
-                for (unsigned char &x : src) {
-                    x = (unsigned char)rng_();
-                }
-                srcs.push_back(src);
-            }
-        }
-        h.out_buf = (uint32_t)srcs.size();
-        Bytes arg(sizeof(h) + pieces.size() * sizeof(tsr_copy_piece_t));
-        std::memcpy(arg.data(), &h, sizeof(h));
-        std::memcpy(arg.data() + sizeof(h), pieces.data(), pieces.size() * sizeof(pieces[0]));
-        Bytes init(h.out_bytes);
-        for (unsigned char &x : init) {
-            x = (unsigned char)rng_();
-        }
+        std::vector<tsr_copy_piece_t> pieces = tsr_ew_test::RandomPieces(rng_, &h, &srcs, false);
+        Bytes arg = tsr_ew_test::CopyArg(h, pieces);
+        Bytes init = tsr_ew_test::RandomBytes(rng_, h.out_bytes);
         TaskResult g = Run(&tsr__copy_codelet, arg, srcs, TSR_DEVICE_CUDA, &init);
         TaskResult r = Run(&tsr__copy_codelet, arg, srcs, TSR_DEVICE_CPU, &init);
         ASSERT_EQ(g.status, TSR_OK) << g.message;
@@ -516,7 +369,7 @@ TEST_F(CudaKernels, MalformedArgumentsFailCleanly)
     gm.type = TSR_FLOAT32;
     gm.m = gm.n = gm.k = gm.lda = gm.ldb = 4;
     std::vector<Bytes> short_in = {Bytes(60), Bytes(64)};
-    Bytes garg((unsigned char *)&gm, (unsigned char *)&gm + sizeof(gm));
+    Bytes garg = tsr_ew_test::BytesOf(gm);
     EXPECT_EQ(Run(&tsr__gemm_codelet, garg, short_in, TSR_DEVICE_CUDA).status, TSR_EINVAL);
 
     tsr_red_combine_arg_t ca;
@@ -525,7 +378,7 @@ TEST_F(CudaKernels, MalformedArgumentsFailCleanly)
     ca.acc_type = TSR_FLOAT64;
     ca.n_in = 1;
     ca.n_elems = 10;
-    Bytes carg((unsigned char *)&ca, (unsigned char *)&ca + sizeof(ca));
+    Bytes carg = tsr_ew_test::BytesOf(ca);
     std::vector<Bytes> short_partial = {Bytes(72)};
     EXPECT_EQ(Run(&tsr__red_combine_codelet, carg, short_partial, TSR_DEVICE_CUDA).status,
               TSR_EINVAL);
@@ -533,7 +386,7 @@ TEST_F(CudaKernels, MalformedArgumentsFailCleanly)
     /* Still working. */
     ProgramGen gen(rng_, opt);
     EwCase ok = gen.Make();
-    EXPECT_EQ(Check(ok, false), "");
+    EXPECT_EQ(Check(ok), "");
 }
 
 /* ---- bandwidth ---------------------------------------------------------------------- */
@@ -565,38 +418,7 @@ TEST_F(CudaKernels, ReportsBandwidth)
     std::vector<float> x((size_t)n, 0.5f);
     tsr_test::Data hx = tsr_test::Register(rt_.get(), x.data(), bytes);
 
-    EwCase c;
-    std::memset(&c.h, 0, sizeof(c.h));
-    c.h.magic = TSR_EW_MAGIC;
-    c.h.ndim = 1;
-    c.h.shape[0] = n;
-    tsr_ew_leaf_t lf;
-    std::memset(&lf, 0, sizeof(lf));
-    lf.type = TSR_FLOAT32;
-    lf.stride[0] = 1;
-    c.leaves.push_back(lf);
-    auto add = [&](int op, int a, int b, double imm) {
-        tsr_ew_instr_t in;
-        std::memset(&in, 0, sizeof(in));
-        in.op = op;
-        in.type = TSR_FLOAT32;
-        in.a = a;
-        in.b = b;
-        in.c = -1;
-        in.imm_f = imm;
-        c.code.push_back(in);
-        return (int)c.code.size() - 1;
-    };
-    int v = add(TSR_EW_LOAD, -1, -1, 0);
-    int t = add(TSR_EW_MUL, v, add(TSR_EW_CONST, -1, -1, 1.5), 0);
-    t = add(TSR_EW_ADD, t, add(TSR_EW_CONST, -1, -1, 0.5), 0);
-    t = add(TSR_EW_SQRT, add(TSR_EW_ABS, t, -1, 0), -1, 0);
-    t = add(TSR_EW_MUL, t, v, 0);
-    add(TSR_EW_SUB, t, add(TSR_EW_CONST, -1, -1, 2), 0);
-    c.h.n_leaves = 1;
-    c.h.n_instr = (uint32_t)c.code.size();
-    c.h.out_buf = 1;
-    c.h.out_bytes = bytes;
+    EwCase c = tsr_ew_test::ChainCase(n);
     Bytes chain = c.Blob();
     c.h.red_op = TSR_RED_SUM;
     c.h.red_mask = 1;

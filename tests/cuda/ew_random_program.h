@@ -83,6 +83,22 @@ struct EwCase {
     }
 };
 
+/* Appends an instruction (without immediates) to the program of `prog`; returns
+ * its index, the value's operand number. */
+inline int AddInstr(EwCase *prog, int op, int type, int a = -1, int b = -1, int c = -1, int aux = 0)
+{
+    tsr_ew_instr_t in;
+    std::memset(&in, 0, sizeof(in));
+    in.op = op;
+    in.type = type;
+    in.a = a;
+    in.b = b;
+    in.c = c;
+    in.aux = aux;
+    prog->code.push_back(in);
+    return (int)prog->code.size() - 1;
+}
+
 inline const char *OpName(int op)
 {
     static const char *const names[] = {
@@ -327,16 +343,7 @@ private:
 
     int Add(int op, int type, int a = -1, int b = -1, int c = -1, int aux = 0)
     {
-        tsr_ew_instr_t in;
-        std::memset(&in, 0, sizeof(in));
-        in.op = op;
-        in.type = type;
-        in.a = a;
-        in.b = b;
-        in.c = c;
-        in.aux = aux;
-        c_.code.push_back(in);
-        return (int)c_.code.size() - 1;
+        return AddInstr(&c_, op, type, a, b, c, aux);
     }
 
     int Load(int leaf) { return Add(TSR_EW_LOAD, c_.leaves[leaf].type, -1, -1, -1, leaf); }
