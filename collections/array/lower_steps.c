@@ -59,6 +59,11 @@ tsr_status_t tsr__lower_matmul(lower_t *L, tsr_array_t *r, tsr_data_t **outs)
                 desc.n_handles = 3;
                 desc.arg = &g;
                 desc.arg_size = sizeof(g);
+                /* Each output chunk is a chain of products along k. Earlier links
+                 * first, across chains, so that the last ones are many
+                 * independent tasks the workers share, not a few chains that
+                 * one worker runs to the end while the others wait. */
+                desc.priority = (int32_t)(a->nch[1] - p);
                 st = tsr__lower_submit(
                     L, &desc,
                     (uint64_t)(g.m * g.k + g.k * g.n + g.m * g.n) * tsr_dtype_size(r->dtype),
