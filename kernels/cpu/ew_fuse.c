@@ -60,6 +60,7 @@ void tsr__fuse_plan(const tsr_ew_header_t *h, const tsr_ew_instr_t *code, tsr_dt
         st->a_cur = in->a == prev;
         st->b_cur = binary && st->b == prev;
         st->a_const = !st->a_cur && code[st->a].op == TSR_EW_CONST;
+        st->setup = st->b_cur || !st->a_cur;
         st->kind = (uint8_t)TSR__FUSE_KIND(in->op, !binary                          ? 0
                                               : st->b_cur                      ? TSR__FUSE_BK_KEPT
                                               : code[st->b].op == TSR_EW_CONST ? TSR__FUSE_BK_CONST
@@ -129,11 +130,11 @@ void tsr__fuse_plan(const tsr_ew_header_t *h, const tsr_ew_instr_t *code, tsr_dt
 #define FUSE_SQRT(u, F) c##u = F(c##u);
 /* The cases of a binary op, one per way of getting b. */
 #define FUSE_BIN_CASES(OP, STMT)                                                                   \
-    case TSR__FUSE_KIND(OP, TSR__FUSE_BK_KEPT):                                                              \
+    case TSR__FUSE_KIND(OP, TSR__FUSE_BK_KEPT):                                                    \
         FUSE_EACH_B(STMT, FUSE_B_KEPT) break;                                                      \
-    case TSR__FUSE_KIND(OP, TSR__FUSE_BK_CONST):                                                             \
+    case TSR__FUSE_KIND(OP, TSR__FUSE_BK_CONST):                                                   \
         FUSE_EACH_B(STMT, FUSE_B_CONST) break;                                                     \
-    case TSR__FUSE_KIND(OP, TSR__FUSE_BK_MEM): {                                                             \
+    case TSR__FUSE_KIND(OP, TSR__FUSE_BK_MEM): {                                                   \
         const T_ *bp_ = (const T_ *)val[st->b] + k;                                                \
         FUSE_EACH_B(STMT, FUSE_B_MEM)                                                              \
         break;                                                                                     \
@@ -166,7 +167,7 @@ void tsr__fuse_plan(const tsr_ew_header_t *h, const tsr_ew_instr_t *code, tsr_dt
             return SQRT(x);                                                                        \
         }                                                                                          \
     }                                                                                              \
-    ATTR static void fuse_run_##SFX(const tsr__fuse_plan_t *p, void *const *val, int64_t n,             \
+    ATTR static void fuse_run_##SFX(const tsr__fuse_plan_t *p, void *const *val, int64_t n,        \
                                     void *nt_out)                                                  \
     {                                                                                              \
         typedef T T_;                                                                              \
@@ -180,17 +181,19 @@ void tsr__fuse_plan(const tsr_ew_header_t *h, const tsr_ew_instr_t *code, tsr_dt
         VT b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0}, b4 = {0}, b5 = {0}, b6 = {0}, b7 = {0};         \
         for (; k + FUSE_U * L <= n; k += FUSE_U * L) {                                             \
             for (int s = 0; s < n_steps; s++) {                                                    \
-                const struct tsr__fuse_step *st = &p->step[s];                                          \
+                const struct tsr__fuse_step *st = &p->step[s];                                     \
                 const VT kb_ = st->IMM##_b - (VT){0}; /* x - +0 is x, even for -0 */               \
-                if (st->b_cur) {                                                                   \
-                    FUSE_EACH(FUSE_KEEP)                                                           \
-                }                                                                                  \
-                if (st->a_const) {                                                                 \
-                    const VT k_ = st->IMM##_a - (VT){0};                                           \
-                    FUSE_EACH(FUSE_SPLAT)                                                          \
-                } else if (!st->a_cur) {                                                           \
-                    const T *src_ = (const T *)val[st->a] + k;                                     \
-                    FUSE_EACH(FUSE_LOAD)                                                           \
+                if (st->setup) { /* else a is the previous result, and b is not */                 \
+                    if (st->b_cur) {                                                               \
+                        FUSE_EACH(FUSE_KEEP)                                                       \
+                    }                                                                              \
+                    if (st->a_const) {                                                             \
+                        const VT k_ = st->IMM##_a - (VT){0};                                       \
+                        FUSE_EACH(FUSE_SPLAT)                                                      \
+                    } else if (!st->a_cur) {                                                       \
+                        const T *src_ = (const T *)val[st->a] + k;                                 \
+                        FUSE_EACH(FUSE_LOAD)                                                       \
+                    }                                                                              \
                 }                                                                                  \
                 switch (st->kind) {                                                                \
                     FUSE_BIN_CASES(TSR_EW_ADD, FUSE_ADD)                                           \
@@ -199,9 +202,9 @@ void tsr__fuse_plan(const tsr_ew_header_t *h, const tsr_ew_instr_t *code, tsr_dt
                     FUSE_BIN_CASES(TSR_EW_DIV, FUSE_DIV)                                           \
                     FUSE_BIN_CASES(TSR_EW_MIN, FUSE_MIN)                                           \
                     FUSE_BIN_CASES(TSR_EW_MAX, FUSE_MAX)                                           \
-                case TSR__FUSE_KIND(TSR_EW_NEG, 0):                                                     \
+                case TSR__FUSE_KIND(TSR_EW_NEG, 0):                                                \
                     FUSE_EACH(FUSE_NEG) break;                                                     \
-                case TSR__FUSE_KIND(TSR_EW_ABS, 0):                                                     \
+                case TSR__FUSE_KIND(TSR_EW_ABS, 0):                                                \
                     FUSE_EACH(FUSE_ABS) break;                                                     \
                 default:                                                                           \
                     FUSE_EACH_B(FUSE_SQRT, VSQRT) break;                                           \
@@ -220,7 +223,7 @@ void tsr__fuse_plan(const tsr_ew_header_t *h, const tsr_ew_instr_t *code, tsr_dt
         for (; k < n; k++) {                                                                       \
             T c = 0;                                                                               \
             for (int s = 0; s < n_steps; s++) {                                                    \
-                const struct tsr__fuse_step *st = &p->step[s];                                          \
+                const struct tsr__fuse_step *st = &p->step[s];                                     \
                 T x = st->a_cur ? c : ((const T *)val[st->a])[k];                                  \
                 T y = st->b_cur ? c : ((const T *)val[st->b])[k];                                  \
                 c = fuse_scalar_##SFX(st->op, x, y);                                               \

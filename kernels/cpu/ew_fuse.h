@@ -24,6 +24,7 @@ struct tsr__fuse_step {
     uint8_t a, b;         /* operands (instructions), read from val[] unless below */
     uint8_t a_cur, b_cur; /* the operand is the previous step's result */
     uint8_t a_const;      /* a is a constant: f32_a / f64_a in every lane */
+    uint8_t setup;        /* b is the previous result or a is not: work before the op */
     uint8_t store;
     float f32_a, f32_b; /* constant operands, in each float type */
     double f64_a, f64_b;
