@@ -877,7 +877,7 @@ static void run_block(const ew_run_t *r, const int64_t *idx, int64_t j0, int64_t
     }
     if (r->fuse.n_steps > 0) {
         /* A streamed result goes straight from the registers to the output. */
-        void *nt = r->stream_out && ((uintptr_t)out & (TSR__FUSE_NT_ALIGN - 1)) == 0 ? out : NULL;
+        void *nt = r->stream_out && (uintptr_t)out % r->vsize == 0 ? out : NULL;
         for (int s = 0; s < r->fuse.n_steps; s++) {
             const uint32_t i = r->fuse.step[s].instr;
             val[i] = direct != NULL && i + 1 == h->n_instr ? direct : slot_ptr(r, i);

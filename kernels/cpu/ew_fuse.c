@@ -139,9 +139,28 @@ void tsr__fuse_plan(const tsr_ew_header_t *h, const tsr_ew_instr_t *code, tsr_dt
         FUSE_EACH_B(STMT, FUSE_B_MEM)                                                              \
         break;                                                                                     \
     }
-/* The result vectors to dst_ with non-temporal stores (NTSTORE_, dst_ aligned
- * to TSR__FUSE_NT_ALIGN). */
-#define FUSE_STREAM(u, F) F(dst_ + u * L_, c##u);
+/* The result vectors to dst_ with non-temporal stores (NTSTORE; dst_ aligned to
+ * FUSE_NT_ALIGN, and to 32 bytes where a32_). The elements before the first
+ * aligned one are stored plainly; plain and streaming stores to one cache line
+ * cost dearly, so the head is kept to the few elements that make malloc's
+ * 16-byte alignment, rather than stretched to 32 bytes in every block. */
+#define FUSE_NT_ALIGN 16
+#define FUSE_STREAM(u, F) F(dst_ + u * L_, c##u, a32_);
+
+/* Elements K0 .. K1 one at a time (the result stored plainly, also to nt_out). */
+#define FUSE_SCALARS(SFX, T, K0, K1)                                                               \
+    for (int64_t j_ = (K0); j_ < (K1); j_++) {                                                     \
+        T c = 0;                                                                                   \
+        for (int s = 0; s < n_steps; s++) {                                                        \
+            const struct tsr__fuse_step *st = &p->step[s];                                         \
+            T x = st->a_cur ? c : ((const T *)val[st->a])[j_];                                     \
+            T y = st->b_cur ? c : ((const T *)val[st->b])[j_];                                     \
+            c = fuse_scalar_##SFX(st->op, x, y);                                                   \
+            if (st->store) {                                                                       \
+                ((T *)(nt_out != NULL && s + 1 == n_steps ? nt_out : val[st->instr]))[j_] = c;     \
+            }                                                                                      \
+        }                                                                                          \
+    }
 
 #define DEF_FUSE(SFX, T, VT, VI, L, MAGNITUDE, SQRT, FABS, ATTR, VSQRT, NTSTORE, IMM)              \
     static T fuse_scalar_##SFX(int op, T x, T y)                                                   \
@@ -177,8 +196,16 @@ void tsr__fuse_plan(const tsr_ew_header_t *h, const tsr_ew_instr_t *code, tsr_dt
         const VI mag_ = (VI){0} + MAGNITUDE;                                                       \
         const int n_steps = p->n_steps;                                                            \
         int64_t k = 0;                                                                             \
+        int a32_ = 0;                                                                              \
         VT c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0}, c4 = {0}, c5 = {0}, c6 = {0}, c7 = {0};         \
         VT b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0}, b4 = {0}, b5 = {0}, b6 = {0}, b7 = {0};         \
+        if (nt_out != NULL) { /* one by one up to the first aligned output vector */               \
+            const uintptr_t mis_ = (uintptr_t)nt_out & (FUSE_NT_ALIGN - 1);                        \
+            const int64_t head_ = (int64_t)((FUSE_NT_ALIGN - mis_) % FUSE_NT_ALIGN / sizeof(T));   \
+            FUSE_SCALARS(SFX, T, 0, head_ < n ? head_ : n);                                        \
+            k = head_ < n ? head_ : n;                                                             \
+            a32_ = ((uintptr_t)((T *)nt_out + k) & 31) == 0;                                       \
+        }                                                                                          \
         for (; k + FUSE_U * L <= n; k += FUSE_U * L) {                                             \
             for (int s = 0; s < n_steps; s++) {                                                    \
                 const struct tsr__fuse_step *st = &p->step[s];                                     \
@@ -220,18 +247,8 @@ void tsr__fuse_plan(const tsr_ew_header_t *h, const tsr_ew_instr_t *code, tsr_dt
                 }                                                                                  \
             }                                                                                      \
         }                                                                                          \
-        for (; k < n; k++) {                                                                       \
-            T c = 0;                                                                               \
-            for (int s = 0; s < n_steps; s++) {                                                    \
-                const struct tsr__fuse_step *st = &p->step[s];                                     \
-                T x = st->a_cur ? c : ((const T *)val[st->a])[k];                                  \
-                T y = st->b_cur ? c : ((const T *)val[st->b])[k];                                  \
-                c = fuse_scalar_##SFX(st->op, x, y);                                               \
-                if (st->store) {                                                                   \
-                    ((T *)(nt_out != NULL && s + 1 == n_steps ? nt_out : val[st->instr]))[k] = c;  \
-                }                                                                                  \
-            }                                                                                      \
-        }                                                                                          \
+        FUSE_SCALARS(SFX, T, k, n);                                                                \
+        (void)a32_; /* (the baseline's streams are 16 bytes) */                                    \
     }
 
 /* Each is built for the x86-64 baseline and for AVX2, the machine picking at run
@@ -243,8 +260,26 @@ void tsr__fuse_plan(const tsr_ew_header_t *h, const tsr_ew_instr_t *code, tsr_dt
 #define FUSE_BASE
 #define VSQRT_F32_AVX2(v) ((ew_v8f)_mm256_sqrt_ps((__m256)(v)))
 #define VSQRT_F64_AVX2(v) ((ew_v4d)_mm256_sqrt_pd((__m256d)(v)))
-#define NTSTORE_F32_AVX2(d, v) _mm256_stream_ps((d), (__m256)(v))
-#define NTSTORE_F64_AVX2(d, v) _mm256_stream_pd((d), (__m256d)(v))
+#define NTSTORE_F32_AVX2(d, v, a32)                                                                \
+    do {                                                                                           \
+        const __m256 w_ = (__m256)(v);                                                             \
+        if (a32) {                                                                                 \
+            _mm256_stream_ps((d), w_);                                                             \
+        } else {                                                                                   \
+            _mm_stream_ps((d), _mm256_castps256_ps128(w_));                                        \
+            _mm_stream_ps((d) + 4, _mm256_extractf128_ps(w_, 1));                                  \
+        }                                                                                          \
+    } while (0)
+#define NTSTORE_F64_AVX2(d, v, a32)                                                                \
+    do {                                                                                           \
+        const __m256d w_ = (__m256d)(v);                                                           \
+        if (a32) {                                                                                 \
+            _mm256_stream_pd((d), w_);                                                             \
+        } else {                                                                                   \
+            _mm_stream_pd((d), _mm256_castpd256_pd128(w_));                                        \
+            _mm_stream_pd((d) + 2, _mm256_extractf128_pd(w_, 1));                                  \
+        }                                                                                          \
+    } while (0)
 /* The baseline's 32-byte vectors are two SSE registers. */
 #define FUSE_HALVES(H, v, STMT)                                                                    \
     ({                                                                                             \
@@ -259,9 +294,9 @@ void tsr__fuse_plan(const tsr_ew_header_t *h, const tsr_ew_instr_t *code, tsr_dt
     FUSE_HALVES(__m128, v, (h_[0] = _mm_sqrt_ps(h_[0]), h_[1] = _mm_sqrt_ps(h_[1])))
 #define VSQRT_F64_BASE(v)                                                                          \
     FUSE_HALVES(__m128d, v, (h_[0] = _mm_sqrt_pd(h_[0]), h_[1] = _mm_sqrt_pd(h_[1])))
-#define NTSTORE_F32_BASE(d, v)                                                                     \
+#define NTSTORE_F32_BASE(d, v, a32)                                                                \
     (void)FUSE_HALVES(__m128, v, (_mm_stream_ps((d), h_[0]), _mm_stream_ps((d) + 4, h_[1])))
-#define NTSTORE_F64_BASE(d, v)                                                                     \
+#define NTSTORE_F64_BASE(d, v, a32)                                                                \
     (void)FUSE_HALVES(__m128d, v, (_mm_stream_pd((d), h_[0]), _mm_stream_pd((d) + 2, h_[1])))
 DEF_FUSE(f32_avx2, float, ew_v8f, ew_v8i, 8, INT32_MAX, sqrtf, fabsf, FUSE_AVX2, VSQRT_F32_AVX2,
          NTSTORE_F32_AVX2, f32)
@@ -300,7 +335,7 @@ void tsr__fuse_run(tsr_dtype_t vtype, const tsr__fuse_plan_t *p, void *const *va
         }                                                                                          \
         w_;                                                                                        \
     })
-#define STORE_LANES(d, v) memcpy((d), &(v), sizeof(v))
+#define STORE_LANES(d, v, a32) memcpy((d), &(v), sizeof(v))
 DEF_FUSE(f32, float, ew_v8f, ew_v8i, 8, INT32_MAX, sqrtf, fabsf, , VSQRT_LANES, STORE_LANES, f32)
 DEF_FUSE(f64, double, ew_v4d, ew_v4l, 4, INT64_MAX, sqrt, fabs, , VSQRT_LANES, STORE_LANES, f64)
 

@@ -14,9 +14,6 @@
 
 #include "kernels/kernel_args.h"
 
-/* Alignment of an output tsr__fuse_run can stream to. */
-#define TSR__FUSE_NT_ALIGN 32
-
 struct tsr__fuse_step {
     uint8_t op;
     uint8_t kind;         /* TSR__FUSE_KIND: the op and how it gets b */
@@ -56,8 +53,8 @@ void tsr__fuse_plan(const tsr_ew_header_t *h, const tsr_ew_instr_t *code, tsr_dt
 
 /* Run plan p over n elements: val[i] holds instruction i's values (the loads'
  * and constants', and room for the ops' that p stores). With nt_out (aligned to
- * TSR__FUSE_NT_ALIGN) the result is streamed there with non-temporal stores
- * instead of stored to val[]; the caller fences. */
+ * its element size) the result goes there instead of to val[], streamed with
+ * non-temporal stores from the first 32-byte boundary on; the caller fences. */
 void tsr__fuse_run(tsr_dtype_t vtype, const tsr__fuse_plan_t *p, void *const *val, int64_t n,
                    void *nt_out);
 

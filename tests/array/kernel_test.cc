@@ -852,9 +852,9 @@ TEST_F(KernelTest, BaselineFloatArithmeticMatchesAScalarReference)
 }
 
 // An output large enough for non-temporal stores, at an address that is 32-byte
-// aligned (streamed from the registers) or not even 16-byte aligned (streamed
-// from a slot), of a length that is not a multiple of a vector: every element is
-// written, and nothing around it.
+// aligned, 16-byte aligned (malloc's) or neither (its first elements stored one
+// by one, the rest streamed from the registers), of a length that is not a
+// multiple of a vector: every element is written, and nothing around it.
 TEST_F(KernelTest, LargeOutputsAreWrittenExactly)
 {
     const int64_t n = (1 << 20) + 5; /* 4 MiB and 20 bytes of float32 */
@@ -870,7 +870,7 @@ TEST_F(KernelTest, LargeOutputsAreWrittenExactly)
     p.Op(TSR_EW_SQRT, TSR_FLOAT32, p.Op(TSR_EW_ABS, TSR_FLOAT32, t));
     std::vector<Bytes> ins = {ToBytes(x)};
     Bytes blob = p.Blob(1, (uint64_t)n * 4);
-    for (size_t misalign : {0, 4}) {
+    for (size_t misalign : {0, 4, 16}) {
         Bytes out((size_t)n * 4 + 72, 0xAB);
         const size_t at = (32 - (uintptr_t)out.data() % 32) % 32 + misalign;
         std::vector<tsr_buffer_t> bufs = Buffers(ins, nullptr);
@@ -891,8 +891,9 @@ TEST_F(KernelTest, LargeOutputsAreWrittenExactly)
     }
 }
 
-// Random float programs over outputs streamed from the registers (32-byte aligned,
-// at least 4 MiB), against the element-by-element reference.
+// Random float programs over outputs streamed from the registers (at least 4 MiB,
+// 32-byte aligned or one to three elements past that), against the
+// element-by-element reference.
 template <class T>
 void CheckLargeFloatPrograms(std::mt19937_64 &rng)
 {
@@ -900,8 +901,8 @@ void CheckLargeFloatPrograms(std::mt19937_64 &rng)
         const int64_t n = ((int64_t)4 << 20) / (int64_t)sizeof(T) + (int64_t)(rng() % 5000);
         FloatCase<T> c = MakeFloatCase<T>(rng, n);
         Bytes blob = c.p.Blob((uint32_t)c.inputs.size(), (uint64_t)n * sizeof(T));
-        Bytes out((size_t)n * sizeof(T) + 32, 0xAB);
-        const size_t at = (32 - (uintptr_t)out.data() % 32) % 32;
+        Bytes out((size_t)n * sizeof(T) + 64, 0xAB);
+        const size_t at = (32 - (uintptr_t)out.data() % 32) % 32 + (size_t)(rep % 4) * sizeof(T);
         std::vector<tsr_buffer_t> bufs = Buffers(c.inputs, nullptr);
         bufs[c.inputs.size()] = tsr_buffer_t{out.data() + at, (size_t)n * sizeof(T)};
         ASSERT_EQ(tsr__ew_cpu(nullptr, bufs.data(), blob.data()), TSR_OK);
