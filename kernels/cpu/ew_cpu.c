@@ -7,7 +7,7 @@
  * stay in L1, which the compiler vectorises; a leaf read with unit stride is
  * used in place, and the last instruction writes straight into the output, or,
  * for a large one, into a slot that non-temporal stores copy out. A program of
- * float arithmetic runs its ops together in registers instead (tsr__fuse_run, ew_fuse.c), on
+ * float arithmetic runs its ops together in registers instead (ew_fuse.c), on
  * larger blocks, and streams a large result out from the registers. A float32
  * sum is folded into float64 without a converted copy. The program is checked
  * first (ew_check.h), so that a malformed blob fails the task instead of

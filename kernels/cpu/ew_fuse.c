@@ -154,7 +154,7 @@ void tsr__fuse_plan(const tsr_ew_header_t *h, const tsr_ew_instr_t *code, tsr_dt
         for (int s = 0; s < n_steps; s++) {                                                        \
             const struct tsr__fuse_step *st = &p->step[s];                                         \
             T x = st->a_cur ? c : ((const T *)val[st->a])[j_];                                     \
-            T y = st->b_cur ? c : ((const T *)val[st->b])[j_];                                     \
+            T y = st->b_cur ? c : st->b == st->a ? x : ((const T *)val[st->b])[j_];                \
             c = fuse_scalar_##SFX(st->op, x, y);                                                   \
             if (st->store) {                                                                       \
                 ((T *)(nt_out != NULL && s + 1 == n_steps ? nt_out : val[st->instr]))[j_] = c;     \
