@@ -375,6 +375,11 @@ static tsr_status_t arg_index_node(tsr_array_t *a, int32_t axis, tsr_array_t **o
     return st;
 }
 
+static int same_shape(const tsr_array_t *a, const tsr_array_t *b)
+{
+    return a->ndim == b->ndim && memcmp(a->shape, b->shape, a->ndim * sizeof(int64_t)) == 0;
+}
+
 /* The dimension of x that is innermost in memory where x's values are read
  * (its first input of the same shape, followed through views to data), or -1
  * when none is (generated values). */
@@ -388,8 +393,7 @@ static int inner_dim(const tsr_array_t *x)
     case TSR__NODE_EW:
         for (uint32_t i = 0; i < x->n_in; i++) {
             const tsr_array_t *y = x->in[i];
-            if (y->ndim == x->ndim && memcmp(y->shape, x->shape, x->ndim * sizeof(int64_t)) == 0 &&
-                (k = inner_dim(y)) >= 0) {
+            if (same_shape(y, x) && (k = inner_dim(y)) >= 0) {
                 return k;
             }
         }
@@ -412,7 +416,7 @@ static tsr_status_t reduce_split(tsr_reduce_op_t op, tsr_array_t *a, const tsr_r
 {
     tsr_array_t *r[2] = {NULL, NULL};
     tsr_status_t st = TSR_OK;
-    int ok = 1;
+    int inner[2] = {-1, -1};
 
     *done = 0;
     if ((op != TSR_REDUCE_SUM && op != TSR_REDUCE_MEAN) || a->kind != TSR__NODE_EW ||
@@ -421,11 +425,11 @@ static tsr_status_t reduce_split(tsr_reduce_op_t op, tsr_array_t *a, const tsr_r
     }
     for (uint32_t i = 0; i < 2; i++) {
         const tsr_array_t *y = a->in[i];
-        ok &= y->dtype == a->dtype && y->ndim == a->ndim &&
-              memcmp(y->shape, a->shape, a->ndim * sizeof(int64_t)) == 0;
+        if (y->dtype != a->dtype || !same_shape(y, a) || (inner[i] = inner_dim(y)) < 0) {
+            return TSR_OK;
+        }
     }
-    if (!ok || inner_dim(a->in[0]) < 0 || inner_dim(a->in[1]) < 0 ||
-        inner_dim(a->in[0]) == inner_dim(a->in[1])) {
+    if (inner[0] == inner[1]) {
         return TSR_OK;
     }
     /* (The operands are chunked alike, as new_ew made sure, so the two results

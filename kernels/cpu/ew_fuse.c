@@ -56,7 +56,7 @@ void tsr__fuse_plan(const tsr_ew_header_t *h, const tsr_ew_instr_t *code, tsr_dt
         st->op = (uint8_t)in->op;
         st->instr = (uint8_t)i;
         st->a = (uint8_t)in->a;
-        st->b = (uint8_t)(ew_n_args(in->op) > 1 ? in->b : in->a);
+        st->b = (uint8_t)(binary ? in->b : in->a);
         st->a_cur = in->a == prev;
         st->b_cur = binary && st->b == prev;
         st->a_const = !st->a_cur && code[st->a].op == TSR_EW_CONST;
@@ -93,8 +93,8 @@ void tsr__fuse_plan(const tsr_ew_header_t *h, const tsr_ew_instr_t *code, tsr_dt
  * place: an a that is not the previous result is first loaded into c (the
  * previous result, when b is it, kept in b0..b7), and b is read from memory by
  * the op itself or is a constant in one register. One switch per step picks the
- * op with the way it gets b (fuse_kind). (Macros rather than helper functions: a
- * function taking 32-byte vectors has another ABI without AVX.) */
+ * op with the way it gets b (TSR__FUSE_KIND). (Macros rather than helper
+ * functions: a function taking 32-byte vectors has another ABI without AVX.) */
 #define FUSE_U 8
 #define FUSE_EACH(STMT) STMT(0) STMT(1) STMT(2) STMT(3) STMT(4) STMT(5) STMT(6) STMT(7)
 #define FUSE_EACH_B(STMT, B)                                                                       \
