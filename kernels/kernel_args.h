@@ -155,7 +155,8 @@ typedef struct {
     double ddof;
 } tsr_red_combine_arg_t;
 
-/** C (m x n) = beta * C + A (m x k) @ B (k x n), row-major, float32 or float64.
+/** C (m x n) = beta * C + A (m x k) @ B (k x n), row-major, of one dtype: floats
+ *  through a BLAS, integers wrapping modulo 2^bits, bools as an OR of ANDs.
  *  Buffers: 0 = A, 1 = B, 2 = C (W when beta == 0, else RW); A and B are read
  *  from element offsets off_a, off_b with row strides lda, ldb (a chunk of a
  *  larger buffer); C is a contiguous m x n chunk. */
@@ -163,7 +164,7 @@ typedef struct {
     int64_t m, n, k;
     int64_t lda, ldb;
     int64_t off_a, off_b;
-    int32_t type; /* TSR_FLOAT32 or TSR_FLOAT64 */
+    int32_t type; /* a tsr_dtype_t */
     int32_t beta; /* 0 or 1 */
 } tsr_gemm_arg_t;
 

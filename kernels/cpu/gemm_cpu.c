@@ -1,8 +1,9 @@
-/* CPU implementation of the tiled matrix product (tsr_gemm_arg_t): a CPU BLAS
- * loaded at run time (OpenBLAS, kept to one thread per task since the runtime
- * runs one task per core, else any libblas with CBLAS), or a blocked loop when
- * none is installed. This file is the BLAS wrapper: no BLAS header is needed,
- * the two CBLAS entry points are declared here. */
+/* CPU implementation of the tiled matrix product (tsr_gemm_arg_t): for floats a
+ * CPU BLAS loaded at run time (OpenBLAS, kept to one thread per task since the
+ * runtime runs one task per core, else any libblas with CBLAS), or a blocked loop
+ * when none is installed; for integers and bools always the blocked loop. This
+ * file is the BLAS wrapper: no BLAS header is needed, the two CBLAS entry points
+ * are declared here. */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -48,8 +49,9 @@ static void load_blas(void)
     }
 }
 
-/* The fallback: C += A B in blocks, the inner loop along a row of B and C. */
-#define DEF_GEMM_LOOP(T, SFX)                                                                      \
+/* The fallback of floats, and the loop of integers and bools: C = MAC(C, A, B)
+ * in blocks, the inner loop along a row of B and C. */
+#define DEF_GEMM_LOOP(T, SFX, MAC)                                                                 \
     static void gemm_loop_##SFX(const tsr_gemm_arg_t *g, const T *a, const T *b, T *c)             \
     {                                                                                              \
         const int64_t kb = 128;                                                                    \
@@ -61,25 +63,65 @@ static void load_blas(void)
                     T aip = a[i * g->lda + p];                                                     \
                     const T *restrict bp = b + p * g->ldb;                                         \
                     for (int64_t j = 0; j < g->n; j++) {                                           \
-                        ci[j] += aip * bp[j];                                                      \
+                        ci[j] = MAC(ci[j], aip, bp[j]);                                            \
                     }                                                                              \
                 }                                                                                  \
             }                                                                                      \
         }                                                                                          \
     }
-DEF_GEMM_LOOP(float, f32)
-DEF_GEMM_LOOP(double, f64)
+/* Integers run in the unsigned type of their width (signed elements read through
+ * it: the same bits as NumPy's wrapping arithmetic, without signed overflow);
+ * 1u * keeps uint8 and uint16 products out of int, where uint16 ones overflow.
+ * Bools are an OR of ANDs of any nonzero bytes, written as 0 or 1. */
+#define MAC_FLOAT(c, a, b) ((c) + (a) * (b))
+#define MAC_WRAP(c, a, b) ((c) + 1u * (a) * (b))
+#define MAC_BOOL(c, a, b) (((c) != 0) | (((a) != 0) & ((b) != 0)))
+DEF_GEMM_LOOP(float, f32, MAC_FLOAT)
+DEF_GEMM_LOOP(double, f64, MAC_FLOAT)
+DEF_GEMM_LOOP(uint8_t, b8, MAC_BOOL)
+DEF_GEMM_LOOP(uint8_t, u8, MAC_WRAP)
+DEF_GEMM_LOOP(uint16_t, u16, MAC_WRAP)
+DEF_GEMM_LOOP(uint32_t, u32, MAC_WRAP)
+DEF_GEMM_LOOP(uint64_t, u64, MAC_WRAP)
+
+/* An integer or bool product into c (zeroed first unless beta). */
+static void gemm_int(const tsr_gemm_arg_t *g, const tsr_buffer_t *bufs, void *c, size_t c_bytes)
+{
+    const int64_t oa = g->off_a;
+    const int64_t ob = g->off_b;
+
+    if (!g->beta) {
+        memset(c, 0, c_bytes);
+    }
+    switch (g->type) {
+    case TSR_BOOL:
+        gemm_loop_b8(g, (const uint8_t *)bufs[0].ptr + oa, (const uint8_t *)bufs[1].ptr + ob, c);
+        break;
+    case TSR_UINT8:
+        gemm_loop_u8(g, (const uint8_t *)bufs[0].ptr + oa, (const uint8_t *)bufs[1].ptr + ob, c);
+        break;
+    case TSR_UINT16:
+        gemm_loop_u16(g, (const uint16_t *)bufs[0].ptr + oa, (const uint16_t *)bufs[1].ptr + ob, c);
+        break;
+    case TSR_INT32:
+        gemm_loop_u32(g, (const uint32_t *)bufs[0].ptr + oa, (const uint32_t *)bufs[1].ptr + ob, c);
+        break;
+    default: /* TSR_INT64 */
+        gemm_loop_u64(g, (const uint64_t *)bufs[0].ptr + oa, (const uint64_t *)bufs[1].ptr + ob, c);
+        break;
+    }
+}
 
 tsr_status_t tsr__gemm_cpu(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, const void *arg)
 {
     const tsr_gemm_arg_t *g = arg;
-    size_t es = g->type == TSR_FLOAT32 ? 4 : 8;
+    size_t es = tsr_dtype_size((tsr_dtype_t)g->type);
     size_t c_bytes;
     void *c;
 
-    if ((g->type != TSR_FLOAT32 && g->type != TSR_FLOAT64) || g->m < 1 || g->n < 1 || g->k < 1 ||
-        g->lda < g->k || g->ldb < g->n || g->m > INT32_MAX || g->n > INT32_MAX ||
-        g->k > INT32_MAX || g->lda > INT32_MAX || g->ldb > INT32_MAX ||
+    if (es == 0 || g->m < 1 || g->n < 1 || g->k < 1 || g->lda < g->k || g->ldb < g->n ||
+        g->m > INT32_MAX || g->n > INT32_MAX || g->k > INT32_MAX || g->lda > INT32_MAX ||
+        g->ldb > INT32_MAX || g->off_a < 0 || g->off_b < 0 ||
         (size_t)(g->off_a + (g->m - 1) * g->lda + g->k) * es > bufs[0].n_bytes ||
         (size_t)(g->off_b + (g->k - 1) * g->ldb + g->n) * es > bufs[1].n_bytes) {
         tsr_task_ctx_fail(ctx, "matmul kernel: malformed arguments or short buffers");
@@ -95,6 +137,10 @@ tsr_status_t tsr__gemm_cpu(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, const 
         if (st != TSR_OK) {
             return st;
         }
+    }
+    if (g->type < TSR_FLOAT32) {
+        gemm_int(g, bufs, c, c_bytes);
+        return TSR_OK;
     }
     pthread_once(&g_once, load_blas);
     if (g->type == TSR_FLOAT64) {

@@ -1,7 +1,9 @@
 /* CUDA implementation of the tiled matrix product (tsr__gemm_cuda;
- * tsr_gemm_arg_t): one cuBLAS SGEMM or DGEMM on the handle the runtime binds to
- * the task's stream. cuBLAS is column-major: the row-major C = A B is computed
- * as C^T = B^T A^T, i.e. gemm(N, N, n, m, k, B, ldb, A, lda, C, n).
+ * tsr_gemm_arg_t): for floats, one cuBLAS SGEMM or DGEMM on the handle the runtime
+ * binds to the task's stream. cuBLAS is column-major: the row-major C = A B is
+ * computed as C^T = B^T A^T, i.e. gemm(N, N, n, m, k, B, ldb, A, lda, C, n). For
+ * integers and bools, a tiled kernel of our own on the task's stream
+ * (gemm_int.cuh), which wraps around as tsr__gemm_cpu does.
  *
  * libtessera does not link cuBLAS (the runtime dlopens it so that the library
  * loads without it); the two entry points are looked up in the library the
@@ -13,6 +15,7 @@
 #include <tessera/task.h>
 
 #include "kernels/cuda/ew_eval.cuh"
+#include "kernels/cuda/gemm_int.cuh"
 #include "kernels/cuda/launch_util.cuh"
 #include "kernels/impl.h"
 
@@ -55,8 +58,8 @@ void load_blas(void)
 /* The checks of tsr__gemm_cpu (sizes within int, buffers large enough). */
 bool gemm_arg_ok(const tsr_gemm_arg_t *g, const tsr_buffer_t *bufs)
 {
-    const uint64_t es = g->type == TSR_FLOAT32 ? 4 : 8;
-    if ((g->type != TSR_FLOAT32 && g->type != TSR_FLOAT64) || g->m < 1 || g->n < 1 || g->k < 1 ||
+    const uint64_t es = (uint64_t)dtype_bytes(g->type);
+    if (g->type < TSR_BOOL || g->type > TSR_FLOAT64 || g->m < 1 || g->n < 1 || g->k < 1 ||
         g->lda < g->k || g->ldb < g->n || g->m > INT32_MAX || g->n > INT32_MAX ||
         g->k > INT32_MAX || g->lda > INT32_MAX || g->ldb > INT32_MAX || g->off_a < 0 ||
         g->off_b < 0 || (g->beta != 0 && g->beta != 1)) {
@@ -72,7 +75,7 @@ bool gemm_arg_ok(const tsr_gemm_arg_t *g, const tsr_buffer_t *bufs)
 tsr_status_t gemm_output(tsr_task_ctx_t *ctx, const tsr_gemm_arg_t *g, const tsr_buffer_t *bufs,
                          void **c)
 {
-    const size_t c_bytes = (size_t)(g->m * g->n) * (g->type == TSR_FLOAT32 ? 4 : 8);
+    const size_t c_bytes = (size_t)(g->m * g->n) * (size_t)dtype_bytes(g->type);
     if (g->beta != 0) {
         if (bufs[2].ptr == NULL || bufs[2].n_bytes != c_bytes) {
             tsr_task_ctx_fail(ctx, "matmul kernel: C has %zu bytes, expected %zu", bufs[2].n_bytes,
@@ -83,6 +86,68 @@ tsr_status_t gemm_output(tsr_task_ctx_t *ctx, const tsr_gemm_arg_t *g, const tsr
         return TSR_OK;
     }
     return out_buffer(ctx, bufs, 2, c_bytes, c);
+}
+
+template <int DT>
+__global__ void __launch_bounds__(kGemmThreads)
+    gemm_int_kernel(const __grid_constant__ gemm_int_plan P)
+{
+    typedef typename gemm_int_type<DT>::S S;
+    typedef typename gemm_int_type<DT>::A A;
+    __shared__ S sa[kGemmThreads];
+    __shared__ S sb[kGemmThreads];
+    const int t = (int)threadIdx.x;
+
+    /* Every thread of a block runs the same tiles and steps: the barriers are
+     * reached by all. */
+    for (int64_t tile = blockIdx.x; tile < P.n_tiles; tile += gridDim.x) {
+        A acc = 0;
+        for (int64_t p0 = 0; p0 < P.k; p0 += kGemmTile) {
+            gemm_int_load<DT>(P, tile, p0, t, sa, sb);
+            __syncthreads();
+            acc = gemm_int_fold<DT>(acc, sa, sb, t);
+            __syncthreads();
+        }
+        gemm_int_store<DT>(P, tile, t, acc);
+    }
+}
+
+/* The integer or bool product of a checked argument, queued on the task's stream. */
+tsr_status_t gemm_int(tsr_task_ctx_t *ctx, const tsr_gemm_arg_t *g, const tsr_buffer_t *bufs)
+{
+    cudaStream_t stream = (cudaStream_t)tsr_task_ctx_stream(ctx);
+    void *c = NULL;
+    int n_sms = 0;
+    tsr_status_t st = gemm_output(ctx, g, bufs, &c);
+    cudaError_t err;
+
+    if (st == TSR_OK) {
+        st = sm_count(ctx, &n_sms);
+    }
+    if (st != TSR_OK) {
+        return st;
+    }
+    const gemm_int_plan P = gemm_int_make_plan(g, bufs, c);
+    const unsigned blocks = grid_blocks(P.n_tiles * kGemmThreads, kGemmThreads, n_sms);
+    switch (g->type) {
+    case TSR_BOOL:
+        err = launch(gemm_int_kernel<TSR_BOOL>, blocks, kGemmThreads, stream, P);
+        break;
+    case TSR_UINT8:
+        err = launch(gemm_int_kernel<TSR_UINT8>, blocks, kGemmThreads, stream, P);
+        break;
+    case TSR_UINT16:
+        err = launch(gemm_int_kernel<TSR_UINT16>, blocks, kGemmThreads, stream, P);
+        break;
+    case TSR_INT32:
+        err = launch(gemm_int_kernel<TSR_INT32>, blocks, kGemmThreads, stream, P);
+        break;
+    default: /* TSR_INT64 */
+        err = launch(gemm_int_kernel<TSR_INT64>, blocks, kGemmThreads, stream, P);
+        break;
+    }
+    return err == cudaSuccess ? TSR_OK
+                              : cuda_fail(ctx, "matmul kernel: gemm_int_kernel launch", err);
 }
 
 }  // namespace
@@ -100,6 +165,9 @@ extern "C" tsr_status_t tsr__gemm_cuda(tsr_task_ctx_t *ctx, const tsr_buffer_t *
     if (g == NULL || !tsr_ew::gemm_arg_ok(g, bufs)) {
         tsr_task_ctx_fail(ctx, "matmul kernel: malformed arguments or short buffers");
         return TSR_EINVAL;
+    }
+    if (g->type < TSR_FLOAT32) {
+        return tsr_ew::gemm_int(ctx, g, bufs);
     }
     if (handle != NULL) {
         pthread_once(&tsr_ew::g_blas.once, tsr_ew::load_blas);
