@@ -30,10 +30,8 @@ static tsr_status_t check_shape(tsr_dtype_t dtype, uint32_t ndim, const int64_t 
                                TSR_MAX_DIMS);
     }
     for (uint32_t d = 0; d < ndim; d++) {
-        if (shape[d] < 1) {
-            return tsr__array_fail(TSR_EINVAL,
-                                   "%s: dimension %u has size %lld (sizes must be >= 1; "
-                                   "zero-size arrays are not supported)",
+        if (shape[d] < 0) {
+            return tsr__array_fail(TSR_EINVAL, "%s: dimension %u has size %lld (sizes >= 0)",
                                    fn, (unsigned)d, (long long)shape[d]);
         }
     }
@@ -81,8 +79,8 @@ tsr_status_t tsr__array_new(tsr_runtime_t *rt, tsr_dtype_t dtype, uint32_t ndim,
 
     for (uint32_t d = 0; d < ndim; d++) {
         cs[d] = chunk_sizes != NULL && chunk_sizes[d] > 0 ? chunk_sizes[d] : shape[d];
-        if (cs[d] > shape[d]) {
-            cs[d] = shape[d];
+        if (cs[d] > shape[d] || shape[d] == 0) {
+            cs[d] = shape[d] > 0 ? shape[d] : 1; /* a dimension of size 0 has no chunks */
         }
         elems *= cs[d];
     }
@@ -163,6 +161,76 @@ tsr_status_t tsr__array_new_bounds(tsr_runtime_t *rt, tsr_dtype_t dtype, uint32_
     return TSR_OK;
 }
 
+uint32_t tsr__bounds_merge(const int64_t *a, uint32_t na, const int64_t *b, uint32_t nb,
+                           int64_t *out)
+{
+    uint32_t i = 1;
+    uint32_t j = 1;
+    uint32_t n = 0;
+
+    out[0] = 0;
+    while (i <= na || j <= nb) {
+        int64_t next = i > na ? b[j] : j > nb ? a[i] : a[i] < b[j] ? a[i] : b[j];
+        i += i <= na && a[i] == next;
+        j += j <= nb && b[j] == next;
+        out[++n] = next;
+    }
+    return n;
+}
+
+/* Dimension d of tsr__array_unified_bounds into cb, with tmp as scratch (both
+ * with room for every input's boundaries); returns the chunk count. */
+static uint32_t unify_dim(tsr_array_t *const *in, uint32_t n, uint32_t nd, uint32_t d,
+                          int64_t size, int64_t *cb, int64_t *tmp)
+{
+    uint32_t nch = 0;
+    int any = 0;
+
+    cb[0] = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const tsr_array_t *x = in[i];
+        int32_t k = (int32_t)d - (int32_t)(nd - x->ndim);
+        if (k < 0 || x->shape[k] != size || size == 1) {
+            continue; /* broadcast along d */
+        }
+        if (!any) {
+            nch = x->nch[k];
+            memcpy(cb, x->cb[k], (nch + 1) * sizeof(int64_t));
+            any = 1;
+        } else {
+            nch = tsr__bounds_merge(cb, nch, x->cb[k], x->nch[k], tmp);
+            memcpy(cb, tmp, (nch + 1) * sizeof(int64_t));
+        }
+    }
+    if (!any) {
+        cb[1] = size;
+        nch = size > 0;
+    }
+    return nch;
+}
+
+tsr_status_t tsr__array_unified_bounds(tsr_array_t *const *in, uint32_t n, uint32_t nd,
+                                       const int64_t *shape, uint32_t *nch, int64_t **cb)
+{
+    for (uint32_t d = 0; d < nd; d++) {
+        size_t room = 2;
+        int64_t *tmp;
+        for (uint32_t i = 0; i < n; i++) {
+            int32_t k = (int32_t)d - (int32_t)(nd - in[i]->ndim);
+            room += k >= 0 ? in[i]->nch[k] : 0;
+        }
+        cb[d] = malloc(room * sizeof(int64_t));
+        tmp = malloc(room * sizeof(int64_t));
+        if (cb[d] == NULL || tmp == NULL) {
+            free(tmp);
+            return tsr__array_fail(TSR_ENOMEM, "array: out of memory for chunk boundaries");
+        }
+        nch[d] = unify_dim(in, n, nd, d, shape[d], cb[d], tmp);
+        free(tmp);
+    }
+    return TSR_OK;
+}
+
 int64_t tsr__array_n_chunks(const tsr_array_t *a)
 {
     int64_t n = 1;
@@ -236,6 +304,31 @@ void tsr__array_become_source(tsr_array_t *a, tsr_data_t **chunks)
     drop_inputs(a);
     a->chunks = chunks;
     a->kind = TSR__NODE_SOURCE;
+}
+
+tsr_status_t tsr__array_empty_chunks(tsr_data_t ***chunks_out)
+{
+    *chunks_out = calloc(1, sizeof(**chunks_out));
+    return *chunks_out != NULL ? TSR_OK
+                               : tsr__array_fail(TSR_ENOMEM, "array: out of memory for a node");
+}
+
+tsr_status_t tsr__array_new_empty(tsr_runtime_t *rt, tsr_dtype_t dtype, uint32_t ndim,
+                                  const int64_t *shape, const int64_t *chunk_sizes,
+                                  tsr_array_t **out)
+{
+    tsr_data_t **none = NULL;
+    tsr_status_t st = tsr__array_empty_chunks(&none);
+
+    if (st == TSR_OK) {
+        st = tsr__array_new(rt, dtype, ndim, shape, chunk_sizes, out);
+    }
+    if (st != TSR_OK) {
+        free(none);
+        return st;
+    }
+    tsr__array_become_source(*out, none);
+    return TSR_OK;
 }
 
 tsr_array_t *tsr_array_retain(tsr_array_t *a)
@@ -327,11 +420,14 @@ tsr_status_t tsr_array_from_buffer(tsr_runtime_t *rt, const tsr_array_spec_t *sp
     for (uint32_t d = 0; d < spec->ndim; d++) {
         want *= (size_t)spec->shape[d];
     }
-    if (data == NULL || out == NULL || n_bytes != want || flags > TSR_ARRAY_BORROW) {
+    if ((data == NULL && want > 0) || out == NULL || n_bytes != want || flags > TSR_ARRAY_BORROW) {
         return tsr__array_fail(TSR_EINVAL,
                                "tsr_array_from_buffer: buffer of %zu bytes for an array of %zu "
                                "bytes, a NULL pointer, or unknown flags 0x%x",
                                n_bytes, want, (unsigned)flags);
+    }
+    if (want == 0) {
+        return tsr__array_new_empty(rt, spec->dtype, spec->ndim, spec->shape, spec->chunks, out);
     }
     st = tsr__array_new(rt, spec->dtype, spec->ndim, spec->shape, spec->chunks, &a);
     if (st != TSR_OK) {
@@ -407,15 +503,16 @@ static tsr_array_spec_t spec_1d(tsr_dtype_t dtype, int64_t n, int64_t chunk)
 tsr_status_t tsr_array_arange(tsr_runtime_t *rt, tsr_dtype_t dtype, double start, double stop,
                               double step, int64_t chunk, tsr_array_t **out)
 {
-    double n = step != 0 ? ceil((stop - start) / step) : 0;
+    double n = step != 0 ? ceil((stop - start) / step) : NAN;
     tsr_array_spec_t s;
 
-    if (!(n >= 1) || n > 9.0e18) {
+    if (!(n <= 9.0e18)) {
         return tsr__array_fail(TSR_EINVAL,
-                               "tsr_array_arange: start %g, stop %g, step %g give no elements", start,
-                               stop, step);
+                               "tsr_array_arange: start %g, stop %g, step %g (step 0, a NaN, or "
+                               "too many elements)",
+                               start, stop, step);
     }
-    s = spec_1d(dtype, (int64_t)n, chunk);
+    s = spec_1d(dtype, n > 0 ? (int64_t)n : 0, chunk);
     return new_gen(rt, &s, TSR_LEAF_ARANGE, start, step, 0, "tsr_array_arange", out);
 }
 

@@ -30,7 +30,7 @@ typedef enum {
     TSR__NODE_RESHAPE,    /* in[0] with another shape: chunk k holds in[0]'s chunk k */
     TSR__NODE_MAP,        /* a user function on blocks of in[0..n_in) (map.c) */
     TSR__NODE_REDUCE,     /* a reduction of in[0] */
-    TSR__NODE_MATMUL,     /* in[0] @ in[1], 2-D float */
+    TSR__NODE_MATMUL,     /* in[0] @ in[1], 2-D, both of this node's dtype */
 } tsr__node_kind_t;
 
 struct tsr_array {
@@ -96,6 +96,26 @@ tsr_status_t tsr__array_new_bounds(tsr_runtime_t *rt, tsr_dtype_t dtype, uint32_
                                    const int64_t *shape, const uint32_t *nch,
                                    const int64_t *const *cb, tsr_array_t **out);
 
+/* The boundaries of both a[0..na] and b[0..nb] (chunk boundaries of one size),
+ * merged: each chunk of the result lies in one chunk of a and one of b. `out`
+ * has room for na + nb + 1; returns the result's chunk count. */
+uint32_t tsr__bounds_merge(const int64_t *a, uint32_t na, const int64_t *b, uint32_t nb,
+                           int64_t *out);
+
+/* The chunk boundaries of a node of `shape` (nd dimensions) over inputs in[0..n)
+ * broadcast to it: along each dimension, every boundary of every input that is
+ * not broadcast there, so that each chunk reads one chunk of each input (the
+ * inputs need not be chunked alike). Sets nch[d] and allocates cb[d] for each
+ * d < nd; the caller frees them, also on failure (start them NULL). */
+tsr_status_t tsr__array_unified_bounds(tsr_array_t *const *in, uint32_t n, uint32_t nd,
+                                       const int64_t *shape, uint32_t *nch, int64_t **cb);
+
+/* `a` seen with the chunk boundaries cb[d][0..nch[d]], each chunk inside one
+ * chunk of a (a VIEW; no data moves), or a itself (a new reference) when they
+ * are a's. */
+tsr_status_t tsr__array_refined(tsr_array_t *a, const uint32_t *nch, const int64_t *const *cb,
+                                tsr_array_t **out);
+
 /* Chunks in all (product of nch). */
 int64_t tsr__array_n_chunks(const tsr_array_t *a);
 /* Chunk coordinates of flat chunk index `flat` (C order over the grid). */
@@ -113,6 +133,16 @@ static inline int tsr__array_is_data(const tsr_array_t *a)
 /* Turn `a` into a source holding `chunks` (takes the array of handles) and drop
  * its inputs. */
 void tsr__array_become_source(tsr_array_t *a, tsr_data_t **chunks);
+
+/* The chunk handles of an empty array (none, but not NULL, so that the array
+ * counts as computed). */
+tsr_status_t tsr__array_empty_chunks(tsr_data_t ***chunks_out);
+
+/* A new empty source node (a size of 0 in shape) with refs 1, chunked as
+ * tsr__array_new chunks. */
+tsr_status_t tsr__array_new_empty(tsr_runtime_t *rt, tsr_dtype_t dtype, uint32_t ndim,
+                                  const int64_t *shape, const int64_t *chunk_sizes,
+                                  tsr_array_t **out);
 
 /* Free a MAP node's function description (NULL: no-op). */
 void tsr__map_free(struct tsr__map *m);

@@ -1,6 +1,7 @@
 /* Building expressions: elementwise ops with NumPy's broadcasting and promotion,
  * casts, transposes and reductions. Nothing runs here; see lower.c. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <tessera/array.h>
 
@@ -11,23 +12,16 @@ static int is_float(tsr_dtype_t t)
     return t == TSR_FLOAT32 || t == TSR_FLOAT64;
 }
 
-static int same_bounds(const tsr_array_t *a, uint32_t da, const tsr_array_t *b, uint32_t db)
-{
-    return a->nch[da] == b->nch[db] &&
-           memcmp(a->cb[da], b->cb[db], (a->nch[da] + 1) * sizeof(int64_t)) == 0;
-}
-
 /* A new EW node of `n_in` inputs (already of the operand type), broadcast
- * together, with chunks unified: along each dimension the inputs that are not
- * broadcast must have the same chunks. */
+ * together, with chunks unified (tsr__array_unified_bounds). */
 static tsr_status_t new_ew(tsr_ew_op_t op, tsr_dtype_t optype, tsr_dtype_t result,
                            tsr_array_t *const *in, uint32_t n_in, const char *fn, tsr_array_t **out)
 {
     uint32_t nd = 0;
     int64_t shape[TSR_MAX_DIMS] = {0};
-    tsr_array_t *like[TSR_MAX_DIMS];
-    int32_t like_dim[TSR_MAX_DIMS];
-    tsr_array_t *a;
+    uint32_t nch[TSR_MAX_DIMS];
+    int64_t *cb[TSR_MAX_DIMS] = {NULL};
+    tsr_array_t *a = NULL;
     tsr_status_t st;
 
     for (uint32_t i = 0; i < n_in; i++) {
@@ -43,30 +37,14 @@ static tsr_status_t new_ew(tsr_ew_op_t op, tsr_dtype_t optype, tsr_dtype_t resul
         nd = n2;
         memcpy(shape, s2, sizeof(int64_t) * nd);
     }
-    for (uint32_t d = 0; d < nd; d++) {
-        like[d] = NULL;
-        like_dim[d] = -1;
-        for (uint32_t i = 0; i < n_in; i++) {
-            const tsr_array_t *x = in[i];
-            int32_t k = (int32_t)d - (int32_t)(nd - x->ndim);
-            if (k < 0 || x->shape[k] != shape[d] || shape[d] == 1) {
-                continue;
-            }
-            if (like[d] == NULL) {
-                like[d] = in[i];
-                like_dim[d] = k;
-            } else if (!same_bounds(like[d], (uint32_t)like_dim[d], x, (uint32_t)k)) {
-                return tsr__array_fail(TSR_EINVAL,
-                                       "%s: the operands are chunked differently along dimension "
-                                       "%u (%u chunks, first of %lld, and %u chunks, first of "
-                                       "%lld); rechunk one of them to match",
-                                       fn, (unsigned)d, (unsigned)like[d]->nch[like_dim[d]],
-                                       (long long)like[d]->cb[like_dim[d]][1],
-                                       (unsigned)x->nch[k], (long long)x->cb[k][1]);
-            }
-        }
+    st = tsr__array_unified_bounds(in, n_in, nd, shape, nch, cb);
+    if (st == TSR_OK) {
+        st = tsr__array_new_bounds(in[0]->rt, result, nd, shape, nch, (const int64_t *const *)cb,
+                                   &a);
     }
-    st = tsr__array_new_like(in[0]->rt, result, nd, shape, like, like_dim, &a);
+    for (uint32_t d = 0; d < nd; d++) {
+        free(cb[d]);
+    }
     if (st != TSR_OK) {
         return st;
     }
@@ -432,8 +410,6 @@ static tsr_status_t reduce_split(tsr_reduce_op_t op, tsr_array_t *a, const tsr_r
     if (inner[0] == inner[1]) {
         return TSR_OK;
     }
-    /* (The operands are chunked alike, as new_ew made sure, so the two results
-     * are too.) */
     for (uint32_t i = 0; i < 2 && st == TSR_OK; i++) {
         st = tsr_array_reduce(op, a->in[i], opts, &r[i]);
     }
@@ -443,6 +419,39 @@ static tsr_status_t reduce_split(tsr_reduce_op_t op, tsr_array_t *a, const tsr_r
     }
     tsr_array_release(r[0]);
     tsr_array_release(r[1]);
+    return st;
+}
+
+/* A reduction of the empty array a: the op's identity everywhere in the result
+ * (of type t and shape[0..nd), chunked like a's dimensions like_dim), which is
+ * itself empty unless an empty axis was reduced. */
+static tsr_status_t reduce_empty(tsr_reduce_op_t op, tsr_array_t *a, tsr_dtype_t t, uint32_t nd,
+                                 const int64_t *shape, tsr_array_t *const *like,
+                                 const int32_t *like_dim, tsr_array_t **out)
+{
+    int64_t n = 1;
+    double identity = 0;
+    tsr_status_t st;
+
+    for (uint32_t d = 0; d < nd; d++) {
+        n *= shape[d];
+    }
+    if (op == TSR_REDUCE_PROD || op == TSR_REDUCE_ALL) {
+        identity = 1;
+    } else if (op == TSR_REDUCE_MEAN || op == TSR_REDUCE_VAR || op == TSR_REDUCE_STD) {
+        identity = NAN;
+    } else if (n > 0 && op != TSR_REDUCE_SUM && op != TSR_REDUCE_ANY) {
+        return tsr__array_fail(TSR_EINVAL,
+                               "tsr_array_reduce: min, max, argmin and argmax of an empty axis "
+                               "have no value (as in NumPy); the array has %lld elements",
+                               (long long)tsr_array_size(a));
+    }
+    st = tsr__array_new_like(a->rt, t, nd, shape, like, like_dim, out);
+    if (st == TSR_OK) {
+        (*out)->kind = TSR__NODE_GEN; /* an arange of step 0 */
+        (*out)->gen = TSR_LEAF_ARANGE;
+        (*out)->p0 = identity;
+    }
     return st;
 }
 
@@ -549,6 +558,9 @@ tsr_status_t tsr_array_reduce(tsr_reduce_op_t op, tsr_array_t *a, const tsr_redu
             like_dim[nd++] = -1;
         }
     }
+    if (tsr_array_size(a) == 0) {
+        return reduce_empty(op, a, rt_type, nd, shape, like, like_dim, out);
+    }
     /* any/all fold bools; a mean of integers sums in float64, as NumPy's does. */
     st = as_type(a,
                  op == TSR_REDUCE_ANY || op == TSR_REDUCE_ALL ? TSR_BOOL
@@ -610,17 +622,9 @@ tsr_status_t tsr_array_matmul(tsr_array_t *a, tsr_array_t *b, tsr_array_t **out)
                              (long long)(b->ndim > 0 ? b->shape[0] : 0));
     }
     if (st == TSR_OK) {
+        /* Integer and bool products are the kernels' own loops (wrapping, or
+         * OR of ANDs); floats go to BLAS. */
         st = tsr_dtype_promote(a->dtype, b->dtype, &t);
-    }
-    if (st == TSR_OK && !is_float(t)) {
-        st = tsr__array_fail(TSR_EINVAL, "tsr_array_matmul: %s operands; cast them to float32 or "
-                                         "float64 first", tsr_dtype_name(t));
-    }
-    if (st == TSR_OK && !same_bounds(a, 1, b, 0)) {
-        st = tsr__array_fail(TSR_EINVAL,
-                             "tsr_array_matmul: a's chunks along dimension 1 (first of %lld) are "
-                             "not b's along dimension 0 (first of %lld); rechunk one to match",
-                             (long long)a->cb[1][1], (long long)b->cb[0][1]);
     }
     if (st == TSR_OK) {
         st = as_type(a, t, &in[0]);
@@ -635,9 +639,15 @@ tsr_status_t tsr_array_matmul(tsr_array_t *a, tsr_array_t *b, tsr_array_t **out)
         like[1] = b;
         st = tsr__array_new_like(a->rt, t, 2, shape, like, like_dim, &r);
     }
-    if (st != TSR_OK) {
+    if (st != TSR_OK || a->shape[1] == 0) {
+        /* (An empty sum: zeros.) */
         tsr_array_release(in[0]);
         tsr_array_release(in[1]);
+        if (st == TSR_OK) {
+            r->kind = TSR__NODE_GEN;
+            r->gen = TSR_LEAF_ARANGE;
+            *out = r;
+        }
         return st;
     }
     r->kind = TSR__NODE_MATMUL;

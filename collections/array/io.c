@@ -619,7 +619,7 @@ static tsr_status_t write_chunks(tsr_array_t *a, int fd, uint64_t base, const ch
                                  const char *fn, tsr_data_t **chunks, int owned, tsr_data_t *whole)
 {
     int64_t n = tsr__array_n_chunks(a);
-    tsr_future_t **futs = calloc((size_t)n, sizeof(*futs));
+    tsr_future_t **futs = calloc((size_t)(n > 0 ? n : 1), sizeof(*futs));
     struct file_box b;
     tsr_status_t st = futs != NULL ? TSR_OK : tsr__array_fail(TSR_ENOMEM, "%s: out of memory", fn);
     int64_t n_sub = 0;
@@ -719,17 +719,15 @@ static tsr_status_t check_load(const struct load_req *r)
                                (int)r->dtype, (unsigned)r->ndim, TSR_MAX_DIMS);
     }
     for (uint32_t d = 0; d < r->ndim; d++) {
-        if (r->shape[d] < 1) {
-            return tsr__array_fail(TSR_EINVAL,
-                                   "%s: dimension %u has size %lld (sizes must be >= 1; "
-                                   "zero-size arrays are not supported)",
-                                   r->fn, (unsigned)d, (long long)r->shape[d]);
+        if (r->shape[d] < 0) {
+            return tsr__array_fail(TSR_EINVAL, "%s: dimension %u has size %lld", r->fn,
+                                   (unsigned)d, (long long)r->shape[d]);
         }
         if (r->chunks != NULL && r->chunks[d] < 0) {
             return tsr__array_fail(TSR_EINVAL, "%s: chunk size %lld along dimension %u", r->fn,
                                    (long long)r->chunks[d], (unsigned)d);
         }
-        if (n_bytes > (uint64_t)INT64_MAX / (uint64_t)r->shape[d]) {
+        if (r->shape[d] > 0 && n_bytes > (uint64_t)INT64_MAX / (uint64_t)r->shape[d]) {
             return tsr__array_fail(TSR_EINVAL, "%s: the array's size overflows", r->fn);
         }
         n_bytes *= (uint64_t)r->shape[d];
@@ -752,8 +750,8 @@ static tsr_status_t check_load(const struct load_req *r)
 static tsr_status_t read_chunks(const struct load_req *r, tsr_array_t *a, tsr_data_t ***handles_out)
 {
     int64_t n = tsr__array_n_chunks(a);
-    tsr_data_t **hs = calloc((size_t)n, sizeof(*hs));
-    tsr_future_t **futs = calloc((size_t)n, sizeof(*futs));
+    tsr_data_t **hs = calloc((size_t)(n > 0 ? n : 1), sizeof(*hs));
+    tsr_future_t **futs = calloc((size_t)(n > 0 ? n : 1), sizeof(*futs));
     struct file_box b;
     tsr_status_t st = TSR_OK;
     int64_t n_sub = 0;

@@ -859,6 +859,9 @@ tsr_status_t tsr__array_materialize(tsr_array_t *a, tsr_data_t ***chunks_out)
     tsr_status_t st;
     tsr_data_t **kept;
 
+    if (tsr_array_size(a) == 0) {
+        return tsr__array_empty_chunks(chunks_out); /* nothing to run */
+    }
     lower_init(&L, a);
     st = tsr__lower_materialize(&L, a, NULL);
     if (st == TSR_OK) {
@@ -957,11 +960,14 @@ tsr_status_t tsr_array_compute(tsr_array_t *a, void *out, size_t n_bytes)
     }
     es = tsr_dtype_size(a->dtype);
     want = (size_t)tsr_array_size(a) * es;
-    if (out == NULL || n_bytes != want) {
+    if ((out == NULL && want > 0) || n_bytes != want) {
         return tsr__array_fail(TSR_EINVAL,
                                "tsr_array_compute: buffer of %zu bytes for an array of %zu bytes "
                                "(or NULL)",
                                n_bytes, want);
+    }
+    if (want == 0) {
+        return TSR_OK;
     }
     n_chunks = tsr__array_n_chunks(a);
     lower_init(&L, a);

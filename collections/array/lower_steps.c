@@ -8,37 +8,39 @@
 
 #include "collections/array/lower_impl.h"
 
-/* One operand block of a product: the handle, offset and row stride of rows
- * r of chunk row `ci` and columns of chunk column `cj` of x. */
-static tsr_data_t *gemm_operand(const lower_t *L, const tsr_array_t *x, int64_t ci, int64_t cj,
+/* The operand block of a product whose first element is (r0, c0) of x: the
+ * handle holding it, the offset there and the row stride (the block lies inside
+ * one chunk). */
+static tsr_data_t *gemm_operand(const lower_t *L, const tsr_array_t *x, int64_t r0, int64_t c0,
                                 int64_t *off, int64_t *ld)
 {
+    int64_t ci;
+    int64_t cj;
+
     if (x->whole != NULL) {
         *ld = x->shape[1];
-        *off = x->cb[0][ci] * x->shape[1] + x->cb[1][cj];
+        *off = r0 * x->shape[1] + c0;
         return x->whole;
     }
+    ci = tsr__chunk_at(x, 0, r0);
+    cj = tsr__chunk_at(x, 1, c0);
     *ld = x->cb[1][cj + 1] - x->cb[1][cj];
-    *off = 0;
+    *off = (r0 - x->cb[0][ci]) * *ld + (c0 - x->cb[1][cj]);
     return tsr__lower_chunks(L, x)[ci * x->nch[1] + cj];
 }
 
-tsr_status_t tsr__lower_matmul(lower_t *L, tsr_array_t *r, tsr_data_t **outs)
+/* The products of each of a's chunk rows i and b's chunk columns j over the k
+ * steps kb[0..nk] (a's and b's boundaries along k merged), into outs. */
+static tsr_status_t submit_products(lower_t *L, tsr_array_t *r, const int64_t *kb, uint32_t nk,
+                                    tsr_data_t **outs)
 {
     tsr_array_t *a = r->in[0];
     tsr_array_t *b = r->in[1];
     tsr_status_t st = TSR_OK;
 
-    /* The operands are data: computed first when they are expressions. */
-    if (tsr__lower_chunks(L, a) == NULL && a->whole == NULL) {
-        st = tsr__lower_materialize(L, a, NULL);
-    }
-    if (st == TSR_OK && tsr__lower_chunks(L, b) == NULL && b->whole == NULL) {
-        st = tsr__lower_materialize(L, b, NULL);
-    }
     for (int64_t i = 0; i < a->nch[0] && st == TSR_OK; i++) {
         for (int64_t j = 0; j < b->nch[1] && st == TSR_OK; j++) {
-            for (int64_t p = 0; p < a->nch[1] && st == TSR_OK; p++) {
+            for (uint32_t p = 0; p < nk && st == TSR_OK; p++) {
                 tsr_gemm_arg_t g;
                 tsr_data_t *handles[3];
                 tsr_access_t modes[3] = {TSR_R, TSR_R, p == 0 ? TSR_W : TSR_RW};
@@ -46,12 +48,12 @@ tsr_status_t tsr__lower_matmul(lower_t *L, tsr_array_t *r, tsr_data_t **outs)
 
                 memset(&g, 0, sizeof(g));
                 g.m = a->cb[0][i + 1] - a->cb[0][i];
-                g.k = a->cb[1][p + 1] - a->cb[1][p];
+                g.k = kb[p + 1] - kb[p];
                 g.n = b->cb[1][j + 1] - b->cb[1][j];
                 g.type = (int32_t)r->dtype;
                 g.beta = p > 0;
-                handles[0] = gemm_operand(L, a, i, p, &g.off_a, &g.lda);
-                handles[1] = gemm_operand(L, b, p, j, &g.off_b, &g.ldb);
+                handles[0] = gemm_operand(L, a, a->cb[0][i], kb[p], &g.off_a, &g.lda);
+                handles[1] = gemm_operand(L, b, kb[p], b->cb[1][j], &g.off_b, &g.ldb);
                 handles[2] = outs[i * b->nch[1] + j];
                 desc.codelet = &tsr__gemm_codelet;
                 desc.handles = handles;
@@ -63,7 +65,7 @@ tsr_status_t tsr__lower_matmul(lower_t *L, tsr_array_t *r, tsr_data_t **outs)
                  * first, across chains, so that the last ones are many
                  * independent tasks the workers share, not a few chains that
                  * one worker runs to the end while the others wait. */
-                desc.priority = (int32_t)(a->nch[1] - p);
+                desc.priority = (int32_t)(nk - p);
                 st = tsr__lower_submit(
                     L, &desc,
                     (uint64_t)(g.m * g.k + g.k * g.n + g.m * g.n) * tsr_dtype_size(r->dtype),
@@ -71,6 +73,35 @@ tsr_status_t tsr__lower_matmul(lower_t *L, tsr_array_t *r, tsr_data_t **outs)
             }
         }
     }
+    return st;
+}
+
+tsr_status_t tsr__lower_matmul(lower_t *L, tsr_array_t *r, tsr_data_t **outs)
+{
+    tsr_array_t *a = r->in[0];
+    tsr_array_t *b = r->in[1];
+    int64_t *kb;
+    uint32_t nk;
+    tsr_status_t st = TSR_OK;
+
+    /* The operands are data: computed first when they are expressions. */
+    if (tsr__lower_chunks(L, a) == NULL && a->whole == NULL) {
+        st = tsr__lower_materialize(L, a, NULL);
+    }
+    if (st == TSR_OK && tsr__lower_chunks(L, b) == NULL && b->whole == NULL) {
+        st = tsr__lower_materialize(L, b, NULL);
+    }
+    if (st != TSR_OK) {
+        return st;
+    }
+    /* Each k step lies inside one of a's chunk columns and one of b's chunk rows. */
+    kb = malloc(((size_t)a->nch[1] + b->nch[0] + 1) * sizeof(int64_t));
+    if (kb == NULL) {
+        return tsr__lower_oom();
+    }
+    nk = tsr__bounds_merge(a->cb[1], a->nch[1], b->cb[0], b->nch[0], kb);
+    st = submit_products(L, r, kb, nk, outs);
+    free(kb);
     return st;
 }
 

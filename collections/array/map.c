@@ -206,10 +206,29 @@ static tsr_status_t new_map(const tsr_block_fn_t *fn, tsr_array_t *const *inputs
     return TSR_OK;
 }
 
+/* inputs[0..n) seen with their chunks unified (each a new reference in views[]),
+ * so that the blocks a call gets line up. */
+static tsr_status_t unify_inputs(tsr_array_t *const *inputs, uint32_t n, tsr_array_t **views)
+{
+    const tsr_array_t *a = inputs[0];
+    uint32_t nch[TSR_MAX_DIMS];
+    int64_t *cb[TSR_MAX_DIMS] = {NULL};
+    tsr_status_t st = tsr__array_unified_bounds(inputs, n, a->ndim, a->shape, nch, cb);
+
+    for (uint32_t i = 0; i < n && st == TSR_OK; i++) {
+        st = tsr__array_refined(inputs[i], nch, (const int64_t *const *)cb, &views[i]);
+    }
+    for (uint32_t d = 0; d < a->ndim; d++) {
+        free(cb[d]);
+    }
+    return st;
+}
+
 tsr_status_t tsr_array_map_blocks(const tsr_block_fn_t *fn, tsr_array_t *const *inputs,
                                   uint32_t n_in, tsr_dtype_t dtype, tsr_array_t **out)
 {
     static const char what[] = "tsr_array_map_blocks";
+    tsr_array_t *views[TSR_MAP_MAX_INPUTS] = {NULL};
     tsr_status_t st = check_fn(fn, dtype, what);
 
     if (st == TSR_OK && (inputs == NULL || out == NULL || n_in == 0 || n_in > TSR_MAP_MAX_INPUTS)) {
@@ -227,17 +246,17 @@ tsr_status_t tsr_array_map_blocks(const tsr_block_fn_t *fn, tsr_array_t *const *
                                  "runtime)",
                                  what, (unsigned)i);
         }
-        for (uint32_t d = 0; st == TSR_OK && d < a->ndim; d++) {
-            if (b->nch[d] != a->nch[d] ||
-                memcmp(b->cb[d], a->cb[d], ((size_t)a->nch[d] + 1) * sizeof(int64_t)) != 0) {
-                st = tsr__array_fail(TSR_EINVAL,
-                                     "%s: input %u is chunked differently from input 0 along "
-                                     "dimension %u; rechunk it to match",
-                                     what, (unsigned)i, (unsigned)d);
-            }
-        }
     }
-    return st == TSR_OK ? new_map(fn, inputs, n_in, dtype, what, out) : st;
+    if (st == TSR_OK) {
+        st = unify_inputs(inputs, n_in, views);
+    }
+    if (st == TSR_OK) {
+        st = new_map(fn, views, n_in, dtype, what, out);
+    }
+    for (uint32_t i = 0; i < TSR_MAP_MAX_INPUTS; i++) {
+        tsr_array_release(views[i]); /* new_map holds its own references */
+    }
+    return st;
 }
 
 /* `v` as an element of dtype t (low bytes of *bits); 0 if it does not fit. */

@@ -139,14 +139,7 @@ tsr_status_t tsr_array_slice(tsr_array_t *a, uint32_t n, const tsr_slice_t *slic
                                  (unsigned)d);
             break;
         }
-        slice_indices(&s, a->shape[d], &first, &len);
-        if (len == 0) {
-            st = tsr__array_fail(TSR_EINVAL,
-                                 "tsr_array_slice: the slice of dimension %u (size %lld) is "
-                                 "empty; zero-size arrays are not supported",
-                                 (unsigned)d, (long long)a->shape[d]);
-            break;
-        }
+        slice_indices(&s, a->shape[d], &first, &len); /* len 0: an empty view, no chunks */
         bounds[nd] = malloc(((size_t)a->nch[d] + 1) * sizeof(int64_t));
         if (bounds[nd] == NULL) {
             st = tsr__array_fail(TSR_ENOMEM, "tsr_array_slice: out of memory");
@@ -206,16 +199,127 @@ tsr_status_t tsr_array_expand_dims(tsr_array_t *a, int32_t axis, tsr_array_t **o
     return new_view(a, a->ndim + 1, shape, nch, bounds, vmap, vstart, vstep, out);
 }
 
+tsr_status_t tsr__array_refined(tsr_array_t *a, const uint32_t *nch, const int64_t *const *cb,
+                                tsr_array_t **out)
+{
+    int32_t vmap[TSR_MAX_DIMS] = {0};
+    int64_t vstart[TSR_MAX_DIMS] = {0};
+    int64_t vstep[TSR_MAX_DIMS] = {0};
+    int same = 1;
+
+    for (uint32_t d = 0; d < a->ndim; d++) {
+        vmap[d] = (int32_t)d;
+        vstep[d] = 1;
+        same = same && nch[d] == a->nch[d] &&
+               memcmp(cb[d], a->cb[d], ((size_t)nch[d] + 1) * sizeof(int64_t)) == 0;
+    }
+    if (same) {
+        *out = tsr_array_retain(a);
+        return TSR_OK;
+    }
+    return new_view(a, a->ndim, a->shape, nch, cb, vmap, vstart, vstep, out);
+}
+
+/* The arrays of a concatenation along ax checked (same runtime, dimensions and
+ * sizes but along ax); *t gets their promoted dtype and shape the result's. */
+static tsr_status_t concat_check(tsr_array_t *const *arrays, uint32_t n, int32_t ax,
+                                 tsr_dtype_t *t, int64_t *shape)
+{
+    const tsr_array_t *a0 = arrays[0];
+    tsr_status_t st = TSR_OK;
+
+    *t = a0->dtype;
+    memcpy(shape, a0->shape, sizeof(int64_t) * a0->ndim);
+    shape[ax] = 0;
+    for (uint32_t i = 0; i < n && st == TSR_OK; i++) {
+        const tsr_array_t *b = arrays[i];
+        if (b->rt != a0->rt || b->ndim != a0->ndim) {
+            return tsr__array_fail(TSR_EINVAL,
+                                   "tsr_array_concatenate: array %u has %u dimensions, array 0 "
+                                   "%u (or another runtime)",
+                                   (unsigned)i, (unsigned)b->ndim, (unsigned)a0->ndim);
+        }
+        for (uint32_t d = 0; d < a0->ndim; d++) {
+            if ((int32_t)d != ax && b->shape[d] != a0->shape[d]) {
+                return tsr__array_fail(TSR_EINVAL,
+                                       "tsr_array_concatenate: array %u has size %lld along "
+                                       "dimension %u, array 0 %lld",
+                                       (unsigned)i, (long long)b->shape[d], (unsigned)d,
+                                       (long long)a0->shape[d]);
+            }
+        }
+        shape[ax] += b->shape[ax];
+        st = tsr_dtype_promote(*t, b->dtype, t);
+    }
+    return st;
+}
+
+/* The chunk boundaries along ax of a concatenation: each array's chunks, one
+ * array after the other (*cb allocated; it replaces what was there). */
+static tsr_status_t concat_axis_bounds(tsr_array_t *const *arrays, uint32_t n, int32_t ax,
+                                       uint32_t *nch, int64_t **cb)
+{
+    uint32_t k = 0;
+    int64_t *cat;
+
+    *nch = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        *nch += arrays[i]->nch[ax];
+    }
+    cat = malloc(((size_t)*nch + 1) * sizeof(int64_t));
+    if (cat == NULL) {
+        return tsr__array_fail(TSR_ENOMEM, "tsr_array_concatenate: out of memory");
+    }
+    cat[0] = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        for (uint32_t j = 0; j < arrays[i]->nch[ax]; j++, k++) {
+            cat[k + 1] = cat[k] + arrays[i]->cb[ax][j + 1] - arrays[i]->cb[ax][j];
+        }
+    }
+    free(*cb);
+    *cb = cat;
+    return TSR_OK;
+}
+
+/* The inputs of concatenation c: each array cast to c's dtype and seen with c's
+ * chunks across ax (bounds[d], d != ax), so that each chunk of c is one chunk of
+ * an input. Arrays empty along ax add nothing to c and are left out. */
+static tsr_status_t concat_inputs(tsr_array_t *c, tsr_array_t *const *arrays, uint32_t n,
+                                  int64_t *const *bounds)
+{
+    tsr_status_t st = TSR_OK;
+    uint32_t ax = (uint32_t)c->aux;
+
+    for (uint32_t i = 0; i < n && st == TSR_OK; i++) {
+        tsr_array_t *x = NULL;
+        uint32_t nch[TSR_MAX_DIMS];
+        const int64_t *cb[TSR_MAX_DIMS];
+        if (arrays[i]->shape[ax] == 0) {
+            continue;
+        }
+        for (uint32_t d = 0; d < c->ndim; d++) {
+            nch[d] = d == ax ? arrays[i]->nch[d] : c->nch[d];
+            cb[d] = d == ax ? arrays[i]->cb[d] : bounds[d];
+        }
+        st = tsr_array_cast(arrays[i], c->dtype, &x);
+        if (st == TSR_OK) {
+            st = tsr__array_refined(x, nch, cb, &c->in[c->n_in]);
+            c->n_in += st == TSR_OK;
+        }
+        tsr_array_release(x);
+    }
+    return st;
+}
+
 tsr_status_t tsr_array_concatenate(tsr_array_t *const *arrays, uint32_t n, int32_t axis,
                                    tsr_array_t **out)
 {
-    tsr_array_t *a0;
     tsr_array_t *c = NULL;
     tsr_dtype_t t;
     int64_t shape[TSR_MAX_DIMS];
     uint32_t nch[TSR_MAX_DIMS];
-    const int64_t *bounds[TSR_MAX_DIMS];
-    int64_t *cat = NULL;
+    int64_t *bounds[TSR_MAX_DIMS] = {NULL};
+    uint32_t nd;
     int32_t ax;
     tsr_status_t st = TSR_OK;
 
@@ -228,83 +332,40 @@ tsr_status_t tsr_array_concatenate(tsr_array_t *const *arrays, uint32_t n, int32
     if (st != TSR_OK) {
         return st;
     }
-    a0 = arrays[0];
-    ax = axis < 0 ? axis + (int32_t)a0->ndim : axis;
-    if (a0->ndim == 0 || ax < 0 || ax >= (int32_t)a0->ndim) {
+    nd = arrays[0]->ndim;
+    ax = axis < 0 ? axis + (int32_t)nd : axis;
+    if (nd == 0 || ax < 0 || ax >= (int32_t)nd) {
         return tsr__array_fail(TSR_EINVAL,
                                "tsr_array_concatenate: axis %d is out of range for %u dimensions",
-                               (int)axis, (unsigned)a0->ndim);
+                               (int)axis, (unsigned)nd);
     }
-    t = a0->dtype;
-    memcpy(shape, a0->shape, sizeof(shape));
-    shape[ax] = 0;
-    nch[ax] = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        const tsr_array_t *b = arrays[i];
-        if (b->rt != a0->rt || b->ndim != a0->ndim) {
-            return tsr__array_fail(TSR_EINVAL,
-                                   "tsr_array_concatenate: array %u has %u dimensions, array 0 "
-                                   "%u (or another runtime)",
-                                   (unsigned)i, (unsigned)b->ndim, (unsigned)a0->ndim);
-        }
-        for (uint32_t d = 0; d < a0->ndim; d++) {
-            if ((int32_t)d == ax) {
-                continue;
-            }
-            if (b->shape[d] != a0->shape[d]) {
-                return tsr__array_fail(TSR_EINVAL,
-                                       "tsr_array_concatenate: array %u has size %lld along "
-                                       "dimension %u, array 0 %lld",
-                                       (unsigned)i, (long long)b->shape[d], (unsigned)d,
-                                       (long long)a0->shape[d]);
-            }
-            if (b->nch[d] != a0->nch[d] ||
-                memcmp(b->cb[d], a0->cb[d], (a0->nch[d] + 1) * sizeof(int64_t)) != 0) {
-                return tsr__array_fail(TSR_EINVAL,
-                                       "tsr_array_concatenate: array %u is chunked differently "
-                                       "from array 0 along dimension %u; rechunk it to match",
-                                       (unsigned)i, (unsigned)d);
-            }
-        }
-        shape[ax] += b->shape[ax];
-        nch[ax] += b->nch[ax];
-        st = tsr_dtype_promote(t, b->dtype, &t);
-        if (st != TSR_OK) {
-            return st;
-        }
+    st = concat_check(arrays, n, ax, &t, shape);
+    if (st == TSR_OK) {
+        /* The chunks across ax unified; along ax (size -1 here, which no array
+         * has) each array's own, one after the other. */
+        int64_t along = shape[ax];
+        shape[ax] = -1;
+        st = tsr__array_unified_bounds(arrays, n, nd, shape, nch, bounds);
+        shape[ax] = along;
     }
-    cat = malloc(((size_t)nch[ax] + 1) * sizeof(int64_t));
-    if (cat == NULL) {
-        return tsr__array_fail(TSR_ENOMEM, "tsr_array_concatenate: out of memory");
+    if (st == TSR_OK) {
+        st = concat_axis_bounds(arrays, n, ax, &nch[ax], &bounds[ax]);
     }
-    cat[0] = 0;
-    for (uint32_t i = 0, k = 0; i < n; i++) {
-        for (uint32_t j = 0; j < arrays[i]->nch[ax]; j++, k++) {
-            cat[k + 1] = cat[k] + arrays[i]->cb[ax][j + 1] - arrays[i]->cb[ax][j];
-        }
+    if (st == TSR_OK) {
+        st = tsr__array_new_bounds(arrays[0]->rt, t, nd, shape, nch,
+                                   (const int64_t *const *)bounds, &c);
     }
-    for (uint32_t d = 0; d < a0->ndim; d++) {
-        if ((int32_t)d != ax) {
-            nch[d] = a0->nch[d];
-            bounds[d] = a0->cb[d];
-        }
-    }
-    bounds[ax] = cat;
-    st = tsr__array_new_bounds(a0->rt, t, a0->ndim, shape, nch, bounds, &c);
-    free(cat);
     if (st == TSR_OK && n > 3 && (c->in = calloc(n, sizeof(*c->in))) == NULL) {
         c->in = c->in_fixed;
         st = tsr__array_fail(TSR_ENOMEM, "tsr_array_concatenate: out of memory");
     }
-    if (st != TSR_OK) {
-        tsr_array_release(c);
-        return st;
+    if (st == TSR_OK) {
+        c->kind = TSR__NODE_CONCAT;
+        c->aux = ax;
+        st = concat_inputs(c, arrays, n, bounds);
     }
-    c->kind = TSR__NODE_CONCAT;
-    c->aux = ax;
-    for (uint32_t i = 0; i < n && st == TSR_OK; i++) {
-        st = tsr_array_cast(arrays[i], t, &c->in[i]);
-        c->n_in = st == TSR_OK ? i + 1 : i;
+    for (uint32_t d = 0; d < nd; d++) {
+        free(bounds[d]);
     }
     if (st != TSR_OK) {
         tsr_array_release(c);
@@ -558,15 +619,19 @@ tsr_status_t tsr_array_reshape(tsr_array_t *a, uint32_t ndim, const int64_t *sha
     for (uint32_t d = 0; d < ndim; d++) {
         if (shape[d] == -1 && infer < 0) {
             infer = (int)d;
-        } else if (shape[d] < 1) {
+        } else if (shape[d] < 0) {
             return tsr__array_fail(TSR_EINVAL,
-                                   "tsr_array_reshape: size %lld for dimension %u (sizes >= 1, "
+                                   "tsr_array_reshape: size %lld for dimension %u (sizes >= 0, "
                                    "and one -1 to infer)",
                                    (long long)shape[d], (unsigned)d);
         } else {
             known *= shape[d];
         }
         ns[d] = shape[d];
+    }
+    if (infer >= 0 && known == 0) {
+        return tsr__array_fail(TSR_EINVAL, "tsr_array_reshape: a -1 beside a size of 0 could "
+                                           "be any size (as NumPy, refused)");
     }
     if (infer >= 0 && tsr_array_size(a) % known == 0) {
         ns[infer] = tsr_array_size(a) / known;
@@ -582,6 +647,9 @@ tsr_status_t tsr_array_reshape(tsr_array_t *a, uint32_t ndim, const int64_t *sha
     if (ndim == a->ndim && memcmp(ns, a->shape, ndim * sizeof(int64_t)) == 0) {
         *out = tsr_array_retain(a);
         return TSR_OK;
+    }
+    if (known == 0) {
+        return tsr__array_new_empty(a->rt, a->dtype, ndim, ns, NULL, out);
     }
     for (uint32_t d = 0; d < a->ndim; d++) {
         if (a->shape[d] > 1) {

@@ -73,7 +73,11 @@ typedef struct tsr_array tsr_array_t;
 /** Dtype, shape and chunk shape of a new array. Value struct; start from
  *  TSR_ARRAY_SPEC_INIT. chunks[d] is the chunk size along dimension d (the last
  *  chunk may be smaller); 0 picks one (chunks of about 32 MiB, split from the
- *  first dimension). Sizes must be >= 1 (zero-size arrays are not supported). */
+ *  first dimension). Sizes may be 0: an array with a dimension of size 0 is
+ *  empty, as in NumPy, with no chunks along that dimension; everything built on
+ *  it works as on other arrays and runs no task (a reduction over an empty axis
+ *  gives the op's identity: 0 for sum, 1 for prod, false for any, true for all,
+ *  NaN for mean, var and std; min, max, argmin and argmax refuse it). */
 typedef struct {
     tsr_dtype_t dtype;
     uint32_t ndim; /* 0..TSR_MAX_DIMS; 0 is a scalar */
@@ -106,8 +110,8 @@ TSR_API tsr_status_t tsr_array_ones(tsr_runtime_t *rt, const tsr_array_spec_t *s
                                     tsr_array_t **out);
 
 /** 1-D: start, start + step, ... while < stop (> stop for a negative step), as
- *  numpy.arange; `chunk` elements per chunk (0: auto). Errors: TSR_EINVAL (step 0,
- *  empty range). */
+ *  numpy.arange (an empty range gives an empty array); `chunk` elements per chunk
+ *  (0: auto). Errors: TSR_EINVAL (step 0, a NaN, more than 9e18 elements). */
 TSR_API tsr_status_t tsr_array_arange(tsr_runtime_t *rt, tsr_dtype_t dtype, double start,
                                       double stop, double step, int64_t chunk, tsr_array_t **out);
 
@@ -177,8 +181,11 @@ typedef enum {
     TSR_N_UNOPS
 } tsr_unop_t;
 
-/** a op b. Chunks must line up along every dimension where both have more than
- *  one element (the same chunk sizes), else TSR_EINVAL. */
+/** a op b. The operands may be chunked differently: along each dimension the
+ *  result has every chunk boundary of every operand not broadcast there (as
+ *  dask's unify_chunks), so that each of its chunks reads one chunk of each
+ *  operand and no data is copied. Errors: TSR_EINVAL (shapes that do not
+ *  broadcast, a bad op). */
 TSR_API tsr_status_t tsr_array_binary(tsr_binop_t op, tsr_array_t *a, tsr_array_t *b,
                                       tsr_array_t **out);
 
@@ -194,7 +201,7 @@ TSR_API tsr_status_t tsr_array_binary_scalar(tsr_binop_t op, tsr_array_t *a, dou
 TSR_API tsr_status_t tsr_array_unary(tsr_unop_t op, tsr_array_t *a, tsr_array_t **out);
 
 /** cond ? a : b elementwise (cond converted to bool; a and b promoted), all three
- *  broadcast together. */
+ *  broadcast together, chunks unified as tsr_array_binary's. */
 TSR_API tsr_status_t tsr_array_where(tsr_array_t *cond, tsr_array_t *a, tsr_array_t *b,
                                      tsr_array_t **out);
 
@@ -239,14 +246,14 @@ TSR_API tsr_status_t tsr_array_slice(tsr_array_t *a, uint32_t n, const tsr_slice
 TSR_API tsr_status_t tsr_array_expand_dims(tsr_array_t *a, int32_t axis, tsr_array_t **out);
 
 /** arrays[0..n) joined along `axis` (numpy.concatenate): the same number of
- *  dimensions, equal sizes and equal chunks along the others; dtypes promoted
- *  together. The result's chunks along `axis` are the inputs' chunks in turn; each
- *  input is computed straight into its part. Errors: TSR_EINVAL (sizes, chunks,
- *  axis, 0-d arrays, n == 0). */
+ *  dimensions and equal sizes along the others; dtypes promoted together. The
+ *  result's chunks along `axis` are the inputs' chunks in turn, and along the
+ *  others the inputs' unified as tsr_array_binary's; each input is computed
+ *  straight into its part. Errors: TSR_EINVAL (sizes, axis, 0-d arrays, n == 0). */
 TSR_API tsr_status_t tsr_array_concatenate(tsr_array_t *const *arrays, uint32_t n, int32_t axis,
                                            tsr_array_t **out);
 
-/** arrays[0..n) (one shape; equal chunks) joined along a new dimension at `axis`,
+/** arrays[0..n) (one shape) joined along a new dimension at `axis`,
  *  as numpy.stack: one chunk per input along it. */
 TSR_API tsr_status_t tsr_array_stack(tsr_array_t *const *arrays, uint32_t n, int32_t axis,
                                      tsr_array_t **out);
@@ -306,20 +313,25 @@ typedef struct {
 TSR_API tsr_status_t tsr_array_reduce(tsr_reduce_op_t op, tsr_array_t *a,
                                       const tsr_reduce_opts_t *opts, tsr_array_t **out);
 
-/** The matrix product a @ b of 2-D float arrays (promoted together), as one
- *  task per pair of chunks: each chunk of the result accumulates the products of
- *  a's row of chunks and b's column of chunks (a CPU BLAS on one thread per task,
- *  OpenBLAS when installed). a's chunks along dimension 1 must be b's along
- *  dimension 0. Errors: TSR_EINVAL (not 2-D, sizes or chunks that do not match,
- *  integer or bool operands: cast them to a float type first). */
+/** The matrix product a @ b of 2-D arrays of any dtypes, promoted together
+ *  (tsr_dtype_promote) into the result's dtype, as numpy.matmul: as one task per
+ *  pair of chunks, each chunk of the result accumulating the products of a's row
+ *  of chunks and b's column of chunks. Floats use a BLAS (a CPU BLAS on one thread
+ *  per task, OpenBLAS when installed; cuBLAS on a GPU). Integer products and sums
+ *  wrap around modulo 2^bits of the result's type, as NumPy's do; bool @ bool is
+ *  bool, element (i, j) true when a[i][p] and b[p][j] are both true for some p.
+ *  a's chunks along dimension 1 need not be b's along dimension 0: the sum runs
+ *  over the steps between both sets of boundaries, each product reading part of
+ *  a chunk in place. Errors: TSR_EINVAL (not 2-D, inner sizes that differ). */
 TSR_API tsr_status_t tsr_array_matmul(tsr_array_t *a, tsr_array_t *b, tsr_array_t **out);
 
 /** numpy.tensordot(a, b, axes=([a_axis], [b_axis])) of 2-D arrays: the sums over
  *  a's dimension a_axis times b's dimension b_axis (negative axes count from the
  *  end), of shape (a's other size, b's other size). tsr_array_matmul of the
  *  transposes that bring the contracted dimensions inside (views; the operands are
- *  computed into chunks first). Errors: as tsr_array_matmul, and TSR_EINVAL for
- *  axes out of range. */
+ *  computed into chunks first), so with its dtypes: promoted together, integers
+ *  wrapping around, bools giving bool (an OR of ANDs). Errors: as
+ *  tsr_array_matmul, and TSR_EINVAL for axes out of range. */
 TSR_API tsr_status_t tsr_array_tensordot(tsr_array_t *a, tsr_array_t *b, int32_t a_axis,
                                          int32_t b_axis, tsr_array_t **out);
 
@@ -374,12 +386,12 @@ typedef struct {
 #define TSR_BLOCK_FN_INIT {NULL, NULL, NULL, NULL, 0}
 
 /** fn applied to each block of inputs[0..n_in) (dask's map_blocks): the inputs
- *  must have equal shapes and chunks (rechunk to match); the result has their
- *  shape and chunks and `dtype`, block k computed by one task from block k of
- *  each input (expressions are computed into chunks first). Lazy, like every
- *  expression. Errors: TSR_EINVAL (no implementation, n_in 0 or above
- *  TSR_MAP_MAX_INPUTS, shapes or chunks that differ, a bad dtype, arg_size above
- *  64 KiB). */
+ *  must have equal shapes; their chunks are unified as tsr_array_binary's (an
+ *  input chunked more coarsely is computed into the finer chunks first). The
+ *  result has their shape, those chunks and `dtype`, block k computed by one task
+ *  from block k of each input (expressions are computed into chunks first). Lazy,
+ *  like every expression. Errors: TSR_EINVAL (no implementation, n_in 0 or above
+ *  TSR_MAP_MAX_INPUTS, shapes that differ, a bad dtype, arg_size above 64 KiB). */
 TSR_API tsr_status_t tsr_array_map_blocks(const tsr_block_fn_t *fn, tsr_array_t *const *inputs,
                                           uint32_t n_in, tsr_dtype_t dtype, tsr_array_t **out);
 

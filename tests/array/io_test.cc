@@ -454,7 +454,6 @@ TEST(ArrayIoErrors, RefusesBadFilesWithClearMessages)
         {"{'descr': '>f8', 'fortran_order': False, 'shape': (4, 5), }", {"'>f8'", "big-endian"}},
         {"{'descr': '<f8', 'fortran_order': True, 'shape': (4, 5), }", {"Fortran order"}},
         {"{'descr': [('a', '<f8')], 'fortran_order': False, 'shape': (4, 5), }", {"structured"}},
-        {"{'descr': '<f8', 'fortran_order': False, 'shape': (4, 0), }", {"zero-size"}},
         {"{'descr': '<f8', 'fortran_order': False, 'shape': (1,1,1,1,1,1,1,1,1), }",
          {"dimensions"}},
         {"{'descr': '<f8', 'shape': (4, 5), }", {"missing"}},
@@ -508,9 +507,9 @@ TEST(ArrayIoErrors, BadRawSpecs)
     tsr_test::TempFile f("tsr-io-raw");
     WriteFile(f.path(), Bytes(1000, 1));
     tsr_array_t *out = nullptr;
-    tsr_array_spec_t s = Spec(TSR_FLOAT64, {4, 0}, {});
+    tsr_array_spec_t s = Spec(TSR_FLOAT64, {4, -2}, {});
     EXPECT_EQ(tsr_array_from_raw(rt.get(), f.path().c_str(), &s, 0, &out), TSR_EINVAL);
-    EXPECT_NE(std::string(tsr_last_error()).find("zero-size"), std::string::npos);
+    EXPECT_NE(std::string(tsr_last_error()).find("size -2"), std::string::npos);
     s = Spec(static_cast<tsr_dtype_t>(42), {4}, {});
     EXPECT_EQ(tsr_array_from_raw(rt.get(), f.path().c_str(), &s, 0, &out), TSR_EINVAL);
     s = Spec(TSR_FLOAT64, {4}, {-1});

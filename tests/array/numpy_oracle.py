@@ -16,6 +16,7 @@ so one script checks CPU workers, simulated devices and CUDA alike.
 import argparse
 import ctypes as C
 import sys
+import warnings
 
 import numpy as np
 
@@ -121,6 +122,8 @@ class Node:
 
 
 def regular_chunks(c, n):
+    if n == 0:
+        return ()  # no chunks along an empty dimension
     c = min(c, n)
     return tuple([c] * (n // c) + ([n % c] if n % c else []))
 
@@ -219,7 +222,8 @@ def weak_scalar_type(adt, value):
 
 
 class Generator:
-    """Random expressions over one universe shape and chunking, so operands line up."""
+    """Random expressions over one universe shape, so operands broadcast together;
+    most leaves share one chunking, some have their own (Tessera unifies them)."""
 
     def __init__(self, case):
         self.c = case
@@ -232,7 +236,9 @@ class Generator:
                 [int(r.integers(1, 90)), int(r.integers(300, 700))]
         if nd >= 2 and r.random() < 0.5:  # square, so transposes combine
             self.shape[-1] = self.shape[-2]
-        self.chunks = [int(r.integers(1, n + 1)) for n in self.shape]
+        if r.random() < 0.06:  # an empty array
+            self.shape[int(r.integers(0, nd))] = 0
+        self.chunks = [int(r.integers(1, max(n, 1) + 1)) for n in self.shape]
         if nd >= 2 and self.shape[-1] == self.shape[-2] and r.random() < 0.7:
             self.chunks[-1] = self.chunks[-2]
         self.pool = []
@@ -248,19 +254,19 @@ class Generator:
         # Broadcastable: drop leading dims, set some dims to 1.
         drop = int(r.integers(0, len(shape))) if r.random() < 0.3 else 0
         shape, chunks = shape[drop:], chunks[drop:]
+        if r.random() < 0.3:
+            chunks = [int(r.integers(1, max(n, 1) + 1)) for n in shape]
         for d in range(len(shape)):
             if r.random() < 0.2:
                 shape[d], chunks[d] = 1, 1
         return self.c.leaf(self.pick_dtype(), tuple(shape), chunks)
 
     def aligned(self, a, b):
-        """Whether a and b broadcast with the same chunks where both are > 1."""
+        """Whether a and b broadcast together."""
         sa, sb = a.v.shape, b.v.shape
         for i in range(1, min(len(sa), len(sb)) + 1):
             x, y = sa[-i], sb[-i]
             if x != y and x != 1 and y != 1:
-                return False
-            if x == y and x > 1 and a.chunks[-i] != b.chunks[-i]:
                 return False
         return True
 
@@ -290,7 +296,8 @@ class Generator:
                 return  # an ulp apart in a transcendental may flip a comparison
             h = self.c.new(lib.array_binary, BINOPS.index(op), a.h, b.h)
             self.log.append("%d = %s(%d, %d)" % (len(self.pool), op, self.pool.index(a), self.pool.index(b)))
-            self.pool.append(Node(h, np_binop(op, a.v, b.v), self.merge_chunks(a, b),
+            ref = np_binop(op, a.v, b.v)
+            self.pool.append(Node(h, ref, self.unified_chunks(h, ref, [a, b]),
                                   a.inexact or b.inexact or op == "pow"))
         elif kind < 0.55:
             op = BINOPS[int(r.integers(0, len(BINOPS)))]
@@ -345,8 +352,8 @@ class Generator:
             h = self.c.new(lib.array_where, cond.h, a.h, b.h)
             self.log.append("%d = where(%d, %d, %d)" % (len(self.pool), self.pool.index(cond), self.pool.index(a), self.pool.index(b)))
             ref = np.where(cond.v.astype(bool), a.v, b.v)
-            ch = self.merge_chunks(self.merge_node(cond, a), b)
-            self.pool.append(Node(h, ref, ch, a.inexact or b.inexact))
+            self.pool.append(Node(h, ref, self.unified_chunks(h, ref, [cond, a, b]),
+                                  a.inexact or b.inexact))
         elif kind < 0.92:
             nd = a.v.ndim
             if nd < 2:
@@ -376,7 +383,7 @@ class Generator:
             n_index = 0
             for d in range(nd):
                 n = a.v.shape[d]
-                if r.random() < 0.1 and n_index + 1 < nd:
+                if r.random() < 0.1 and n_index + 1 < nd and n > 0:
                     i = int(r.integers(-n, n))
                     sl[d].start, sl[d].stop, sl[d].step, sl[d].flags = i, 0, 1, SLICE_INDEX
                     idx.append(i)
@@ -388,7 +395,7 @@ class Generator:
                     step = int(r.choice([-7, -3, -2, -1, 1, 1, 2, 3, 5]))
                     start = None if r.random() < 0.3 else int(r.integers(-n - 2, n + 3))
                     stop = None if r.random() < 0.3 else int(r.integers(-n - 2, n + 3))
-                if len(range(*slice(start, stop, step).indices(n))) == 0:
+                if len(range(*slice(start, stop, step).indices(n))) == 0 and r.random() < 0.7:
                     return
                 sl[d].start = SLICE_NONE if start is None else start
                 sl[d].stop = SLICE_NONE if stop is None else stop
@@ -412,7 +419,7 @@ class Generator:
                 if b.v.ndim != nd:
                     return False
                 for d in range(nd):
-                    if d != axn and (b.v.shape[d] != a.v.shape[d] or b.chunks[d] != a.chunks[d]):
+                    if d != axn and b.v.shape[d] != a.v.shape[d]:
                         return False
                 return True
             cands = [b for b in self.pool if fits(b)]
@@ -423,11 +430,24 @@ class Generator:
             ref = (np.stack if stack else np.concatenate)([b.v for b in parts], axis=ax)
             self.log.append("%d = %s(%s, axis=%d)" % (len(self.pool), "stack" if stack else "concatenate",
                                                       [self.pool.index(b) for b in parts], ax))
-            self.pool.append(Node(h, ref, lib_chunks(lib, h), any(b.inexact for b in parts)))
+            got = lib_chunks(lib, h)
+            if not stack:  # across ax the parts' chunks unified, along it one after the other
+                want = []
+                for d in range(nd):
+                    if d == axn:
+                        want.append(tuple(c for b in parts for c in b.chunks[d]))
+                        continue
+                    bounds = {0, ref.shape[d]}
+                    for b in parts:
+                        bounds.update(int(x) for x in np.cumsum(b.chunks[d]))
+                    want.append(tuple(int(c) for c in np.diff(sorted(bounds))))
+                if got != want:
+                    raise RuntimeError("concatenation chunks %s, expected %s" % (got, want))
+            self.pool.append(Node(h, ref, got, any(b.inexact for b in parts)))
         elif k < 0.86:
             self.reshape(a)
         else:
-            ch = [int(r.choice([0, -1, int(r.integers(1, n + 1))])) for n in a.v.shape]
+            ch = [int(r.choice([0, -1, int(r.integers(1, max(n, 1) + 1))])) for n in a.v.shape]
             arr = (C.c_int64 * MAX_DIMS)(*ch)
             h = self.c.new(lib.array_rechunk, a.h, arr)
             self.log.append("%d = rechunk(%d, %s)" % (len(self.pool), ia, ch))
@@ -444,8 +464,19 @@ class Generator:
         if arg and r.random() < 0.3:
             arg[int(r.integers(0, len(arg)))] = -1
         arr = (C.c_int64 * MAX_DIMS)(*arg)
-        want = reshape_grid(a.chunks, a.v.shape, shape)
         out = C.c_void_p()
+        if a.v.size == 0:  # any chunks; a -1 beside a 0 is refused, as by NumPy
+            st = lib.array_reshape(a.h, len(arg), arr, C.byref(out))
+            ambiguous = -1 in arg and 0 in arg
+            self.log.append("%d = reshape(%d, %s)%s" % (len(self.pool), self.pool.index(a), arg,
+                                                        "" if st == 0 else " refused"))
+            if (st != 0) != ambiguous:
+                raise RuntimeError("reshape of an empty array to %s: status %d" % (arg, st))
+            if st == 0:
+                self.c.handles.append(out)
+                self.pool.append(Node(out, a.v.reshape(shape), lib_chunks(lib, out), a.inexact))
+            return
+        want = reshape_grid(a.chunks, a.v.shape, shape)
         st = lib.array_reshape(a.h, len(arg), arr, C.byref(out))
         self.log.append("%d = reshape(%d, %s)%s" % (len(self.pool), self.pool.index(a), arg,
                                                     "" if st == 0 else " refused"))
@@ -461,23 +492,21 @@ class Generator:
                                % (a.chunks, shape, got, want))
         self.pool.append(Node(out, a.v.reshape(shape), got, a.inexact))
 
-    def merge_chunks(self, a, b):
-        return self.merge_node(a, b).chunks
-
-    def merge_node(self, a, b):
-        nd = max(a.v.ndim, b.v.ndim)
-        shape = np.broadcast_shapes(a.v.shape, b.v.shape)
-        ch = []
-        for d in range(nd):
-            i = d - (nd - a.v.ndim)
-            j = d - (nd - b.v.ndim)
-            if i >= 0 and a.v.shape[i] == shape[d] and shape[d] > 1:
-                ch.append(a.chunks[i])
-            elif j >= 0 and b.v.shape[j] == shape[d] and shape[d] > 1:
-                ch.append(b.chunks[j])
-            else:
-                ch.append(1)
-        return Node(None, np.empty(shape, dtype=np.int8), ch)
+    def unified_chunks(self, h, ref, operands):
+        """h's chunks, which must be the unified chunks of the operands: along each
+        dimension, every boundary of every operand not broadcast there."""
+        want = []
+        for d, n in enumerate(ref.shape):
+            bounds = {0, n}
+            for x in operands:
+                i = d - (ref.ndim - x.v.ndim)
+                if i >= 0 and x.v.shape[i] == n and n != 1:
+                    bounds.update(int(b) for b in np.cumsum(x.chunks[i]))
+            want.append(tuple(int(c) for c in np.diff(sorted(bounds))))
+        got = lib_chunks(self.c.lib, h)
+        if got != want:
+            raise RuntimeError("chunks %s of %s, expected %s" % (got, ref.shape, want))
+        return got
 
 
 def random_reshape(r, s):
@@ -488,7 +517,7 @@ def random_reshape(r, s):
         if k < 0.35 and len(s) >= 2:
             i = int(r.integers(0, len(s) - 1))
             s[i:i + 2] = [s[i] * s[i + 1]]
-        elif k < 0.7 and s and len(s) < MAX_DIMS:
+        elif k < 0.7 and s and len(s) < MAX_DIMS and 0 not in s:
             i = int(r.integers(0, len(s)))
             divs = [f for f in range(1, s[i] + 1) if s[i] % f == 0]
             f = int(r.choice(divs))
@@ -529,7 +558,8 @@ def reshape_grid(chunks, shape, new_shape):
 
 def reduce_ref(op, v, axes, keepdims, ddof):
     ax = tuple(axes) if axes else None
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a mean of an empty axis is NaN
         if op in ("sum", "prod"):
             t = v.dtype if v.dtype.kind == "f" else np.int64
             return getattr(np, op)(v, axis=ax, keepdims=keepdims, dtype=t)
@@ -606,43 +636,56 @@ def compare_arg(got, ref, v, axes, keepdims, what):
 
 
 def matmul_case(case, verbose):
-    """a @ b of random float matrices (a sometimes an expression), chunked alike
-    along the inner dimension, or their tensordot over a random pair of axes; the
-    tolerance scales with |a| @ |b|."""
+    """a @ b of random matrices (a sometimes an expression), chunked alike along
+    the inner dimension or (half the time) not, or their tensordot over a random pair of axes. Float
+    operands, or (in 40% of cases) operands of any dtypes, promoted together:
+    integer and bool results exactly as NumPy's (wrapping sums and products, an OR
+    of ANDs for bools), float ones to a tolerance that scales with |a| @ |b|."""
     r = case.rng
     lib = case.lib
-    m, k, n = (int(r.integers(1, 150)) for _ in range(3))
-    cm, ck, cn = (int(r.integers(1, x + 1)) for x in (m, k, n))
-    dt = NP[int(r.integers(5, 7))]
+    m, k, n = (int(r.integers(1, 150)) if r.random() < 0.95 else 0 for _ in range(3))
+    cm, ck, cn = (int(r.integers(1, max(x, 1) + 1)) for x in (m, k, n))
+    ckb = ck if r.random() < 0.5 else int(r.integers(1, max(k, 1) + 1))
+    lo = 0 if r.random() < 0.4 else 5
+    dt = NP[int(r.integers(lo, 7))]
     dot = r.random() < 0.4
     ax_a, ax_b = (int(r.integers(0, 2)), int(r.integers(0, 2))) if dot else (1, 0)
     a = case.leaf(dt, (m, k) if ax_a == 1 else (k, m), [cm, ck] if ax_a == 1 else [ck, cm])
-    b = case.leaf(NP[int(r.integers(5, 7))], (k, n) if ax_b == 0 else (n, k),
-                  [ck, cn] if ax_b == 0 else [cn, ck])
+    b = case.leaf(NP[int(r.integers(lo, 7))], (k, n) if ax_b == 0 else (n, k),
+                  [ckb, cn] if ax_b == 0 else [cn, ckb])
     av = a.v
     ah = a.h
-    if r.random() < 0.5:
+    if r.random() < 0.5 and dt.kind == "f":
         ah = case.new(lib.array_binary_scalar, BINOPS.index("mul"), a.h, 0.5, 0)
         ah = case.new(lib.array_unary, UNOPS.index("abs"), ah)
         av = np.abs(a.v * np.array(0.5, dtype=a.v.dtype))
+    elif dt.kind != "f" and r.random() < 0.5:
+        # a * 3 in a's integer type (wrapping), or int64 for bools
+        ah = case.new(lib.array_binary_scalar, BINOPS.index("mul"), a.h, 3.0, 0)
+        av = np_binop("mul", a.v, np.array(3, dtype=weak_scalar_type(dt, 3.0)))
     if dot:
         h = case.new(lib.array_tensordot, ah, b.h, ax_a - 2 * int(r.integers(0, 2)), ax_b)
         av = av if ax_a == 1 else av.T
     else:
         h = case.new(lib.array_matmul, ah, b.h)
     bv = b.v if ax_b == 0 else b.v.T
-    ref = av.astype(np.float64) @ bv.astype(np.float64)
-    scale = np.abs(av.astype(np.float64)) @ np.abs(bv.astype(np.float64))
     t = np.result_type(av.dtype, b.v.dtype)
     got = np.empty((m, n), dtype=NP[lib.array_dtype(h)])
     lib.check(lib.array_compute(h, got.ctypes.data_as(C.c_void_p), got.nbytes), "compute")
     what = "case %d %s %s (%d,%d)@(%d,%d) chunks %s" % (
         case.id, "tensordot axes (%d, %d)" % (ax_a, ax_b) if dot else "matmul", t, m, k, k, n,
-        (cm, ck, cn))
+        (cm, ck, ckb, cn))
     if got.dtype != t:
         return "%s: dtype %s, expected %s" % (what, got.dtype, t)
-    eps = 1e-6 if t == np.float32 else 1e-14
-    bad = np.abs(got.astype(np.float64) - ref) > eps * (k + 4) * (scale + 1e-300)
+    if t.kind in "biu":
+        with np.errstate(all="ignore"):
+            ref = np.matmul(av.astype(t), bv.astype(t))
+        bad = got != ref
+    else:
+        ref = av.astype(np.float64) @ bv.astype(np.float64)
+        scale = np.abs(av.astype(np.float64)) @ np.abs(bv.astype(np.float64))
+        eps = 1e-6 if t == np.float32 else 1e-14
+        bad = np.abs(got.astype(np.float64) - ref) > eps * (k + 4) * (scale + 1e-300)
     if verbose:
         print(what, "FAIL" if bad.any() else "ok")
     if bad.any():
@@ -682,7 +725,7 @@ def run_case(lib, rt, seed, case_id, verbose):
             if is_arg and len(axes) > 1:
                 axes = axes[:1]
             count = int(np.prod([node.v.shape[a] for a in axes])) if axes else node.v.size
-            if op in ("var", "std") and count - ddof <= 0:
+            if op in ("var", "std") and count - ddof <= 0 and count > 0:
                 return None
             o = ReduceOpts()
             o.n_axes = len(axes)
@@ -691,8 +734,16 @@ def run_case(lib, rt, seed, case_id, verbose):
             o.keepdims = int(keepdims)
             o.ddof = ddof
             o.split_every = int(rng.integers(2, 9)) if rng.random() < 0.7 else 0
+            try:
+                ref = reduce_ref(op, node.v, axes, keepdims, ddof)
+            except ValueError:  # min, max, argmin, argmax of an empty axis
+                out = C.c_void_p()
+                st = lib.array_reduce(REDOPS.index(op), node.h, C.byref(o), C.byref(out))
+                if st == 0:
+                    case.handles.append(out)
+                    return "%s: %s of an empty axis accepted\n  %s" % (what, op, "\n  ".join(g.log))
+                return None
             h = case.new(lib.array_reduce, REDOPS.index(op), node.h, C.byref(o))
-            ref = reduce_ref(op, node.v, axes, keepdims, ddof)
             ref = np.asarray(ref)
             scale = None
             if ref.dtype.kind == "f" and op in ("sum", "mean", "var", "std"):
