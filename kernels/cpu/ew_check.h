@@ -1,10 +1,10 @@
 /* The checks of the array kernels' arguments (kernel_args.h) against the task's
- * buffers, shared by the CPU launchers (ew_cpu.c, copy_cpu.c) and the CUDA ones
- * (kernels/cuda/ew_plan.cuh, copy_exec.cuh, reduce_cuda.cu), so that a blob is
- * refused, or run, alike on every device. A malformed blob must fail its task
- * with TSR_EINVAL and a message, never read or write outside a buffer: every
- * index, type and size is checked here, products and sums of sizes without
- * overflowing. C11 and C++ (static inline, host code only).
+ * buffers, shared by the CPU launchers (ew_cpu.c, ew_combine.c, copy_cpu.c) and
+ * the CUDA ones (kernels/cuda/ew_plan.cuh, copy_exec.cuh, reduce_cuda.cu), so
+ * that a blob is refused, or run, alike on every device. A malformed blob must
+ * fail its task with TSR_EINVAL and a message, never read or write outside a
+ * buffer: every index, type and size is checked here, products and sums of
+ * sizes without overflowing. C11 and C++ (static inline, host code only).
  *
  * A kernel only sees `bufs`, not how many buffers its task has: indices are
  * checked against TSR_MAX_BUFFERS and the buffers' pointers and sizes. Private

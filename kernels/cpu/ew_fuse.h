@@ -27,11 +27,6 @@ struct tsr__fuse_step {
     double f64_a, f64_b;
 };
 
-/* How a binary step gets b: the previous result (kept in b0..), a constant, or
- * val[b]. */
-enum { FUSE_BK_KEPT = 0, FUSE_BK_CONST, FUSE_BK_MEM };
-#define FUSE_KIND(op, bk) ((op)*3 + (bk))
-
 typedef struct {
     int n_steps; /* 0: the program does not qualify */
     struct tsr__fuse_step step[TSR_EW_MAX_INSTR];

@@ -1,6 +1,6 @@
 /* The element types of the CPU array kernels as one X-macro list, with the
  * conversions between them: one template per op family is instantiated from this
- * list (see ew_cpu.c). Private to kernels/cpu/. */
+ * list (see ew_ops.c and ew_fold.c). Private to kernels/cpu/. */
 #ifndef TSR_KERNELS_CPU_EW_TYPES_H
 #define TSR_KERNELS_CPU_EW_TYPES_H
 
@@ -14,7 +14,7 @@
 #define EW_TYPES(X)                                                                                \
     X(TSR_BOOL, uint8_t, uint32_t, b, 0)                                                           \
     EW_NUM_TYPES(X)
-/* The same without bool, whose arithmetic is logic (see ew_cpu.c). */
+/* The same without bool, whose arithmetic is logic (see ew_ops.c). */
 #define EW_NUM_TYPES(X)                                                                            \
     X(TSR_UINT8, uint8_t, uint32_t, u8, 0)                                                         \
     X(TSR_UINT16, uint16_t, uint32_t, u16, 0)                                                      \

@@ -256,6 +256,59 @@ TEST(ArrayFuse, ExpressionLargerThanOneKernelIsSplit)
     }
 }
 
+// Float programs of several loads that are gathered rather than read in place
+// (transposes, and chunks of one element): (x.T + y.T) * z.T - w.T and the same
+// of x, y, z, w in chunks that leave single elements, in float32 and float64,
+// against the host.
+template <class T>
+void CheckGatheredLoads(tsr_runtime_t *rt, tsr_dtype_t dtype, uint64_t seed)
+{
+    const int64_t n = 67;
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<double> dist(-2, 2);
+    std::vector<std::vector<T>> host(4, std::vector<T>(n * n));
+    std::vector<Array> in;
+    std::vector<Array> tr;
+    for (int64_t chunk : {n, int64_t{33}, int64_t{66}}) {
+        in.clear();
+        tr.clear();
+        tsr_array_spec_t s = Spec(dtype, {n, n}, {chunk, chunk});
+        for (auto &h : host) {
+            for (T &v : h) {
+                v = static_cast<T>(dist(rng));
+            }
+            in.push_back(MAKE(tsr_array_from_buffer(rt, &s, h.data(), h.size() * sizeof(T),
+                                                    TSR_ARRAY_COPY, &out_)));
+            tr.push_back(MAKE(tsr_array_transpose(in.back().get(), nullptr, &out_)));
+        }
+        for (const std::vector<Array> *ops : {&tr, &in}) {
+            const bool t = ops == &tr;
+            Array s01 = MAKE(tsr_array_binary(TSR_OP_ADD, (*ops)[0].get(), (*ops)[1].get(), &out_));
+            Array p = MAKE(tsr_array_binary(TSR_OP_MUL, s01.get(), (*ops)[2].get(), &out_));
+            Array r = MAKE(tsr_array_binary(TSR_OP_SUB, p.get(), (*ops)[3].get(), &out_));
+            std::vector<T> got = Compute<T>(r.get());
+            for (int64_t i = 0; i < n; i++) {
+                for (int64_t j = 0; j < n; j++) {
+                    int64_t k = t ? j * n + i : i * n + j;
+                    T want = static_cast<T>(static_cast<T>(host[0][k] + host[1][k]) * host[2][k]) -
+                             host[3][k];
+                    ASSERT_EQ(got[i * n + j], want) << (t ? "transposed" : "direct") << " chunks "
+                                                    << chunk << " at " << i << "," << j;
+                }
+            }
+        }
+    }
+}
+
+TEST(ArrayFuse, GatheredLoadsKeepTheirValues)
+{
+    Runtime rt = Cpu2();
+    uint64_t seed = tsr_test::TestSeed();
+    SCOPED_TRACE(tsr_test::SeedTrace(seed));
+    CheckGatheredLoads<float>(rt.get(), TSR_FLOAT32, seed);
+    CheckGatheredLoads<double>(rt.get(), TSR_FLOAT64, seed);
+}
+
 TEST(ArrayPersist, KeepsValuesAfterInputsAreReleased)
 {
     Runtime rt = Cpu2();
