@@ -221,6 +221,11 @@ def weak_scalar_type(adt, value):
     return np.dtype(np.float64)
 
 
+# The ops the CPU kernel fuses in registers (kernels/cpu/ew_fuse.c).
+REGISTER_BINOPS = ["add", "sub", "mul", "div", "minimum", "maximum"]
+REGISTER_UNOPS = ["neg", "abs", "sqrt"]
+
+
 class Generator:
     """Random expressions over one universe shape, so operands broadcast together;
     most leaves share one chunking, some have their own (Tessera unifies them)."""
@@ -239,10 +244,20 @@ class Generator:
         if r.random() < 0.06:  # an empty array
             self.shape[int(r.integers(0, nd))] = 0
         self.chunks = [int(r.integers(1, max(n, 1) + 1)) for n in self.shape]
+        # A quarter of the cases keep to one float type: programs the CPU kernel
+        # runs in registers (its fused path) need every value of one float type.
+        self.one_float = NP[int(r.integers(5, 7))] if r.random() < 0.25 else None
         if nd >= 2 and self.shape[-1] == self.shape[-2] and r.random() < 0.7:
             self.chunks[-1] = self.chunks[-2]
         self.pool = []
         self.log = []
+
+    def pick_op(self, ops, register_ops):
+        """An op of ops; in one-float cases mostly one the CPU runs in registers."""
+        r = self.c.rng
+        if self.one_float is not None and r.random() < 0.8:
+            return register_ops[int(r.integers(0, len(register_ops)))]
+        return ops[int(r.integers(0, len(ops)))]
 
     def pick_dtype(self):
         return NP[int(self.c.rng.integers(0, 7))]
@@ -259,7 +274,7 @@ class Generator:
         for d in range(len(shape)):
             if r.random() < 0.2:
                 shape[d], chunks[d] = 1, 1
-        return self.c.leaf(self.pick_dtype(), tuple(shape), chunks)
+        return self.c.leaf(self.one_float or self.pick_dtype(), tuple(shape), chunks)
 
     def aligned(self, a, b):
         """Whether a and b broadcast together."""
@@ -286,7 +301,7 @@ class Generator:
             b = self.pick_aligned(a)
             if b is None:
                 return
-            op = BINOPS[int(r.integers(0, len(BINOPS)))]
+            op = self.pick_op(BINOPS, REGISTER_BINOPS)
             t = np.result_type(a.v.dtype, b.v.dtype)
             if t == np.bool_ and op in ("sub", "pow"):
                 return
@@ -300,7 +315,7 @@ class Generator:
             self.pool.append(Node(h, ref, self.unified_chunks(h, ref, [a, b]),
                                   a.inexact or b.inexact or op == "pow"))
         elif kind < 0.55:
-            op = BINOPS[int(r.integers(0, len(BINOPS)))]
+            op = self.pick_op(BINOPS, REGISTER_BINOPS)
             dt = a.v.dtype
             if dt.kind in "bui":
                 value = float(r.integers(0, 4 if op == "pow" else min(100, np.iinfo(dt).max if dt != np.bool_ else 1) + 1))
@@ -323,7 +338,7 @@ class Generator:
             ref = np_binop(op, sv, a.v) if left else np_binop(op, a.v, sv)
             self.pool.append(Node(h, ref, list(a.chunks), a.inexact or op == "pow"))
         elif kind < 0.7:
-            op = UNOPS[int(r.integers(0, len(UNOPS)))]
+            op = self.pick_op(UNOPS, REGISTER_UNOPS)
             if op == "neg" and a.v.dtype == np.bool_:
                 return
             if op == "exp" and a.v.dtype.kind in "bui":
@@ -702,7 +717,7 @@ def run_case(lib, rt, seed, case_id, verbose):
         if rng.random() < 0.12:
             return matmul_case(case, verbose)
         g = Generator(case)
-        for _ in range(int(rng.integers(1, 4))):
+        for _ in range(int(rng.integers(1, 4 if g.one_float is None else 6))):
             g.pool.append(g.new_leaf())
             v = g.pool[-1].v
             g.log.append("%d = leaf %s %s chunks %s" % (len(g.pool) - 1, v.dtype, v.shape, g.pool[-1].chunks))
