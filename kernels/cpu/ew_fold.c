@@ -60,21 +60,53 @@ static int64_t hsum_i64(const int64_t *x, int64_t n)
 
 /* Fold `n` values (already of the accumulator type, doubles for MOMENTS) into
  * the partial `acc`: into acc[0] when `across` (the block lies along a reduced
- * dimension), else element by element into acc[0..n). */
+ * dimension), else element by element into acc[0..n). Along a reduced
+ * dimension min and max keep FOLD_LANES independent extremes with plain
+ * compares the vectoriser turns into blends, and note whether a NaN went by;
+ * when one did, the first NaN is the result (NaN wins, as in NumPy). */
+#define FOLD_LANES 16
+#define FOLD_PICK(x, a, F, BETTER) ((((x)BETTER(a)) | ISNAN_##F(x)) ? (x) : (a))
 #define DEF_FOLD_EXTREME(NAME, T, SFX, F, BETTER)                                                 \
+    EW_SIMD static T NAME##_lanes_##SFX(T a, const T *v, int64_t n)                                \
+    {                                                                                              \
+        T l[FOLD_LANES];                                                                           \
+        int nan = 0;                                                                               \
+        int64_t k = FOLD_LANES;                                                                    \
+        memcpy(l, v, sizeof(l));                                                                   \
+        for (; k + FOLD_LANES <= n; k += FOLD_LANES) {                                             \
+            for (int j = 0; j < FOLD_LANES; j++) {                                                 \
+                l[j] = v[k + j] BETTER l[j] ? v[k + j] : l[j];                                     \
+                nan |= ISNAN_##F(v[k + j]);                                                        \
+            }                                                                                      \
+        }                                                                                          \
+        for (int j = 0; j < FOLD_LANES; j++) {                                                     \
+            a = FOLD_PICK(l[j], a, F, BETTER);                                                     \
+        }                                                                                          \
+        for (int64_t i = FOLD_LANES; nan && i < k; i++) {                                          \
+            if (ISNAN_##F(v[i])) {                                                                 \
+                return FOLD_PICK(v[i], a, F, BETTER);                                              \
+            }                                                                                      \
+        }                                                                                          \
+        for (; k < n; k++) {                                                                       \
+            a = FOLD_PICK(v[k], a, F, BETTER);                                                     \
+        }                                                                                          \
+        return a;                                                                                  \
+    }                                                                                              \
     EW_SIMD static void NAME##_##SFX(void *acc_, const void *v_, int64_t n, int across)            \
     {                                                                                              \
         T *acc = acc_;                                                                             \
         const T *v = v_;                                                                           \
-        if (across) {                                                                              \
+        if (across && n >= FOLD_LANES) {                                                           \
+            acc[0] = NAME##_lanes_##SFX(acc[0], v, n);                                             \
+        } else if (across) {                                                                       \
             T a = acc[0];                                                                          \
             for (int64_t k = 0; k < n; k++) {                                                      \
-                a = (v[k] BETTER a || ISNAN_##F(v[k])) ? v[k] : a;                                 \
+                a = FOLD_PICK(v[k], a, F, BETTER);                                                 \
             }                                                                                      \
             acc[0] = a;                                                                            \
         } else {                                                                                   \
             for (int64_t k = 0; k < n; k++) {                                                      \
-                acc[k] = (v[k] BETTER acc[k] || ISNAN_##F(v[k])) ? v[k] : acc[k];                  \
+                acc[k] = FOLD_PICK(v[k], acc[k], F, BETTER);                                       \
             }                                                                                      \
         }                                                                                          \
     }

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -141,6 +142,61 @@ TEST(ArrayReduce, LargeTreesMatchSequentialSum)
             EXPECT_NEAR(vc[j], m2 / n0, 1e-9 * m2 / n0) << "column " << j;
         }
     }
+}
+
+// min and max along long rows (the CPU folds them in lanes), with a NaN at a
+// random place in some rows, against a host scan: the extreme, or NaN when the
+// row has one.
+template <class T>
+void CheckRowExtremes(tsr_runtime_t *rt, tsr_dtype_t dtype, uint64_t seed)
+{
+    const int64_t rows = 24;
+    const int64_t cols = 3001;
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<double> dist(-1e6, 1e6);
+    std::vector<T> host(rows * cols);
+    for (T &v : host) {
+        v = static_cast<T>(dist(rng));
+    }
+    for (int64_t r = 0; r < rows; r += 3) {
+        if (std::numeric_limits<T>::has_quiet_NaN) {
+            host[r * cols + static_cast<int64_t>(rng() % cols)] = std::numeric_limits<T>::quiet_NaN();
+        }
+    }
+    tsr_array_spec_t s = Spec(dtype, {rows, cols}, {5, cols});
+    Array x = MAKE(tsr_array_from_buffer(rt, &s, host.data(), host.size() * sizeof(T),
+                                         TSR_ARRAY_COPY, &out_));
+    tsr_reduce_opts_t o = TSR_REDUCE_OPTS_INIT;
+    o.n_axes = 1;
+    o.axes[0] = 1;
+    for (tsr_reduce_op_t op : {TSR_REDUCE_MIN, TSR_REDUCE_MAX}) {
+        Array r = MAKE(tsr_array_reduce(op, x.get(), &o, &out_));
+        std::vector<T> got = Compute<T>(r.get());
+        for (int64_t i = 0; i < rows; i++) {
+            T want = host[i * cols];
+            bool nan = false;
+            for (int64_t j = 0; j < cols; j++) {
+                T v = host[i * cols + j];
+                nan = nan || v != v;
+                want = op == TSR_REDUCE_MIN ? std::min(want, v) : std::max(want, v);
+            }
+            if (nan) {
+                EXPECT_NE(got[i], got[i]) << "row " << i << " has a NaN, op " << op;
+            } else {
+                EXPECT_EQ(got[i], want) << "row " << i << ", op " << op;
+            }
+        }
+    }
+}
+
+TEST(ArrayReduce, RowExtremesMatchAScanWithNaN)
+{
+    Runtime rt = Cpu2();
+    uint64_t seed = tsr_test::TestSeed();
+    SCOPED_TRACE(tsr_test::SeedTrace(seed));
+    CheckRowExtremes<float>(rt.get(), TSR_FLOAT32, seed);
+    CheckRowExtremes<double>(rt.get(), TSR_FLOAT64, seed);
+    CheckRowExtremes<int32_t>(rt.get(), TSR_INT32, seed);
 }
 
 // Sums and means of x + x.T and x.T - x (x of shape (n, m, n) with its axes
