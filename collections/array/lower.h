@@ -1,4 +1,5 @@
-/* Lowering array expressions to tasks (lower.c). Private to collections/array/. */
+/* Computing array expressions (compute.c, lowering them to tasks in lower.c).
+ * Private to collections/array/. */
 #ifndef TSR_COLLECTIONS_ARRAY_LOWER_H
 #define TSR_COLLECTIONS_ARRAY_LOWER_H
 

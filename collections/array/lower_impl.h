@@ -1,5 +1,5 @@
 /* The lowering's state and the helpers its steps share (lower.c, lower_steps.c,
- * map.c). Private to collections/array/. */
+ * map.c, compute.c). Private to collections/array/. */
 #ifndef TSR_COLLECTIONS_ARRAY_LOWER_IMPL_H
 #define TSR_COLLECTIONS_ARRAY_LOWER_IMPL_H
 
