@@ -24,6 +24,7 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/test_util.h"
@@ -58,6 +59,41 @@ protected:
             GTEST_SKIP() << "no CUDA device (no GPU, or no NVIDIA driver)";
         }
         Seed();
+    }
+
+    /* A random product of `type`: sizes with partial tiles, strides longer than a
+     * row, offsets, accumulate on or off. */
+    tsr_gemm_arg_t RandomGemm(int32_t type)
+    {
+        tsr_gemm_arg_t g;
+        std::memset(&g, 0, sizeof(g));
+        g.type = type;
+        g.m = 1 + (int64_t)(rng_() % 300);
+        g.n = 1 + (int64_t)(rng_() % 300);
+        g.k = 1 + (int64_t)(rng_() % 300);
+        g.lda = g.k + (int64_t)(rng_() % 3);
+        g.ldb = g.n + (int64_t)(rng_() % 3);
+        g.off_a = (int64_t)(rng_() % 5);
+        g.off_b = (int64_t)(rng_() % 5);
+        g.beta = (int32_t)(rng_() % 2);
+        return g;
+    }
+
+    /* Product g on the GPU and on the CPU, of operands and initial C made by
+     * fill(n elements); both must succeed. Returns {gpu, cpu}. */
+    template <class Fill>
+    std::pair<TaskResult, TaskResult> RunGemmBoth(const tsr_gemm_arg_t &g, Fill fill)
+    {
+        std::vector<Bytes> in = {fill((size_t)(g.off_a + (g.m - 1) * g.lda + g.k)),
+                                 fill((size_t)(g.off_b + (g.k - 1) * g.ldb + g.n))};
+        Bytes c0 = fill((size_t)(g.m * g.n));
+        Bytes arg = tsr_ew_test::BytesOf(g);
+        TaskResult gr = Run(&tsr__gemm_codelet, arg, in, TSR_DEVICE_CUDA, g.beta ? &c0 : nullptr);
+        TaskResult cr = Run(&tsr__gemm_codelet, arg, in, TSR_DEVICE_CPU, g.beta ? &c0 : nullptr);
+        EXPECT_EQ(gr.status, TSR_OK) << gr.message;
+        EXPECT_EQ(cr.status, TSR_OK) << cr.message;
+        EXPECT_EQ(gr.out.size(), cr.out.size());
+        return {gr, cr};
     }
 
     std::vector<double> CpuScale(const EwCase &c, bool square)
@@ -281,17 +317,7 @@ TEST_F(CudaKernels, PartialsCrossDevices)
 TEST_F(CudaKernels, MatmulMatchesTheCpu)
 {
     for (size_t i = 0; i < tsr_test::Scaled(30, 6); i++) {
-        tsr_gemm_arg_t g;
-        std::memset(&g, 0, sizeof(g));
-        g.type = rng_() % 2 ? TSR_FLOAT32 : TSR_FLOAT64;
-        g.m = 1 + (int64_t)(rng_() % 300);
-        g.n = 1 + (int64_t)(rng_() % 300);
-        g.k = 1 + (int64_t)(rng_() % 300);
-        g.lda = g.k + (int64_t)(rng_() % 3);
-        g.ldb = g.n + (int64_t)(rng_() % 3);
-        g.off_a = (int64_t)(rng_() % 5);
-        g.off_b = (int64_t)(rng_() % 5);
-        g.beta = (int32_t)(rng_() % 2);
+        const tsr_gemm_arg_t g = RandomGemm(rng_() % 2 ? TSR_FLOAT32 : TSR_FLOAT64);
         const size_t es = g.type == TSR_FLOAT32 ? 4 : 8;
         auto fill = [&](size_t n) {
             Bytes b(n * es);
@@ -306,15 +332,8 @@ TEST_F(CudaKernels, MatmulMatchesTheCpu)
             }
             return b;
         };
-        std::vector<Bytes> in = {fill((size_t)(g.off_a + (g.m - 1) * g.lda + g.k)),
-                                 fill((size_t)(g.off_b + (g.k - 1) * g.ldb + g.n))};
-        Bytes c0 = fill((size_t)(g.m * g.n));
-        Bytes arg = tsr_ew_test::BytesOf(g);
-        TaskResult gr = Run(&tsr__gemm_codelet, arg, in, TSR_DEVICE_CUDA, g.beta ? &c0 : nullptr);
-        TaskResult cr = Run(&tsr__gemm_codelet, arg, in, TSR_DEVICE_CPU, g.beta ? &c0 : nullptr);
-        ASSERT_EQ(gr.status, TSR_OK) << gr.message;
-        ASSERT_EQ(cr.status, TSR_OK) << cr.message;
-        ASSERT_EQ(gr.out.size(), cr.out.size());
+        auto [gr, cr] = RunGemmBoth(g, fill);
+        ASSERT_FALSE(HasFailure());
         const double tol = (g.type == TSR_FLOAT32 ? 1e-5 : 1e-13) * (double)g.k;
         for (size_t e = 0; e < cr.out.size() / es; e++) {
             double x = tsr_ew_test::AsDouble(g.type, cr.out.data() + e * es);
@@ -333,17 +352,7 @@ TEST_F(CudaKernels, IntegerMatmulMatchesTheCpuExactly)
 {
     const int32_t types[] = {TSR_BOOL, TSR_UINT8, TSR_UINT16, TSR_INT32, TSR_INT64};
     for (size_t i = 0; i < tsr_test::Scaled(50, 10); i++) {
-        tsr_gemm_arg_t g;
-        std::memset(&g, 0, sizeof(g));
-        g.type = types[i % 5];
-        g.m = 1 + (int64_t)(rng_() % 300);
-        g.n = 1 + (int64_t)(rng_() % 300);
-        g.k = 1 + (int64_t)(rng_() % 300);
-        g.lda = g.k + (int64_t)(rng_() % 3);
-        g.ldb = g.n + (int64_t)(rng_() % 3);
-        g.off_a = (int64_t)(rng_() % 5);
-        g.off_b = (int64_t)(rng_() % 5);
-        g.beta = (int32_t)(rng_() % 2);
+        const tsr_gemm_arg_t g = RandomGemm(types[i % 5]);
         const size_t es = tsr_dtype_size((tsr_dtype_t)g.type);
         auto fill = [&](size_t n) {
             Bytes b(n * es);
@@ -353,15 +362,8 @@ TEST_F(CudaKernels, IntegerMatmulMatchesTheCpuExactly)
             }
             return b;
         };
-        std::vector<Bytes> in = {fill((size_t)(g.off_a + (g.m - 1) * g.lda + g.k)),
-                                 fill((size_t)(g.off_b + (g.k - 1) * g.ldb + g.n))};
-        Bytes c0 = fill((size_t)(g.m * g.n));
-        Bytes arg = tsr_ew_test::BytesOf(g);
-        TaskResult gr = Run(&tsr__gemm_codelet, arg, in, TSR_DEVICE_CUDA, g.beta ? &c0 : nullptr);
-        TaskResult cr = Run(&tsr__gemm_codelet, arg, in, TSR_DEVICE_CPU, g.beta ? &c0 : nullptr);
-        ASSERT_EQ(gr.status, TSR_OK) << gr.message;
-        ASSERT_EQ(cr.status, TSR_OK) << cr.message;
-        ASSERT_EQ(gr.out.size(), cr.out.size());
+        auto [gr, cr] = RunGemmBoth(g, fill);
+        ASSERT_FALSE(HasFailure());
         for (size_t e = 0; e < cr.out.size(); e++) {
             ASSERT_EQ(gr.out[e], cr.out[e])
                 << "byte " << e << " of " << tsr_dtype_name((tsr_dtype_t)g.type) << " " << g.m
