@@ -138,6 +138,7 @@ static void disk_emit(const struct bench_opts *opts, const struct ooc_params *p,
     bench_record_add_int(&rec, "n_writes", (int64_t)last->spill.n_writes);
     bench_record_add_int(&rec, "n_reads", (int64_t)last->spill.n_reads);
     bench_record_add_int(&rec, "n_read_ahead", (int64_t)last->spill.n_read_ahead);
+    bench_record_add_int(&rec, "host_block_reuses", (int64_t)last->host.n_reuses);
     bench_record_add_str(&rec, "floor", is_write ? "pwrite" : "pread");
     bench_record_add_str(&rec, "timed",
                          is_write ? "spill stats: bytes_written / write_ns (I/O thread: "

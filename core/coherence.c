@@ -8,11 +8,11 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "core/data_impl.h"
 #include "core/error.h"
+#include "core/host_mem.h"
 #include "core/mem_cache.h"
 #include "core/models.h"
 #include "core/runtime_impl.h"
@@ -224,72 +224,27 @@ int tsr__coh_evict_ahead(tsr_runtime_t *rt, uint32_t node, uint64_t progress)
     return 1;
 }
 
-/* Host memory of a replica. Large ones are mapped pages, so that freeing them
- * (after a spill) gives the memory back to the system at once instead of leaving
- * it in the allocator's pools, where it would count in the process's RSS. From
- * 2 MiB they are aligned to huge pages and advised so: filling 4 KiB pages one
- * fault at a time made reading a chunk back from disk run at a tenth of the page
- * cache's speed (1.2 against 10-12 GB/s here). */
-#define HOST_MMAP_MIN ((size_t)1 << 20)
-#define HUGE_PAGE ((size_t)2 << 20)
-
-static void *host_mem_alloc(size_t n)
-{
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    size_t len = (n + page - 1) / page * page;
-    char *p;
-    char *aligned;
-    size_t head;
-
-    if (n < HOST_MMAP_MIN) {
-        return malloc(n > 0 ? n : 1);
-    }
-    if (n < HUGE_PAGE) {
-        p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        return p != MAP_FAILED ? p : NULL;
-    }
-    p = mmap(NULL, len + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) {
-        return NULL;
-    }
-    aligned = (char *)(((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
-    head = (size_t)(aligned - p);
-    if (head > 0) {
-        munmap(p, head);
-    }
-    munmap(aligned + len, HUGE_PAGE - head);
-    (void)madvise(aligned, len, MADV_HUGEPAGE); /* advice only: fine if refused */
-    return aligned;
-}
-
-static void host_mem_free(void *p, size_t n)
-{
-    if (n < HOST_MMAP_MIN) {
-        free(p);
-    } else if (p != NULL) {
-        munmap(p, n);
-    }
-}
-
-/* Host memory for d's replica; may_wait: first wait for room under the host limit
- * (see tsr__spill_wait_room). */
+/* Host memory for d's replica: a spare block of its size (already counted), else
+ * new memory; may_wait: first wait for room under the host limit (see
+ * tsr__spill_reserve). */
 static tsr_status_t host_alloc(struct tsr_data *d, size_t n_bytes, int may_wait, void **ptr_out)
 {
     tsr_runtime_t *rt = d->rt;
-    void *p;
+    void *p = rt->vt == NULL ? tsr__host_mem_take(rt, n_bytes) : NULL;
 
-    if (may_wait) {
-        TSR_TRY(tsr__spill_reserve(rt, n_bytes, "a host replica"));
-    } else {
-        tsr__host_account(rt, (int64_t)n_bytes);
+    if (p == NULL) {
+        if (may_wait) {
+            TSR_TRY(tsr__spill_reserve(rt, n_bytes, "a host replica"));
+        } else {
+            tsr__host_account(rt, (int64_t)n_bytes);
+        }
+        p = rt->vt != NULL ? tsr__vt_fake_alloc(rt, n_bytes) : tsr__host_mem_alloc(n_bytes);
     }
-    p = rt->vt != NULL ? tsr__vt_fake_alloc(rt, n_bytes) : host_mem_alloc(n_bytes);
     if (p == NULL) {
         tsr__host_account(rt, -(int64_t)n_bytes);
         return tsr__fail(TSR_ENOMEM, "out of host memory for %zu bytes", n_bytes);
     }
-    if (rt->spill.enabled &&
-        atomic_load_explicit(&rt->host_used, memory_order_relaxed) > rt->spill.high) {
+    if (rt->spill.enabled && tsr__host_in_use(rt) > rt->spill.high) {
         tsr__spill_kick(rt);
     }
     d->flags |= TSR_DATA_F_OWNED;
@@ -343,9 +298,10 @@ static void node_free(struct tsr_data *d, uint32_t node)
             tsr__mem_cache_free(dev, r->ptr, r->n_bytes);
             trace_device_memory(d->rt, node);
         } else if (d->flags & TSR_DATA_F_OWNED) {
-            tsr__host_account(d->rt, -(int64_t)r->n_bytes);
             if (d->rt->vt == NULL) {
-                host_mem_free(r->ptr, r->n_bytes);
+                tsr__host_mem_release(d->rt, r->ptr, r->n_bytes);
+            } else {
+                tsr__host_account(d->rt, -(int64_t)r->n_bytes);
             }
         }
     }
@@ -749,6 +705,24 @@ int tsr__coh_spill_one(tsr_runtime_t *rt)
     return c.status == TSR_OK ? 1 : (int)c.status;
 }
 
+/* Host memory to read n bytes ahead into, only in room below the high mark
+ * (reading ahead must not cause spilling); NULL if there is none. */
+static void *read_ahead_alloc(tsr_runtime_t *rt, size_t n)
+{
+    void *p = NULL;
+
+    if (tsr__host_in_use(rt) + n <= rt->spill.high) {
+        p = tsr__host_mem_take(rt, n);
+    }
+    if (p == NULL && tsr__spill_try_reserve(rt, n, rt->spill.high)) {
+        p = tsr__host_mem_alloc(n);
+        if (p == NULL) {
+            tsr__host_account(rt, -(int64_t)n);
+        }
+    }
+    return p;
+}
+
 void tsr__coh_read_back(struct tsr_data *d)
 {
     tsr_runtime_t *rt = d->rt;
@@ -771,20 +745,10 @@ void tsr__coh_read_back(struct tsr_data *d)
     n = d->n_bytes;
     pthread_mutex_unlock(&d->coh_mutex);
 
-    /* Only into room below the high mark: reading ahead must not cause spilling. */
-    p = NULL;
-    if (tsr__spill_try_reserve(rt, n, rt->spill.high)) {
-        p = host_mem_alloc(n);
-        if (p == NULL) {
-            tsr__host_account(rt, -(int64_t)n);
-        }
-    }
-    if (p != NULL) {
-        if (tsr__spill_read(rt, &copy, p) != TSR_OK) {
-            tsr__host_account(rt, -(int64_t)n);
-            host_mem_free(p, n);
-            p = NULL; /* the task's fetch reads it again and reports the error */
-        }
+    p = read_ahead_alloc(rt, n);
+    if (p != NULL && tsr__spill_read(rt, &copy, p) != TSR_OK) {
+        tsr__host_mem_release(rt, p, n);
+        p = NULL; /* the task's fetch reads it again and reports the error */
     }
     pthread_mutex_lock(&d->coh_mutex);
     d->io = TSR_IO_NONE;
@@ -795,8 +759,7 @@ void tsr__coh_read_back(struct tsr_data *d)
         d->flags |= TSR_DATA_F_OWNED;
         atomic_fetch_add_explicit(&rt->spill.n_read_ahead, 1, memory_order_relaxed);
     } else if (p != NULL) {
-        tsr__host_account(rt, -(int64_t)n);
-        host_mem_free(p, n);
+        tsr__host_mem_release(rt, p, n);
     }
     pthread_mutex_unlock(&d->coh_mutex);
 }

@@ -328,7 +328,10 @@ tsr_status_t tsr_runtime_mem_stats(tsr_runtime_t *rt, uint32_t node, tsr_mem_sta
     dev = &rt->devices[node];
     if (node == 0) {
         stats_out->capacity = rt->host_limit;
-        stats_out->used_bytes = atomic_load_explicit(&rt->host_used, memory_order_relaxed);
+        stats_out->used_bytes = tsr__host_in_use(rt);
+        stats_out->cached_bytes =
+            atomic_load_explicit(&rt->host_spares.bytes, memory_order_relaxed);
+        stats_out->n_reuses = atomic_load_explicit(&rt->host_spares.n_reuses, memory_order_relaxed);
         stats_out->peak_bytes = atomic_load_explicit(&rt->host_peak, memory_order_relaxed);
         stats_out->registered_bytes =
             atomic_load_explicit(&rt->host_registered, memory_order_relaxed);

@@ -7,6 +7,7 @@
 #include "core/data_impl.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "core/host_mem.h"
 #include "core/models.h"
 #include "core/place.h"
 #include "core/runtime_impl.h"
@@ -66,6 +67,7 @@ static tsr_status_t setup(tsr_runtime_t *rt, const tsr_config_t *resolved, int p
     tsr__task_pool_init(&rt->pool);
     pthread_mutex_init(&rt->data_mutex, NULL);
     pthread_mutex_init(&rt->mem_trace_mutex, NULL);
+    tsr__host_mem_init(rt);
     rt->oom_cause =
         tsr__cause_create(TSR_ENOMEM, UINT64_MAX, "out of memory while recording a dependency",
                           "cancelled: out of memory while recording a dependency");
@@ -94,6 +96,7 @@ static void teardown(tsr_runtime_t *rt)
         tsr__data_free(rt->data_list);
     }
     tsr__spill_fini(rt);
+    tsr__host_mem_fini(rt);
     if (rt->sched_state != NULL) {
         rt->sched->fini(rt->sched_state);
     }

@@ -9,6 +9,7 @@
 #include <tessera/runtime.h>
 #include <tessera/task.h>
 
+#include "core/host_mem.h"
 #include "core/mem_cache.h"
 #include "core/sched.h"
 #include "core/spill.h"
@@ -99,6 +100,7 @@ struct tsr_runtime {
     _Atomic uint64_t host_used;
     _Atomic uint64_t host_peak;
     _Atomic uint64_t host_registered;
+    struct tsr__host_spares host_spares; /* freed blocks kept for reuse (core/host_mem.c) */
     char *spill_dir;
     struct tsr__spill spill; /* the disk tier (core/spill.c) */
     /* Tasks and acquires go through coherence (fetch, pin, mark written): with
@@ -133,6 +135,13 @@ static inline void tsr__host_account(tsr_runtime_t *rt, int64_t delta)
         tsr__atomic_max_u64(&rt->host_peak, used);
     }
     tsr__trace_memory(rt, 0, used);
+}
+
+/* Host memory in replicas: host_used less the spare blocks (see host_mem.h). */
+static inline uint64_t tsr__host_in_use(tsr_runtime_t *rt)
+{
+    return atomic_load_explicit(&rt->host_used, memory_order_relaxed) -
+           atomic_load_explicit(&rt->host_spares.bytes, memory_order_relaxed);
 }
 
 /* Number of tasks completed (acquires included); see tsr_wait_all. */

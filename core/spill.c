@@ -14,10 +14,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/checksum.h"
 #include "core/coherence.h"
 #include "core/data_impl.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "core/host_mem.h"
 #include "core/runtime_impl.h"
 #include "core/task_impl.h"
 #include "tessera/config.h"
@@ -32,50 +34,7 @@
 #define STUCK_WAIT_NS 2000000L         /* and this often when nothing could be spilled */
 #define NO_PROGRESS_NS 100000000L      /* an allocation waits this long without progress */
 #define PENDING_WAIT_NS 200000L        /* retry of commits waiting for handle locks */
-
-/* ---- Checksum --------------------------------------------------------------
- * Four independent multiply-rotate lanes over 32-byte blocks, folded at the end;
- * fast enough (several GB/s) not to slow a disk down, and any flipped bit
- * changes the result. */
-
-static inline uint64_t rotl64(uint64_t x, int r)
-{
-    return (x << r) | (x >> (64 - r));
-}
-
-static inline uint64_t load64(const unsigned char *p)
-{
-    uint64_t v;
-
-    memcpy(&v, p, sizeof(v));
-    return v;
-}
-
-static uint64_t checksum(const void *data, size_t n)
-{
-    const uint64_t k1 = 0x9e3779b185ebca87ull;
-    const uint64_t k2 = 0xc2b2ae3d27d4eb4full;
-    const unsigned char *p = data;
-    uint64_t lane[4] = {k1, k2, ~k1, ~k2};
-    uint64_t h;
-    size_t i = 0;
-
-    for (; i + 32 <= n; i += 32) {
-        for (int j = 0; j < 4; j++) {
-            lane[j] = rotl64(lane[j] + load64(p + i + 8 * (size_t)j) * k2, 31) * k1;
-        }
-    }
-    h = (uint64_t)n * k1;
-    for (int j = 0; j < 4; j++) {
-        h = (h ^ rotl64(lane[j], 7 + 11 * j)) * k2;
-    }
-    for (; i < n; i++) {
-        h = (h ^ p[i]) * k1;
-    }
-    h ^= h >> 29;
-    h *= k2;
-    return h ^ (h >> 32);
-}
+#define READ_PIECE ((size_t)256 << 10) /* read back and checked in pieces that stay in cache */
 
 /* ---- Files ------------------------------------------------------------------ */
 
@@ -150,6 +109,23 @@ static int read_all(int fd, void *buf, size_t n)
         }
         p += k;
         n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* Read n bytes of fd into buf, adding each piece to c while it is in cache. */
+static int read_checked(int fd, void *buf, size_t n, struct tsr__cksum *c)
+{
+    char *p = buf;
+
+    for (size_t off = 0; off < n;) {
+        size_t k = n - off < READ_PIECE ? n - off : READ_PIECE;
+
+        if (read_all(fd, p + off, k) != 0) {
+            return -1;
+        }
+        tsr__cksum_add(c, p + off, k);
+        off += k;
     }
     return 0;
 }
@@ -261,7 +237,7 @@ tsr_status_t tsr__spill_write(tsr_runtime_t *rt, const void *ptr, size_t n,
     out->file = file;
     out->n_bytes = n;
     out->stored = stored;
-    out->checksum = checksum(bytes, stored);
+    out->checksum = tsr__cksum_of(bytes, stored);
     out->compressed = packed != NULL;
     out->valid = 1;
     free(packed);
@@ -280,16 +256,18 @@ tsr_status_t tsr__spill_read(tsr_runtime_t *rt, const struct tsr__disk_copy *cop
     char path[sizeof(sp->dir) + 32];
     void *raw = copy->compressed ? malloc(copy->stored) : dst;
     const char *why = NULL;
+    struct tsr__cksum sum;
     int fd;
 
+    tsr__cksum_init(&sum);
     file_path(rt, copy->file, path, sizeof(path));
     if (raw == NULL) {
         return tsr__fail(TSR_ENOMEM, "reading back %s: out of memory", path);
     }
     fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || read_all(fd, raw, copy->stored) != 0) {
+    if (fd < 0 || read_checked(fd, raw, copy->stored, &sum) != 0) {
         why = strerror(errno);
-    } else if (checksum(raw, copy->stored) != copy->checksum) {
+    } else if (tsr__cksum_end(&sum) != copy->checksum) {
         why = "checksum mismatch: the file was changed or damaged on disk";
     }
 #if TSR_HAVE_LZ4
@@ -344,11 +322,6 @@ static void add_ns(struct timespec *ts, long ns)
     }
 }
 
-static uint64_t host_used(tsr_runtime_t *rt)
-{
-    return atomic_load_explicit(&rt->host_used, memory_order_relaxed);
-}
-
 /* Queue the held-back roots again: all of them, or one (`one`), admitted for
  * good (sp->mutex held; the pushes only touch the scheduler). */
 static void release_deferred_locked(tsr_runtime_t *rt, int one)
@@ -378,7 +351,7 @@ static void *io_main(void *arg)
 
     pthread_mutex_lock(&sp->mutex);
     while (!sp->stop) {
-        uint64_t used = host_used(rt);
+        uint64_t used = tsr__host_in_use(rt); /* spare blocks go when needed */
         int r;
 
         if (sp->n_pending > 0) {
@@ -407,7 +380,7 @@ static void *io_main(void *arg)
             pthread_mutex_unlock(&sp->mutex);
             r = tsr__coh_spill_one(rt);
             pthread_mutex_lock(&sp->mutex);
-            used = host_used(rt);
+            used = tsr__host_in_use(rt);
             if (r == 2) {
                 add_ns(&until, PENDING_WAIT_NS); /* commits wait for handle locks */
                 pthread_cond_timedwait(&sp->wake, &sp->mutex, &until);
@@ -545,14 +518,21 @@ void tsr__spill_kick(tsr_runtime_t *rt)
 
 int tsr__spill_try_reserve(tsr_runtime_t *rt, size_t n_bytes, uint64_t cap)
 {
-    uint64_t used = host_used(rt);
+    uint64_t used = atomic_load_explicit(&rt->host_used, memory_order_relaxed);
 
-    do {
+    for (;;) {
         if (used + n_bytes > cap) {
-            return 0;
+            if (tsr__host_mem_drop(rt) == 0) {
+                return 0;
+            }
+            used = atomic_load_explicit(&rt->host_used, memory_order_relaxed);
+            continue; /* giving the spare blocks back made room, or not */
         }
-    } while (!atomic_compare_exchange_weak_explicit(&rt->host_used, &used, used + n_bytes,
-                                                    memory_order_relaxed, memory_order_relaxed));
+        if (atomic_compare_exchange_weak_explicit(&rt->host_used, &used, used + n_bytes,
+                                                  memory_order_relaxed, memory_order_relaxed)) {
+            break;
+        }
+    }
     tsr__atomic_max_u64(&rt->host_peak, used + n_bytes);
     tsr__trace_memory(rt, 0, used + n_bytes);
     return 1;
@@ -703,7 +683,7 @@ int tsr__spill_defer(tsr_runtime_t *rt, struct tsr_future *t)
     int writes = 0;
 
     if (!sp->started || (t->flags & (TSR_TASK_F_ADMITTED | TSR_TASK_F_ACQUIRE)) ||
-        host_used(rt) < sp->pause) {
+        tsr__host_in_use(rt) < sp->pause) {
         return 0;
     }
     for (uint32_t i = 0; i < t->n_bufs; i++) {

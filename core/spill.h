@@ -105,7 +105,8 @@ void tsr__spill_kick(tsr_runtime_t *rt);
  * hold handle locks. */
 tsr_status_t tsr__spill_reserve(tsr_runtime_t *rt, size_t n_bytes, const char *what);
 
-/* Count n_bytes in host_used only if usage stays at most `cap`; 1 if counted. */
+/* Count n_bytes in host_used only if usage stays at most `cap` (after giving
+ * the spare host blocks back, if need be); 1 if counted. */
 int tsr__spill_try_reserve(tsr_runtime_t *rt, size_t n_bytes, uint64_t cap);
 
 /* Write n bytes at ptr to a new spill file (compressed when it pays); fills *out.

@@ -64,8 +64,7 @@ struct tsr_future *tsr__worker_pop(struct tsr__worker *w)
     /* Back-pressure: while host memory is above its pause mark, graph roots wait
      * for the spill thread (core/spill.c) and the worker takes another task. */
     while (t != NULL && !w->dev->has_queue && rt->spill.started &&
-           atomic_load_explicit(&rt->host_used, memory_order_relaxed) >= rt->spill.pause &&
-           tsr__spill_defer(rt, t)) {
+           tsr__host_in_use(rt) >= rt->spill.pause && tsr__spill_defer(rt, t)) {
         t = pop_any(w);
     }
     return t;

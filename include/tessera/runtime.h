@@ -253,10 +253,10 @@ TSR_API tsr_status_t tsr_runtime_copy_stats(tsr_runtime_t *rt, uint32_t src_node
 typedef struct {
     uint64_t capacity;         /* the node's limit (tsr_config_t memory limits) */
     uint64_t used_bytes;       /* in replicas now (devices: rounded to allocator blocks) */
-    uint64_t cached_bytes;     /* freed, kept for reuse (devices) */
+    uint64_t cached_bytes;     /* freed, kept for reuse */
     uint64_t peak_bytes;       /* peak of used + cached */
     uint64_t n_allocs;         /* blocks obtained from the backend (devices) */
-    uint64_t n_reuses;         /* blocks served from the cache (devices) */
+    uint64_t n_reuses;         /* blocks served from the cache */
     uint64_t registered_bytes; /* host: buffers the program registered */
     uint64_t spilled_bytes;    /* written down a tier (device to host, host to disk) */
     uint64_t n_evicted;        /* devices: replicas given up for an allocation */
