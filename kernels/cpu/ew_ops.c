@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernels/cpu/ew_ipow.h"
 #include "kernels/cpu/ew_ops.h"
 #include "kernels/cpu/ew_types.h"
 #include "kernels/cpu/ew_util.h"
@@ -43,26 +44,6 @@
             d[k] = (EXPR);                                                                         \
         }                                                                                          \
     }
-
-/* Integer power by squaring, wrapping like NumPy (a product modulo 2^64 keeps the
- * low bits right for every narrower type). A negative exponent gives what
- * 1 / x^-e truncates to; NumPy refuses those. */
-static int64_t ipow64(int64_t x, int64_t e)
-{
-    uint64_t r = 1;
-    uint64_t b = (uint64_t)x;
-
-    if (e < 0) {
-        return x == 1 ? 1 : x == -1 ? ((e & 1) ? -1 : 1) : 0;
-    }
-    for (uint64_t k = (uint64_t)e; k; k >>= 1) {
-        if (k & 1) {
-            r *= b;
-        }
-        b *= b;
-    }
-    return (int64_t)r;
-}
 
 /* Ops on every type. */
 #define INST_ANY(E, T, UT, SFX, F)                                                                 \

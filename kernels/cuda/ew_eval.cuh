@@ -25,6 +25,7 @@
 #include <type_traits>
 
 #include "kernels/cpu/ew_gen.h"
+#include "kernels/cpu/ew_ipow.h"
 #include "kernels/kernel_args.h"
 
 /* __host__ __device__ under nvcc, nothing for a host compiler; the unrolling
@@ -148,25 +149,6 @@ TSR_HDI ew_raw cast(ew_raw r)
 }
 
 /* ---- the ops of the program -------------------------------------------------------- */
-
-/* Integer power by squaring, wrapping as NumPy; a negative exponent gives what
- * 1 / x^-e truncates to (as the CPU kernel). */
-TSR_HDI int64_t ipow64(int64_t x, int64_t e)
-{
-    uint64_t r = 1;
-    uint64_t b = (uint64_t)x;
-
-    if (e < 0) {
-        return x == 1 ? 1 : x == -1 ? ((e & 1) ? -1 : 1) : 0;
-    }
-    for (uint64_t k = (uint64_t)e; k; k >>= 1) {
-        if (k & 1) {
-            r *= b;
-        }
-        b *= b;
-    }
-    return (int64_t)r;
-}
 
 /* The libm functions by precision (CUDA's device versions in kernels). */
 TSR_HDI float m_abs(float x)
