@@ -5,8 +5,12 @@
  *   and a note when Tessera was built without lz4). The out-of-core pipeline of
  *   bench_spill.c: 3 x L through a host limit L (256 MiB; quick 32 MiB) in chunks of
  *   8 MiB (quick 2 MiB), spilled to a fresh directory. Values from
- *   tsr_runtime_spill_stats: bytes_written / write_ns and bytes_read / read_ns (the
- *   I/O time of the chunks: compression or decompression and checksums included).
+ *   tsr_runtime_spill_stats: bytes_written / write_busy_ns and bytes_read /
+ *   read_busy_ns, the wall time during which at least one chunk was being written
+ *   (read), compression or decompression and checksums included: workers and the
+ *   I/O thread may read at once, and then each one's own time would count the same
+ *   wall time twice. That per-transfer figure (bytes / write_ns, read_ns) is the
+ *   extra field per_transfer_GBps.
  *   floor_value: plain pwrite then pread, in the same run, of the same number of
  *   chunks of the same size and kind of data, one file per chunk in the same
  *   directory (open + pwrite + close, no fsync; then open + pread + close into warm
@@ -23,7 +27,8 @@
 
 #include "bench_spill.h"
 
-#define FLOOR_POOL 8 /* distinct source buffers of the pwrite floor */
+#define FLOOR_POOL 8  /* distinct source buffers of the pwrite floor */
+#define DISK_SERIES 8 /* the doubles of struct disk_sample */
 
 /* ---- The pwrite / pread floor ------------------------------------------------ */
 
@@ -117,8 +122,9 @@ static int disk_floor(const char *dir, size_t chunk_bytes, uint64_t n_write, uin
 /* ---- disk_write, disk_read ----------------------------------------------------------- */
 
 static void disk_emit(const struct bench_opts *opts, const struct ooc_params *p, const char *name,
-                      const double *v, double floor_value, const double *ratio, uint32_t n_ok,
-                      const struct ooc_result *last, const char *device, const char *note)
+                      const double *v, const double *each, double floor_value, const double *ratio,
+                      const double *wall, uint32_t n_ok, const struct ooc_result *last,
+                      const char *device, const char *note)
 {
     struct bench_record rec;
     int is_write = strcmp(name, "disk_write") == 0;
@@ -135,16 +141,19 @@ static void disk_emit(const struct bench_opts *opts, const struct ooc_params *p,
     bench_record_add_str(&rec, "data", p->kind == FILL_PATTERN ? "repeating 4 KiB" : "random");
     spill_ooc_describe(&rec, p, device);
     bench_record_add_num(&rec, "stored_ratio", bench_median(ratio, n_ok));
+    bench_record_add_num(&rec, "per_transfer_GBps", bench_median(each, n_ok));
     bench_record_add_int(&rec, "n_writes", (int64_t)last->spill.n_writes);
     bench_record_add_int(&rec, "n_reads", (int64_t)last->spill.n_reads);
     bench_record_add_int(&rec, "n_read_ahead", (int64_t)last->spill.n_read_ahead);
+    bench_record_add_int(&rec, "n_read_ahead_wasted", (int64_t)last->spill.n_read_ahead_wasted);
+    bench_record_add_num(&rec, "pipeline_s", bench_median(wall, n_ok));
     bench_record_add_int(&rec, "host_block_reuses", (int64_t)last->host.n_reuses);
     bench_record_add_str(&rec, "floor", is_write ? "pwrite" : "pread");
     bench_record_add_str(&rec, "timed",
-                         is_write ? "spill stats: bytes_written / write_ns (I/O thread: "
-                                    "compress, checksum, write)"
-                                  : "spill stats: bytes_read / read_ns (read, checksum, "
-                                    "decompress)");
+                         is_write ? "spill stats: bytes_written / write_busy_ns (wall time "
+                                    "with a write under way: compress, checksum, write)"
+                                  : "spill stats: bytes_read / read_busy_ns (wall time with a "
+                                    "read under way: read, checksum, decompress)");
     bench_record_add_str(&rec, "floor_timed",
                          is_write ? "open+pwrite+close per chunk file, no fsync, n_writes chunks"
                                   : "open+pread+close per chunk file, n_reads chunks");
@@ -153,12 +162,20 @@ static void disk_emit(const struct bench_opts *opts, const struct ooc_params *p,
 
 /* The figures of one run (or of the warm-up). */
 struct disk_sample {
-    double *wr;       /* GB/s written by the I/O thread */
-    double *rd;       /* GB/s read */
+    double *wr;       /* GB/s written: bytes / wall time with a write under way */
+    double *rd;       /* GB/s read: bytes / wall time with a read under way */
+    double *wr_each;  /* GB/s of one write: bytes / the writes' own times added up */
+    double *rd_each;  /* GB/s of one read */
     double *wr_floor; /* GB/s of the pwrite floor */
     double *rd_floor; /* GB/s of the pread floor */
     double *ratio;    /* bytes stored / bytes written */
+    double *wall;     /* seconds of the whole pipeline */
 };
+
+static double gbps(uint64_t bytes, uint64_t ns)
+{
+    return ns > 0 ? (double)bytes / (double)ns : NAN;
+}
 
 /* One run: pipeline, then the floor with the same counts, in a fresh directory. */
 static int disk_run_once(const struct ooc_params *p, struct ooc_result *res,
@@ -173,8 +190,11 @@ static int disk_run_once(const struct ooc_params *p, struct ooc_result *res,
     }
     err = spill_ooc_once(p, dir, 0, res);
     if (err == 0) {
-        *out->wr = sp->write_ns > 0 ? (double)sp->bytes_written / (double)sp->write_ns : NAN;
-        *out->rd = sp->read_ns > 0 ? (double)sp->bytes_read / (double)sp->read_ns : NAN;
+        *out->wr = gbps(sp->bytes_written, sp->write_busy_ns);
+        *out->rd = gbps(sp->bytes_read, sp->read_busy_ns);
+        *out->wr_each = gbps(sp->bytes_written, sp->write_ns);
+        *out->rd_each = gbps(sp->bytes_read, sp->read_ns);
+        *out->wall = res->wall_s;
         *out->ratio =
             sp->bytes_written > 0 ? (double)sp->bytes_stored / (double)sp->bytes_written : NAN;
         err = disk_floor(dir, p->chunk_bytes, sp->n_writes, sp->n_reads, p->kind, out->wr_floor,
@@ -184,11 +204,11 @@ static int disk_run_once(const struct ooc_params *p, struct ooc_result *res,
     return err;
 }
 
-/* Slot `i` of the five series laid out one after the other in buf (n each). */
+/* Slot `i` of the DISK_SERIES series laid out one after the other in buf (n each). */
 static struct disk_sample disk_slot(double *buf, size_t n, size_t i)
 {
-    struct disk_sample s = {buf + i, buf + n + i, buf + 2 * n + i, buf + 3 * n + i,
-                            buf + 4 * n + i};
+    struct disk_sample s = {buf + i,         buf + n + i,     buf + 2 * n + i, buf + 3 * n + i,
+                            buf + 4 * n + i, buf + 5 * n + i, buf + 6 * n + i, buf + 7 * n + i};
 
     return s;
 }
@@ -233,7 +253,7 @@ int spill_disk_case(const struct bench_opts *opts, const tsr_config_t *resolved,
     struct ooc_params p;
     struct ooc_result res;
     size_t n = opts->n_runs;
-    double *buf = calloc(5 * (n + 1), sizeof(double)); /* 5 series of n runs + the warm-up */
+    double *buf = calloc(DISK_SERIES * (n + 1), sizeof(double)); /* n runs + the warm-up each */
     uint64_t *expected =
         spill_ooc_setup(opts, resolved, is_lz4 ? FILL_PATTERN : FILL_RANDOM, is_lz4, &p);
     struct disk_sample s;
@@ -255,12 +275,14 @@ int spill_disk_case(const struct bench_opts *opts, const tsr_config_t *resolved,
         n_ok = note[0] != '\0' ? 0 : n_ok;
         s = disk_slot(buf, n + 1, 0);
         if (spill_wants(opts, "disk_write")) {
-            disk_emit(opts, &p, "disk_write", s.wr, n_ok > 0 ? spill_median(s.wr_floor, n_ok) : NAN,
-                      s.ratio, n_ok, &res, device, note);
+            disk_emit(opts, &p, "disk_write", s.wr, s.wr_each,
+                      n_ok > 0 ? spill_median(s.wr_floor, n_ok) : NAN, s.ratio, s.wall, n_ok, &res,
+                      device, note);
         }
         if (spill_wants(opts, "disk_read")) {
-            disk_emit(opts, &p, "disk_read", s.rd, n_ok > 0 ? spill_median(s.rd_floor, n_ok) : NAN,
-                      s.ratio, n_ok, &res, device, note);
+            disk_emit(opts, &p, "disk_read", s.rd, s.rd_each,
+                      n_ok > 0 ? spill_median(s.rd_floor, n_ok) : NAN, s.ratio, s.wall, n_ok, &res,
+                      device, note);
         }
     }
     free(buf);

@@ -288,11 +288,26 @@ static tsr_status_t node_alloc(struct tsr_data *d, uint32_t node, size_t n_bytes
     return TSR_OK;
 }
 
+/* d's host replica read ahead is used (wasted: given up unused) (d locked). */
+static void ahead_done(struct tsr_data *d, int wasted)
+{
+    struct tsr__spill *sp = &d->rt->spill;
+
+    d->ahead_unused = 0;
+    atomic_fetch_sub_explicit(&sp->ahead_bytes, d->rep[0].n_bytes, memory_order_relaxed);
+    if (wasted) {
+        atomic_fetch_add_explicit(&sp->n_ahead_wasted, 1, memory_order_relaxed);
+    }
+}
+
 static void node_free(struct tsr_data *d, uint32_t node)
 {
     struct replica *r = &d->rep[node];
     struct tsr__device *dev = &d->rt->devices[node];
 
+    if (node == 0 && d->ahead_unused) {
+        ahead_done(d, 1);
+    }
     if (r->ptr != NULL) {
         if (node != 0) {
             tsr__mem_cache_free(dev, r->ptr, r->n_bytes);
@@ -449,7 +464,10 @@ static tsr_status_t fetch(struct tsr_data *d, uint32_t node, uint32_t mode, stru
 
     pthread_mutex_lock(&d->coh_mutex);
     if (d->n_bytes > 0) {
-        st = fetch_locked(d, node, mode, w);
+        st = fetch_locked(d, node, mode, w); /* may wait for a read ahead to land */
+    }
+    if (d->ahead_unused) {
+        ahead_done(d, 0);
     }
     if (pin && st == TSR_OK) {
         d->rep[node].pins++;
@@ -586,7 +604,9 @@ void tsr__coh_free_all(struct tsr_data *d)
 
 /* Whether v's host replica may leave host memory now (v locked): 0 no; 1 it is
  * stale, or another copy (a device's, the disk's) is valid: freed; 2 it is the
- * last valid copy: written to disk first. Only replicas the runtime allocated. */
+ * last valid copy: written to disk first; 3 freed, but it was read ahead for a
+ * task that has not used it yet (a last resort). Only replicas the runtime
+ * allocated. */
 static int host_evictable(const struct tsr_data *v, uint32_t node)
 {
     const struct replica *h = &v->rep[0];
@@ -595,6 +615,9 @@ static int host_evictable(const struct tsr_data *v, uint32_t node)
     if (!(v->flags & TSR_DATA_F_OWNED) || (v->flags & TSR_DATA_F_REGISTERED) || h->ptr == NULL ||
         h->pins != 0 || v->io != TSR_IO_NONE) {
         return 0;
+    }
+    if (v->ahead_unused) {
+        return 3;
     }
     if (h->state == REP_INVALID || v->disk.valid) {
         return 1;
@@ -605,6 +628,13 @@ static int host_evictable(const struct tsr_data *v, uint32_t node)
         }
     }
     return 2;
+}
+
+/* Host replicas read-ahead may free for room: ones host_evictable frees without
+ * writing that no unfinished task uses (v locked; takes v's dependency lock). */
+static int idle_droppable(const struct tsr_data *v, uint32_t node)
+{
+    return host_evictable(v, node) == 1 && tsr__deps_idle((struct tsr_data *)v);
 }
 
 /* The end of a spill write of v (v locked): keep the disk copy if no task wrote v
@@ -676,7 +706,7 @@ int tsr__coh_spill_one(tsr_runtime_t *rt)
         pthread_mutex_unlock(&rt->data_mutex);
         return 0;
     }
-    if (kind == 1) {
+    if (kind != 2) {
         node_free(v, 0);
         atomic_fetch_add_explicit(&rt->spill.n_dropped, 1, memory_order_relaxed);
         pthread_mutex_unlock(&v->coh_mutex);
@@ -705,8 +735,31 @@ int tsr__coh_spill_one(tsr_runtime_t *rt)
     return c.status == TSR_OK ? 1 : (int)c.status;
 }
 
-/* Host memory to read n bytes ahead into, only in room below the high mark
- * (reading ahead must not cause spilling); NULL if there is none. */
+/* Free clean host replicas that no unfinished task uses, least recently used
+ * first, until n more bytes fit under the high mark. Returns whether they fit. */
+static int make_room_ahead(tsr_runtime_t *rt, size_t n)
+{
+    while (tsr__host_in_use(rt) + n > rt->spill.high) {
+        int kind = 0;
+        int busy = 0;
+        struct tsr_data *v;
+
+        pthread_mutex_lock(&rt->data_mutex);
+        v = lru_victim(rt, 0, NULL, idle_droppable, &kind, &busy);
+        if (v != NULL) {
+            node_free(v, 0);
+            atomic_fetch_add_explicit(&rt->spill.n_dropped, 1, memory_order_relaxed);
+            pthread_mutex_unlock(&v->coh_mutex);
+        }
+        pthread_mutex_unlock(&rt->data_mutex);
+        if (v == NULL) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Host memory to read n bytes ahead into, below the high mark; NULL if none. */
 static void *read_ahead_alloc(tsr_runtime_t *rt, size_t n)
 {
     void *p = NULL;
@@ -723,30 +776,51 @@ static void *read_ahead_alloc(tsr_runtime_t *rt, size_t n)
     return p;
 }
 
-void tsr__coh_read_back(struct tsr_data *d)
+int tsr__coh_read_back(struct tsr_data *d)
 {
     tsr_runtime_t *rt = d->rt;
+    struct tsr__spill *sp = &rt->spill;
     struct tsr__disk_copy copy;
     uint64_t version;
+    uint64_t ahead;
     size_t n;
     void *p;
 
     if (pthread_mutex_trylock(&d->coh_mutex) != 0) {
-        return; /* busy: the task's own fetch reads it if still needed */
+        return 1; /* busy: the task's own fetch reads it if still needed */
     }
     if (!d->disk.valid || d->io != TSR_IO_NONE || d->rep[0].ptr != NULL ||
         tsr__coh_source(d) >= 0) {
         pthread_mutex_unlock(&d->coh_mutex);
-        return;
+        return 1;
+    }
+    n = d->n_bytes;
+    pthread_mutex_unlock(&d->coh_mutex);
+    if (tsr__deps_idle(d)) {
+        return 1; /* its task ran and read it already */
+    }
+    ahead = atomic_load_explicit(&sp->ahead_bytes, memory_order_relaxed);
+    if ((ahead > 0 && ahead + n > sp->ahead_cap) || !make_room_ahead(rt, n)) {
+        return 0;
+    }
+    p = read_ahead_alloc(rt, n);
+    if (p == NULL) {
+        return 0;
+    }
+    pthread_mutex_lock(&d->coh_mutex);
+    /* Its task may have run meanwhile, and the room made be its own replica. */
+    if (!d->disk.valid || d->io != TSR_IO_NONE || d->rep[0].ptr != NULL ||
+        tsr__coh_source(d) >= 0 || d->n_bytes != n || tsr__deps_idle(d)) {
+        pthread_mutex_unlock(&d->coh_mutex);
+        tsr__host_mem_release(rt, p, n);
+        return 1;
     }
     d->io = TSR_IO_READING;
     copy = d->disk;
     version = d->version;
-    n = d->n_bytes;
     pthread_mutex_unlock(&d->coh_mutex);
 
-    p = read_ahead_alloc(rt, n);
-    if (p != NULL && tsr__spill_read(rt, &copy, p) != TSR_OK) {
+    if (tsr__spill_read(rt, &copy, p) != TSR_OK) {
         tsr__host_mem_release(rt, p, n);
         p = NULL; /* the task's fetch reads it again and reports the error */
     }
@@ -756,10 +830,14 @@ void tsr__coh_read_back(struct tsr_data *d)
         d->rep[0].ptr = p;
         d->rep[0].n_bytes = n;
         d->rep[0].state = REP_SHARED;
+        d->rep[0].last_use = atomic_load_explicit(&rt->use_clock, memory_order_relaxed);
         d->flags |= TSR_DATA_F_OWNED;
-        atomic_fetch_add_explicit(&rt->spill.n_read_ahead, 1, memory_order_relaxed);
+        d->ahead_unused = 1;
+        atomic_fetch_add_explicit(&sp->ahead_bytes, n, memory_order_relaxed);
+        atomic_fetch_add_explicit(&sp->n_read_ahead, 1, memory_order_relaxed);
     } else if (p != NULL) {
         tsr__host_mem_release(rt, p, n);
     }
     pthread_mutex_unlock(&d->coh_mutex);
+    return 1;
 }

@@ -67,7 +67,9 @@ int tsr__coh_spill_one(tsr_runtime_t *rt);
 int tsr__coh_commit_pending(tsr_runtime_t *rt, int wait);
 
 /* The spill I/O thread: read d's disk copy back into host memory if it is still
- * the only valid one (a task will read d). */
-void tsr__coh_read_back(struct tsr_data *d);
+ * the only valid one and a task will read it (see tsr__spill_read_ahead).
+ * Returns 1 when d is done with (read, or nothing to read), 0 when it has to wait:
+ * no room below the high mark, or enough read ahead already. */
+int tsr__coh_read_back(struct tsr_data *d);
 
 #endif /* TSR_CORE_COHERENCE_H */

@@ -56,6 +56,7 @@ struct tsr_data {
     uint32_t io;                /* TSR_IO_*: an I/O thread is using the host replica */
     uint32_t read_queued;       /* in the read-ahead queue (spill mutex) */
     uint32_t io_held;           /* the I/O thread uses it unlocked: not freed (spill mutex) */
+    uint32_t ahead_unused;      /* host replica read ahead, no task used it yet (coh_mutex) */
     struct tsr_future *acquire; /* the held acquire, NULL when none */
     struct tsr_data *prev;      /* runtime's list of live handles */
     struct tsr_data *next;
@@ -78,6 +79,10 @@ uint32_t tsr__deps_normalise(struct dep_access *acc, uint32_t n);
  * that make t wait for conflicting earlier tasks. Locks all handles for the
  * duration, so concurrent submitters see one total order. */
 void tsr__deps_register(struct tsr_future *t, const struct dep_access *acc, uint32_t n);
+
+/* Whether no unfinished task accesses d (takes d's lock): its contents are not
+ * awaited by any task submitted so far. */
+int tsr__deps_idle(struct tsr_data *d);
 
 /* Called at completion for every handle t wrote: record or clear the poison. */
 void tsr__deps_writer_done(struct tsr_data *data, struct tsr_cause *cause);

@@ -36,6 +36,17 @@ uint32_t tsr__deps_normalise(struct dep_access *acc, uint32_t n)
     return n_out;
 }
 
+/* Whether the task r names has not finished (its slot may hold a later task). */
+static int ref_live(struct task_ref r)
+{
+    int live;
+
+    tsr__spin_lock(&r.task->lock);
+    live = !r.task->is_done && atomic_load_explicit(&r.task->id, memory_order_relaxed) == r.id;
+    tsr__spin_unlock(&r.task->lock);
+    return live;
+}
+
 /* Readers that completed are dropped before the array grows, so a handle read by
  * many tasks and never written keeps only live readers. */
 static void prune_readers(struct tsr_data *d)
@@ -43,17 +54,24 @@ static void prune_readers(struct tsr_data *d)
     uint32_t n_live = 0;
 
     for (uint32_t i = 0; i < d->n_readers; i++) {
-        struct task_ref r = d->readers[i];
-        int live;
-
-        tsr__spin_lock(&r.task->lock);
-        live = !r.task->is_done && atomic_load_explicit(&r.task->id, memory_order_relaxed) == r.id;
-        tsr__spin_unlock(&r.task->lock);
-        if (live) {
-            d->readers[n_live++] = r;
+        if (ref_live(d->readers[i])) {
+            d->readers[n_live++] = d->readers[i];
         }
     }
     d->n_readers = n_live;
+}
+
+int tsr__deps_idle(struct tsr_data *d)
+{
+    int idle;
+
+    tsr__spin_lock(&d->lock);
+    idle = d->last_writer.task == NULL || !ref_live(d->last_writer);
+    for (uint32_t i = 0; i < d->n_readers && idle; i++) {
+        idle = !ref_live(d->readers[i]);
+    }
+    tsr__spin_unlock(&d->lock);
+    return idle;
 }
 
 static int add_reader(struct tsr_data *d, struct tsr_future *t, uint64_t id)

@@ -189,8 +189,8 @@ static int take_fault(struct tsr__spill *sp)
     return err;
 }
 
-tsr_status_t tsr__spill_write(tsr_runtime_t *rt, const void *ptr, size_t n,
-                              struct tsr__disk_copy *out)
+static tsr_status_t write_chunk(tsr_runtime_t *rt, const void *ptr, size_t n,
+                                struct tsr__disk_copy *out)
 {
     struct tsr__spill *sp = &rt->spill;
     uint64_t t0 = tsr__now_ns();
@@ -249,7 +249,30 @@ tsr_status_t tsr__spill_write(tsr_runtime_t *rt, const void *ptr, size_t n,
     return TSR_OK;
 }
 
-tsr_status_t tsr__spill_read(tsr_runtime_t *rt, const struct tsr__disk_copy *copy, void *dst)
+/* A transfer of the clock's kind starts or ends. */
+static void busy_begin(struct tsr__busy_clock *c)
+{
+    uint64_t now = tsr__now_ns();
+
+    tsr__spin_lock(&c->lock);
+    if (c->n_active++ == 0) {
+        c->since = now;
+    }
+    tsr__spin_unlock(&c->lock);
+}
+
+static void busy_end(struct tsr__busy_clock *c)
+{
+    uint64_t now = tsr__now_ns();
+
+    tsr__spin_lock(&c->lock);
+    if (--c->n_active == 0) {
+        atomic_fetch_add_explicit(&c->busy_ns, now - c->since, memory_order_relaxed);
+    }
+    tsr__spin_unlock(&c->lock);
+}
+
+static tsr_status_t read_chunk(tsr_runtime_t *rt, const struct tsr__disk_copy *copy, void *dst)
 {
     struct tsr__spill *sp = &rt->spill;
     uint64_t t0 = tsr__now_ns();
@@ -292,6 +315,27 @@ tsr_status_t tsr__spill_read(tsr_runtime_t *rt, const struct tsr__disk_copy *cop
     atomic_fetch_add(&sp->bytes_read, copy->n_bytes);
     atomic_fetch_add(&sp->read_ns, tsr__now_ns() - t0);
     return TSR_OK;
+}
+
+tsr_status_t tsr__spill_write(tsr_runtime_t *rt, const void *ptr, size_t n,
+                              struct tsr__disk_copy *out)
+{
+    tsr_status_t st;
+
+    busy_begin(&rt->spill.write_busy);
+    st = write_chunk(rt, ptr, n, out);
+    busy_end(&rt->spill.write_busy);
+    return st;
+}
+
+tsr_status_t tsr__spill_read(tsr_runtime_t *rt, const struct tsr__disk_copy *copy, void *dst)
+{
+    tsr_status_t st;
+
+    busy_begin(&rt->spill.read_busy);
+    st = read_chunk(rt, copy, dst);
+    busy_end(&rt->spill.read_busy);
+    return st;
 }
 
 void tsr__spill_remove(tsr_runtime_t *rt, struct tsr__disk_copy *copy)
@@ -343,6 +387,26 @@ static void release_deferred_locked(tsr_runtime_t *rt, int one)
     atomic_store(&sp->n_deferred_now, sp->n_deferred);
 }
 
+/* Put d in readq at position `at` (sp->mutex held); 0 if out of memory. */
+static int readq_insert_locked(struct tsr__spill *sp, struct tsr_data *d, uint32_t at)
+{
+    if (sp->n_readq == sp->cap_readq) {
+        uint32_t cap = sp->cap_readq != 0 ? 2 * sp->cap_readq : 64;
+        struct tsr_data **q = realloc(sp->readq, cap * sizeof(*q));
+
+        if (q == NULL) {
+            return 0;
+        }
+        sp->readq = q;
+        sp->cap_readq = cap;
+    }
+    memmove(sp->readq + at + 1, sp->readq + at, (sp->n_readq - at) * sizeof(*sp->readq));
+    sp->readq[at] = d;
+    sp->n_readq++;
+    d->read_queued = 1;
+    return 1;
+}
+
 static void *io_main(void *arg)
 {
     tsr_runtime_t *rt = arg;
@@ -363,7 +427,8 @@ static void *io_main(void *arg)
                 pthread_cond_broadcast(&sp->room);
             }
         }
-        if (sp->n_readq > 0 && used < sp->high) {
+        if (sp->n_readq > 0 &&
+            atomic_load_explicit(&sp->ahead_blocked, memory_order_relaxed) == 0) {
             struct tsr_data *d = sp->readq[0];
 
             memmove(sp->readq, sp->readq + 1, (sp->n_readq - 1) * sizeof(*sp->readq));
@@ -371,10 +436,18 @@ static void *io_main(void *arg)
             d->read_queued = 0;
             d->io_held = 1; /* in this thread's hands: not freed meanwhile */
             pthread_mutex_unlock(&sp->mutex);
-            tsr__coh_read_back(d);
-            tsr__spill_release(rt, d);
+            r = tsr__coh_read_back(d);
             pthread_mutex_lock(&sp->mutex);
-            continue;
+            if (r == 0) { /* back at the head, until a task finishes */
+                readq_insert_locked(sp, d, 0);
+                atomic_store_explicit(&sp->ahead_blocked, 1, memory_order_relaxed);
+            }
+            d->io_held = 0;
+            pthread_cond_broadcast(&sp->room);
+            if (r != 0) {
+                continue;
+            }
+            used = tsr__host_in_use(rt);
         }
         if (sp->want_spill || used > sp->high) {
             pthread_mutex_unlock(&sp->mutex);
@@ -388,6 +461,7 @@ static void *io_main(void *arg)
             }
             if (r > 0) {
                 sp->progress_gen++;
+                atomic_store_explicit(&sp->ahead_blocked, 0, memory_order_relaxed);
                 if (used <= sp->low) {
                     sp->want_spill = 0;
                 }
@@ -418,7 +492,9 @@ static void *io_main(void *arg)
             release_deferred_locked(rt, 0);
         }
         add_ns(&until, sp->n_pending > 0 ? PENDING_WAIT_NS : IDLE_WAIT_NS);
-        pthread_cond_timedwait(&sp->wake, &sp->mutex, &until);
+        if (pthread_cond_timedwait(&sp->wake, &sp->mutex, &until) == ETIMEDOUT) {
+            atomic_store_explicit(&sp->ahead_blocked, 0, memory_order_relaxed); /* look again */
+        }
     }
     pthread_mutex_unlock(&sp->mutex);
     tsr__coh_commit_pending(rt, 1); /* no task runs any more */
@@ -448,6 +524,7 @@ tsr_status_t tsr__spill_init(tsr_runtime_t *rt)
     sp->high = (uint64_t)((double)rt->host_limit * TSR_SPILL_HIGH);
     sp->low = (uint64_t)((double)rt->host_limit * TSR_SPILL_LOW);
     sp->pause = (uint64_t)((double)rt->host_limit * TSR_SPILL_PAUSE);
+    sp->ahead_cap = sp->high / 4;
     return TSR_OK;
 }
 
@@ -499,6 +576,16 @@ void tsr__spill_fini(tsr_runtime_t *rt)
     pthread_cond_destroy(&sp->wake);
     pthread_cond_destroy(&sp->room);
     pthread_mutex_destroy(&sp->mutex);
+}
+
+void tsr__spill_wake(struct tsr__spill *sp)
+{
+    if (!sp->started) {
+        return;
+    }
+    pthread_mutex_lock(&sp->mutex);
+    pthread_cond_signal(&sp->wake);
+    pthread_mutex_unlock(&sp->mutex);
 }
 
 void tsr__spill_kick(tsr_runtime_t *rt)
@@ -623,18 +710,7 @@ void tsr__spill_read_ahead(tsr_runtime_t *rt, struct tsr_future *t)
         queue = d->disk.valid && d->io == TSR_IO_NONE && tsr__coh_source(d) < 0;
         if (queue) {
             pthread_mutex_lock(&sp->mutex);
-            if (d->read_queued == 0 && sp->n_readq == sp->cap_readq) {
-                uint32_t cap = sp->cap_readq != 0 ? 2 * sp->cap_readq : 64;
-                struct tsr_data **q = realloc(sp->readq, cap * sizeof(*q));
-
-                if (q != NULL) {
-                    sp->readq = q;
-                    sp->cap_readq = cap;
-                }
-            }
-            if (d->read_queued == 0 && sp->n_readq < sp->cap_readq) {
-                sp->readq[sp->n_readq++] = d;
-                d->read_queued = 1;
+            if (d->read_queued == 0 && readq_insert_locked(sp, d, sp->n_readq)) {
                 pthread_cond_signal(&sp->wake);
             }
             pthread_mutex_unlock(&sp->mutex);
@@ -663,14 +739,18 @@ void tsr__spill_forget(tsr_runtime_t *rt, struct tsr_data *d)
     struct tsr__spill *sp = &rt->spill;
 
     pthread_mutex_lock(&sp->mutex);
-    for (uint32_t i = 0; i < sp->n_readq; i++) {
-        if (sp->readq[i] == d) {
-            memmove(sp->readq + i, sp->readq + i + 1, (sp->n_readq - i - 1) * sizeof(*sp->readq));
-            sp->n_readq--;
+    for (;;) { /* the I/O thread may put d back in readq before letting it go */
+        for (uint32_t i = 0; i < sp->n_readq; i++) {
+            if (sp->readq[i] == d) {
+                memmove(sp->readq + i, sp->readq + i + 1,
+                        (sp->n_readq - i - 1) * sizeof(*sp->readq));
+                sp->n_readq--;
+                break;
+            }
+        }
+        if (!d->io_held) {
             break;
         }
-    }
-    while (d->io_held) {
         pthread_cond_wait(&sp->room, &sp->mutex);
     }
     d->read_queued = 0;
@@ -739,6 +819,9 @@ tsr_status_t tsr_runtime_spill_stats(tsr_runtime_t *rt, tsr_spill_stats_t *out)
     out->n_reads = atomic_load(&sp->n_reads);
     out->bytes_read = atomic_load(&sp->bytes_read);
     out->read_ns = atomic_load(&sp->read_ns);
+    out->write_busy_ns = atomic_load(&sp->write_busy.busy_ns);
+    out->read_busy_ns = atomic_load(&sp->read_busy.busy_ns);
+    out->n_read_ahead_wasted = atomic_load(&sp->n_ahead_wasted);
     out->n_read_ahead = atomic_load(&sp->n_read_ahead);
     out->n_dropped = atomic_load(&sp->n_dropped);
     out->on_disk_bytes = atomic_load(&sp->on_disk);

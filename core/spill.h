@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <tessera/runtime.h>
 
+#include "core/sync.h"
+
 #define TSR_SPILL_LOW 0.60
 #define TSR_SPILL_HIGH 0.70
 #define TSR_SPILL_PAUSE 0.85
@@ -48,6 +50,17 @@ struct tsr__pending_commit {
 };
 
 #define TSR_SPILL_MAX_PENDING 8
+
+/* Wall time during which at least one transfer of a kind (reads, writes) was under
+ * way, whatever the number of threads doing them at once: bytes / busy_ns is the
+ * throughput of the tier, where the sum of each transfer's own time counts
+ * overlapping transfers twice. */
+struct tsr__busy_clock {
+    tsr__spinlock_t lock;
+    uint32_t n_active;
+    uint64_t since; /* when n_active last went from 0 to 1 */
+    _Atomic uint64_t busy_ns;
+};
 
 struct tsr__spill {
     int inited;
@@ -83,6 +96,13 @@ struct tsr__spill {
     _Atomic uint64_t n_writes, bytes_written, bytes_stored, write_ns;
     _Atomic uint64_t n_reads, bytes_read, read_ns, n_read_ahead, n_dropped;
     _Atomic uint64_t on_disk, peak_disk, n_errors, n_deferred_total, n_over_limit;
+    struct tsr__busy_clock write_busy, read_busy;
+    /* Read-ahead: bytes read back that no task has used yet, at most ahead_cap
+     * (one chunk at least); ahead_blocked: the head of readq waits for memory or
+     * for those to be used, and the next task to finish wakes the I/O thread. */
+    _Atomic uint64_t ahead_bytes, n_ahead_wasted;
+    uint64_t ahead_cap;
+    _Atomic uint32_t ahead_blocked;
 };
 
 /* Resolve the configuration's tier (marks, compression); start and stop the I/O
@@ -122,8 +142,24 @@ tsr_status_t tsr__spill_read(tsr_runtime_t *rt, const struct tsr__disk_copy *cop
 void tsr__spill_remove(tsr_runtime_t *rt, struct tsr__disk_copy *copy);
 
 /* Ready task t will read handles whose only copy is on disk: queue them for the
- * I/O thread to read back. */
+ * I/O thread to read back, in the order tasks became ready. The I/O thread reads
+ * one into room below the high mark, making that room by dropping clean host
+ * replicas that no unfinished task uses (never by writing), and keeps at most
+ * ahead_cap bytes read but not used yet; entries whose task already read them are
+ * skipped. */
 void tsr__spill_read_ahead(tsr_runtime_t *rt, struct tsr_future *t);
+
+/* Wake the I/O thread. */
+void tsr__spill_wake(struct tsr__spill *sp);
+
+/* A task finished: if read-ahead waits for that, wake the I/O thread. */
+static inline void tsr__spill_task_done(struct tsr__spill *sp)
+{
+    if (atomic_load_explicit(&sp->ahead_blocked, memory_order_relaxed) != 0) {
+        atomic_store_explicit(&sp->ahead_blocked, 0, memory_order_relaxed);
+        tsr__spill_wake(sp);
+    }
+}
 
 /* The I/O thread works on d without its lock: tsr__spill_forget waits for
  * tsr__spill_release. */

@@ -255,6 +255,7 @@ void tsr__task_complete(struct tsr_future *t, tsr_status_t status, const char *m
     tsr__spin_lock(&t->lock);
     t->is_done = 1; /* from here on no edge is added to t */
     tsr__spin_unlock(&t->lock);
+    tsr__spill_task_done(&t->rt->spill); /* its inputs may now make room to read ahead */
     /* Counted before the future is signalled, so a caller that waited for the
      * future sees the task in tsr_runtime_stats. seq_cst: orders the count
      * before check_idle's look at tsr_wait_all's waiters. */

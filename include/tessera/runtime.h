@@ -269,7 +269,11 @@ TSR_API tsr_status_t tsr_runtime_mem_stats(tsr_runtime_t *rt, uint32_t node,
                                            tsr_mem_stats_t *stats_out);
 
 /** The disk tier: chunks the runtime wrote to and read back from its spill
- *  directory. Throughputs are bytes / (ns the I/O threads spent on them). */
+ *  directory. write_ns and read_ns add up each transfer's own time, so transfers
+ *  made at once by several threads count several times there; the *_busy_ns
+ *  fields count the wall time during which at least one was under way.
+ *  bytes / *_busy_ns is the tier's throughput; bytes / *_ns that of one
+ *  transfer, on average. */
 typedef struct {
     uint64_t n_writes;        /* chunks written to disk */
     uint64_t bytes_written;   /* their size in memory */
@@ -285,6 +289,9 @@ typedef struct {
     uint64_t n_errors;        /* failed writes and reads (TSR_EIO) */
     uint64_t n_deferred;      /* graph roots held back while host memory was paused */
     uint64_t n_over_limit;    /* allocations let past the host limit: nothing could go */
+    uint64_t write_busy_ns;   /* wall time with at least one write under way */
+    uint64_t read_busy_ns;    /* wall time with at least one read under way */
+    uint64_t n_read_ahead_wasted; /* read ahead, then given up before a task used them */
 } tsr_spill_stats_t;
 
 /** Disk-tier statistics of `rt`. Errors: TSR_EINVAL. Thread-safe. */
