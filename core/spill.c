@@ -193,7 +193,6 @@ static tsr_status_t write_chunk(tsr_runtime_t *rt, const void *ptr, size_t n,
                                 struct tsr__disk_copy *out)
 {
     struct tsr__spill *sp = &rt->spill;
-    uint64_t t0 = tsr__now_ns();
     size_t stored = n;
     void *packed = maybe_compress(rt, ptr, n, &stored);
     const void *bytes = packed != NULL ? packed : ptr;
@@ -245,37 +244,40 @@ static tsr_status_t write_chunk(tsr_runtime_t *rt, const void *ptr, size_t n,
     atomic_fetch_add(&sp->n_writes, 1);
     atomic_fetch_add(&sp->bytes_written, n);
     atomic_fetch_add(&sp->bytes_stored, stored);
-    atomic_fetch_add(&sp->write_ns, tsr__now_ns() - t0);
     return TSR_OK;
 }
 
-/* A transfer of the clock's kind starts or ends. */
-static void busy_begin(struct tsr__busy_clock *c)
+/* A transfer of the clock's kind starts, or ends after *ns (its own time, from the
+ * same clock readings, added to *ns). */
+static uint64_t busy_begin(struct tsr__busy_clock *c)
 {
-    uint64_t now = tsr__now_ns();
+    uint64_t now;
 
     tsr__spin_lock(&c->lock);
+    now = tsr__now_ns();
     if (c->n_active++ == 0) {
         c->since = now;
     }
     tsr__spin_unlock(&c->lock);
+    return now;
 }
 
-static void busy_end(struct tsr__busy_clock *c)
+static void busy_end(struct tsr__busy_clock *c, uint64_t start, _Atomic uint64_t *ns)
 {
-    uint64_t now = tsr__now_ns();
+    uint64_t now;
 
     tsr__spin_lock(&c->lock);
+    now = tsr__now_ns();
     if (--c->n_active == 0) {
         atomic_fetch_add_explicit(&c->busy_ns, now - c->since, memory_order_relaxed);
     }
     tsr__spin_unlock(&c->lock);
+    atomic_fetch_add_explicit(ns, now - start, memory_order_relaxed);
 }
 
 static tsr_status_t read_chunk(tsr_runtime_t *rt, const struct tsr__disk_copy *copy, void *dst)
 {
     struct tsr__spill *sp = &rt->spill;
-    uint64_t t0 = tsr__now_ns();
     char path[sizeof(sp->dir) + 32];
     void *raw = copy->compressed ? malloc(copy->stored) : dst;
     const char *why = NULL;
@@ -313,28 +315,25 @@ static tsr_status_t read_chunk(tsr_runtime_t *rt, const struct tsr__disk_copy *c
     }
     atomic_fetch_add(&sp->n_reads, 1);
     atomic_fetch_add(&sp->bytes_read, copy->n_bytes);
-    atomic_fetch_add(&sp->read_ns, tsr__now_ns() - t0);
     return TSR_OK;
 }
 
 tsr_status_t tsr__spill_write(tsr_runtime_t *rt, const void *ptr, size_t n,
                               struct tsr__disk_copy *out)
 {
-    tsr_status_t st;
+    uint64_t t0 = busy_begin(&rt->spill.write_busy);
+    tsr_status_t st = write_chunk(rt, ptr, n, out);
 
-    busy_begin(&rt->spill.write_busy);
-    st = write_chunk(rt, ptr, n, out);
-    busy_end(&rt->spill.write_busy);
+    busy_end(&rt->spill.write_busy, t0, &rt->spill.write_ns);
     return st;
 }
 
 tsr_status_t tsr__spill_read(tsr_runtime_t *rt, const struct tsr__disk_copy *copy, void *dst)
 {
-    tsr_status_t st;
+    uint64_t t0 = busy_begin(&rt->spill.read_busy);
+    tsr_status_t st = read_chunk(rt, copy, dst);
 
-    busy_begin(&rt->spill.read_busy);
-    st = read_chunk(rt, copy, dst);
-    busy_end(&rt->spill.read_busy);
+    busy_end(&rt->spill.read_busy, t0, &rt->spill.read_ns);
     return st;
 }
 

@@ -278,10 +278,10 @@ typedef struct {
     uint64_t n_writes;        /* chunks written to disk */
     uint64_t bytes_written;   /* their size in memory */
     uint64_t bytes_stored;    /* their size on disk (smaller when compressed) */
-    uint64_t write_ns;        /* compressing, checksumming and writing them */
+    uint64_t write_ns;        /* compressing, checksumming and writing (failed tries too) */
     uint64_t n_reads;         /* chunks read back */
     uint64_t bytes_read;      /* their size in memory */
-    uint64_t read_ns;         /* reading, checking and decompressing them */
+    uint64_t read_ns;         /* reading, checking and decompressing (failed tries too) */
     uint64_t n_read_ahead;    /* of those, read by an I/O thread before a task asked */
     uint64_t n_dropped;       /* clean host replicas freed without writing */
     uint64_t on_disk_bytes;   /* stored in spill files now */

@@ -820,6 +820,13 @@ TEST(Spill, SpilledChunksAreReadAheadOfTheirTasks)
     EXPECT_GT(sp.n_read_ahead, 0u) << "no chunk was read ahead; reads " << sp.n_reads;
     EXPECT_EQ(sp.n_read_ahead_wasted, 0u);
     EXPECT_LE(sp.n_reads, sp.n_writes) << "a chunk was read back twice";
+    // The I/O thread and the worker read at once: the wall time with a read under
+    // way is at most the reads' own times added up, and at least half of it.
+    EXPECT_GT(sp.read_busy_ns, 0u);
+    EXPECT_LE(sp.read_busy_ns, sp.read_ns);
+    EXPECT_GE(2 * sp.read_busy_ns, sp.read_ns);
+    EXPECT_GT(sp.write_busy_ns, 0u);
+    EXPECT_LE(sp.write_busy_ns, sp.write_ns);
     std::printf("[ info ] writes %llu, reads %llu, read ahead %llu\n",
                 (unsigned long long)sp.n_writes, (unsigned long long)sp.n_reads,
                 (unsigned long long)sp.n_read_ahead);
