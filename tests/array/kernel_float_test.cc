@@ -1,0 +1,337 @@
+// The CPU array kernels on floats (kernels/cpu/: tsr__ew_cpu) called directly with
+// hand-built programs (kernel_util.h): arithmetic run in registers against a scalar
+// reference bit for bit, large outputs written exactly, and the generators (normal
+// and uniform statistics, values that depend on the global index only). The seed is
+// printed; TSR_TEST_SEED replays.
+#include <gtest/gtest.h>
+#include <tessera.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "../../kernels/cpu/ew_gen.h"
+#include "../../kernels/impl.h"
+#include "../../kernels/kernel_args.h"
+#include "array/kernel_util.h"
+#include "common/test_util.h"
+
+namespace {
+
+using tsr_kernel_test::Buffers;
+using tsr_kernel_test::Bytes;
+using tsr_kernel_test::FromBytes;
+using tsr_kernel_test::KernelTest;
+using tsr_kernel_test::Moments;
+using tsr_kernel_test::Program;
+using tsr_kernel_test::RunEw;
+using tsr_kernel_test::ToBytes;
+
+// ---- float arithmetic (run in registers by the kernel) --------------------------------------
+
+template <class T>
+T ScalarOp(int op, T x, T y)
+{
+    switch (op) {
+    case TSR_EW_ADD:
+        return x + y;
+    case TSR_EW_SUB:
+        return x - y;
+    case TSR_EW_MUL:
+        return x * y;
+    case TSR_EW_DIV:
+        return x / y;
+    case TSR_EW_MIN:
+        return (x < y || x != x) ? x : y;
+    case TSR_EW_MAX:
+        return (x > y || x != x) ? x : y;
+    case TSR_EW_NEG:
+        return -x;
+    case TSR_EW_ABS:
+        return std::fabs(x);
+    default:
+        return std::sqrt(x);
+    }
+}
+
+template <class T>
+bool SameBits(T a, T b)
+{
+    return (a != a && b != b) || std::memcmp(&a, &b, sizeof(T)) == 0;
+}
+
+// A random program of loads, constants and float arithmetic over n elements (in
+// place, gathered and broadcast leaves; values used next, later or twice), with
+// its inputs and its result computed here one element at a time.
+template <class T>
+struct FloatCase {
+    Program p{{1}};
+    std::vector<Bytes> inputs;
+    std::vector<T> want;
+};
+
+template <class T>
+FloatCase<T> MakeFloatCase(std::mt19937_64 &rng, int64_t n)
+{
+    const int type = sizeof(T) == 4 ? TSR_FLOAT32 : TSR_FLOAT64;
+    const int ops[] = {TSR_EW_ADD, TSR_EW_SUB, TSR_EW_MUL, TSR_EW_DIV, TSR_EW_MIN,
+                       TSR_EW_MAX, TSR_EW_NEG, TSR_EW_ABS, TSR_EW_SQRT};
+    const T specials[] = {0, -0.0f, 1, -1, INFINITY, -INFINITY, NAN, 0.5f};
+    FloatCase<T> c;
+    c.p = Program({n});
+    std::vector<std::vector<T>> vals; /* every value, element by element */
+    const int n_leaves = 1 + (int)(rng() % 3);
+    for (int l = 0; l < n_leaves; l++) {
+        const int64_t stride = (int64_t)(rng() % 3); /* broadcast, in place, gathered */
+        std::vector<T> buf((size_t)(stride * (n - 1) + 1));
+        for (T &x : buf) {
+            x = rng() % 10 == 0 ? specials[rng() % 8]
+                                : (T)((double)(int64_t)(rng() % 2000001 - 1000000) * 1e-3);
+        }
+        int leaf = c.p.Leaf(TSR_LEAF_BUFFER, type, l);
+        c.p.leaves[(size_t)leaf].stride[0] = stride;
+        c.p.Load(leaf);
+        c.inputs.push_back(ToBytes(buf));
+        std::vector<T> v((size_t)n);
+        for (int64_t i = 0; i < n; i++) {
+            v[(size_t)i] = buf[(size_t)(i * stride)];
+        }
+        vals.push_back(v);
+    }
+    for (int k = 0; k < (int)(rng() % 3); k++) {
+        int i = c.p.Op(TSR_EW_CONST, type);
+        c.p.code[(size_t)i].imm_f = (double)(int64_t)(rng() % 201 - 100) * 0.25;
+        vals.push_back(std::vector<T>((size_t)n, (T)c.p.code[(size_t)i].imm_f));
+    }
+    const int n_ops = 1 + (int)(rng() % 12);
+    for (int k = 0; k < n_ops; k++) {
+        const int op = ops[rng() % 9];
+        const int last = (int)vals.size() - 1;
+        /* Mostly the previous value, as chains are; any earlier one otherwise. */
+        const int a = rng() % 3 != 0 ? last : (int)(rng() % vals.size());
+        const int b = rng() % 2 != 0 ? (int)(rng() % vals.size()) : last;
+        const bool unary = op == TSR_EW_NEG || op == TSR_EW_ABS || op == TSR_EW_SQRT;
+        c.p.Op(op, type, a, unary ? -1 : b);
+        std::vector<T> v((size_t)n);
+        for (int64_t i = 0; i < n; i++) {
+            v[(size_t)i] = ScalarOp<T>(op, vals[(size_t)a][(size_t)i], vals[(size_t)b][(size_t)i]);
+        }
+        vals.push_back(v);
+    }
+    c.want = vals.back();
+    return c;
+}
+
+template <class T>
+void CheckFloatPrograms(std::mt19937_64 &rng)
+{
+    for (int rep = 0; rep < 300; rep++) {
+        const int64_t n = rep % 3 == 0 ? 1 + (int64_t)(rng() % 40) : 1 + (int64_t)(rng() % 3000);
+        FloatCase<T> c = MakeFloatCase<T>(rng, n);
+        Bytes out;
+        ASSERT_EQ(RunEw(c.p, c.inputs, &out, (uint64_t)n * sizeof(T)), TSR_OK);
+        std::vector<T> got = FromBytes<T>(out);
+        for (int64_t i = 0; i < n; i++) {
+            ASSERT_TRUE(SameBits(got[(size_t)i], c.want[(size_t)i]))
+                << "case " << rep << " (" << c.p.code.size() << " instructions, " << n
+                << " elements), element " << i << ": " << got[(size_t)i] << " vs "
+                << c.want[(size_t)i];
+        }
+    }
+}
+
+TEST_F(KernelTest, FloatArithmeticMatchesAScalarReference)
+{
+    CheckFloatPrograms<float>(rng_);
+    CheckFloatPrograms<double>(rng_);
+}
+
+// The same with the x86-64 baseline's code where the machine would pick AVX2.
+TEST_F(KernelTest, BaselineFloatArithmeticMatchesAScalarReference)
+{
+    int was = tsr__ew_cpu_allow_avx2(0);
+    CheckFloatPrograms<float>(rng_);
+    CheckFloatPrograms<double>(rng_);
+    tsr__ew_cpu_allow_avx2(was);
+}
+
+// An output large enough for non-temporal stores, at an address that is 32-byte
+// aligned, 16-byte aligned (malloc's) or neither (its first elements stored one
+// by one, the rest streamed from the registers), of a length that is not a
+// multiple of a vector: every element is written, and nothing around it.
+TEST_F(KernelTest, LargeOutputsAreWrittenExactly)
+{
+    const int64_t n = (1 << 20) + 5; /* 4 MiB and 20 bytes of float32 */
+    std::vector<float> x((size_t)n);
+    for (float &v : x) {
+        v = (float)((double)(rng_() >> 11) * 0x1.0p-53 * 8 - 4);
+    }
+    Program p({n});
+    int a = p.Load(p.Leaf(TSR_LEAF_BUFFER, TSR_FLOAT32, 0));
+    int k = p.Op(TSR_EW_CONST, TSR_FLOAT32);
+    p.code[(size_t)k].imm_f = 1.5;
+    int t = p.Op(TSR_EW_MUL, TSR_FLOAT32, a, k);
+    p.Op(TSR_EW_SQRT, TSR_FLOAT32, p.Op(TSR_EW_ABS, TSR_FLOAT32, t));
+    std::vector<Bytes> ins = {ToBytes(x)};
+    Bytes blob = p.Blob(1, (uint64_t)n * 4);
+    for (size_t misalign : {0, 4, 16}) {
+        Bytes out((size_t)n * 4 + 72, 0xAB);
+        const size_t at = (32 - (uintptr_t)out.data() % 32) % 32 + misalign;
+        std::vector<tsr_buffer_t> bufs = Buffers(ins, nullptr);
+        bufs[1] = tsr_buffer_t{out.data() + at, (size_t)n * 4};
+        ASSERT_EQ(tsr__ew_cpu(nullptr, bufs.data(), blob.data()), TSR_OK);
+        for (int64_t i = 0; i < n; i++) {
+            float want = std::sqrt(std::fabs(x[(size_t)i] * 1.5f));
+            float got;
+            std::memcpy(&got, out.data() + at + i * 4, 4);
+            ASSERT_TRUE(SameBits(got, want)) << "misaligned by " << misalign << ", element " << i;
+        }
+        for (size_t i = 0; i < at; i++) {
+            EXPECT_EQ(out[i], 0xAB);
+        }
+        for (size_t i = at + (size_t)n * 4; i < out.size(); i++) {
+            EXPECT_EQ(out[i], 0xAB);
+        }
+    }
+}
+
+// Random float programs over outputs streamed from the registers (at least 4 MiB,
+// 32-byte aligned or one to three elements past that), against the
+// element-by-element reference.
+template <class T>
+void CheckLargeFloatPrograms(std::mt19937_64 &rng)
+{
+    for (int rep = 0; rep < 6; rep++) {
+        const int64_t n = ((int64_t)4 << 20) / (int64_t)sizeof(T) + (int64_t)(rng() % 5000);
+        FloatCase<T> c = MakeFloatCase<T>(rng, n);
+        Bytes blob = c.p.Blob((uint32_t)c.inputs.size(), (uint64_t)n * sizeof(T));
+        Bytes out((size_t)n * sizeof(T) + 64, 0xAB);
+        const size_t at = (32 - (uintptr_t)out.data() % 32) % 32 + (size_t)(rep % 4) * sizeof(T);
+        std::vector<tsr_buffer_t> bufs = Buffers(c.inputs, nullptr);
+        bufs[c.inputs.size()] = tsr_buffer_t{out.data() + at, (size_t)n * sizeof(T)};
+        ASSERT_EQ(tsr__ew_cpu(nullptr, bufs.data(), blob.data()), TSR_OK);
+        for (int64_t i = 0; i < n; i++) {
+            T got;
+            std::memcpy(&got, out.data() + at + (size_t)i * sizeof(T), sizeof(T));
+            ASSERT_TRUE(SameBits(got, c.want[(size_t)i]))
+                << "case " << rep << " (" << c.p.code.size() << " instructions, " << n
+                << " elements), element " << i << ": " << got << " vs " << c.want[(size_t)i];
+        }
+    }
+}
+
+TEST_F(KernelTest, LargeFloatProgramsMatchAScalarReference)
+{
+    CheckLargeFloatPrograms<float>(rng_);
+    CheckLargeFloatPrograms<double>(rng_);
+    int was = tsr__ew_cpu_allow_avx2(0);
+    CheckLargeFloatPrograms<float>(rng_);
+    CheckLargeFloatPrograms<double>(rng_);
+    tsr__ew_cpu_allow_avx2(was);
+}
+
+// ---- the generators ----------------------------------------------------------------------
+
+// n values of a generator leaf (float64) at global indices offset, offset + 1, ...
+std::vector<double> Generate(int kind, double p0, double p1, uint64_t seed, int64_t offset,
+                             int64_t n)
+{
+    Program p({n});
+    int l = p.Leaf(kind, TSR_FLOAT64);
+    p.leaves[(size_t)l].p0 = p0;
+    p.leaves[(size_t)l].p1 = p1;
+    p.leaves[(size_t)l].seed = seed;
+    p.leaves[(size_t)l].offset = offset;
+    p.Load(l);
+    Bytes out;
+    EXPECT_EQ(RunEw(p, {}, &out, (uint64_t)n * 8), TSR_OK);
+    return FromBytes<double>(out);
+}
+
+TEST_F(KernelTest, NormalValuesHaveTheirMeanAndDeviation)
+{
+    const int64_t n = 1 << 20;
+    const double mean = 3, dev = 2;
+    std::vector<double> v = Generate(TSR_LEAF_NORMAL, mean, dev, rng_(), (int64_t)(rng_() >> 8), n);
+    double m[3];
+    Moments(v.data(), n, m);
+    double sd = std::sqrt(m[2] / (double)n);
+    double in1 = 0, in2 = 0, m3 = 0, m4 = 0;
+    for (double x : v) {
+        double z = (x - mean) / dev;
+        in1 += std::fabs(z) < 1;
+        in2 += std::fabs(z) < 2;
+        m3 += z * z * z;
+        m4 += z * z * z * z;
+    }
+    /* Five standard errors of each statistic. */
+    EXPECT_NEAR(m[1], mean, 5 * dev / std::sqrt((double)n));
+    EXPECT_NEAR(sd, dev, 5 * dev / std::sqrt(2.0 * (double)n));
+    EXPECT_NEAR(in1 / (double)n, 0.682689492, 5 * std::sqrt(0.6827 * 0.3173 / (double)n));
+    EXPECT_NEAR(in2 / (double)n, 0.954499736, 5 * std::sqrt(0.9545 * 0.0455 / (double)n));
+    EXPECT_NEAR(m3 / (double)n, 0, 5 * std::sqrt(15.0 / (double)n));
+    EXPECT_NEAR(m4 / (double)n, 3, 5 * std::sqrt(96.0 / (double)n));
+    for (double x : v) {
+        ASSERT_TRUE(std::isfinite(x));
+    }
+}
+
+TEST_F(KernelTest, UniformValuesAreUniform)
+{
+    const int64_t n = 1 << 20;
+    const double lo = -7.25, hi = 12.5;
+    std::vector<double> v = Generate(TSR_LEAF_UNIFORM, lo, hi, rng_(), (int64_t)(rng_() >> 8), n);
+    const int bins = 64;
+    std::vector<double> count(bins, 0);
+    double m[3];
+    Moments(v.data(), n, m);
+    for (double x : v) {
+        ASSERT_GE(x, lo);
+        ASSERT_LT(x, hi);
+        count[(size_t)std::min(bins - 1, (int)((x - lo) / (hi - lo) * bins))] += 1;
+    }
+    double chi2 = 0;
+    const double expected = (double)n / bins;
+    for (double c : count) {
+        chi2 += (c - expected) * (c - expected) / expected;
+    }
+    const double w = hi - lo;
+    EXPECT_NEAR(m[1], (lo + hi) / 2, 5 * w / std::sqrt(12.0 * (double)n));
+    EXPECT_NEAR(m[2] / (double)n, w * w / 12, 5 * w * w / std::sqrt(180.0 * (double)n));
+    EXPECT_LT(chi2, 130) << "63 degrees of freedom: p < 1e-6";
+}
+
+// A value depends on its seed and global index only, not on the chunk's layout.
+TEST_F(KernelTest, GeneratedValuesDependOnTheirIndexOnly)
+{
+    const uint64_t seed = rng_();
+    const int64_t base = (int64_t)(rng_() >> 4);
+    for (int kind : {TSR_LEAF_ARANGE, TSR_LEAF_UNIFORM, TSR_LEAF_NORMAL}) {
+        std::vector<double> flat = Generate(kind, 1, 2, seed, base, 600);
+        Program p({20, 30}); /* the same indices, transposed: element (i, j) is base + 20 j + i */
+        int l = p.Leaf(kind, TSR_FLOAT64);
+        p.leaves[(size_t)l].p0 = 1;
+        p.leaves[(size_t)l].p1 = 2;
+        p.leaves[(size_t)l].seed = seed;
+        p.leaves[(size_t)l].offset = base;
+        p.leaves[(size_t)l].stride[0] = 1;
+        p.leaves[(size_t)l].stride[1] = 20;
+        p.Load(l);
+        Bytes out;
+        ASSERT_EQ(RunEw(p, {}, &out, 600 * 8), TSR_OK);
+        std::vector<double> t = FromBytes<double>(out);
+        for (int i = 0; i < 20; i++) {
+            for (int j = 0; j < 30; j++) {
+                ASSERT_EQ(std::memcmp(&t[(size_t)(i * 30 + j)], &flat[(size_t)(20 * j + i)], 8), 0)
+                    << "kind " << kind;
+            }
+        }
+    }
+}
+
+}  // namespace
