@@ -540,6 +540,7 @@ tsr_status_t tsr__spill_start(tsr_runtime_t *rt)
         return tsr__fail(TSR_EBACKEND, "tsr_init: cannot start the spill I/O thread: %s",
                          strerror(err));
     }
+    pthread_setname_np(sp->thread, "tsr-spill-io"); /* for top -H, gdb and perf */
     sp->started = 1;
     return TSR_OK;
 }

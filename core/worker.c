@@ -314,6 +314,18 @@ void tsr__worker_help_until(struct tsr__worker *w, struct tsr_future *t)
     atomic_fetch_sub_explicit(&t->n_waiters, 1, memory_order_relaxed);
 }
 
+/* Name w's thread for top -H, gdb and perf: tsr-cpu-0, tsr-cuda0-1, ... (named
+ * here rather than by the thread itself, so the name is there once tsr_init
+ * returns). The kernel keeps 15 characters. */
+static void name_thread(const struct tsr__worker *w)
+{
+    char name[48];
+
+    snprintf(name, sizeof(name), "tsr-%s-%u", w->dev->name, w->index - w->dev->first_worker);
+    name[15] = '\0';
+    pthread_setname_np(w->thread, name);
+}
+
 tsr_status_t tsr__workers_start(tsr_runtime_t *rt)
 {
     for (uint32_t i = 0; i < rt->n_workers && rt->vt != NULL; i++) {
@@ -338,6 +350,7 @@ tsr_status_t tsr__workers_start(tsr_runtime_t *rt)
                              (unsigned)i, strerror(err));
         }
         w->is_started = 1;
+        name_thread(w);
     }
     return TSR_OK;
 }

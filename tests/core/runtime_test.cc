@@ -1,7 +1,11 @@
 /* Runtime life cycle: start-up in every shape, workers, several runtimes in one
  * process, whole-runtime waits and counters. */
+#include <dirent.h>
+
 #include <atomic>
+#include <fstream>
 #include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -195,6 +199,49 @@ TEST(Runtime, NullArgumentsAreHandled)
     Runtime rt = StartRuntime(1, TSR_SCHED_EAGER);
     ASSERT_TRUE(rt);
     EXPECT_EQ(tsr_runtime_stats(rt.get(), nullptr), TSR_EINVAL);
+}
+
+// The names of this process's threads (/proc/self/task/<tid>/comm).
+std::multiset<std::string> ThreadNames()
+{
+    std::multiset<std::string> names;
+    DIR *dir = opendir("/proc/self/task");
+    for (struct dirent *e = dir != nullptr ? readdir(dir) : nullptr; e != nullptr;
+         e = readdir(dir)) {
+        std::ifstream comm(std::string("/proc/self/task/") + e->d_name + "/comm");
+        std::string name;
+        if (e->d_name[0] != '.' && std::getline(comm, name)) {
+            names.insert(name);
+        }
+    }
+    if (dir != nullptr) {
+        closedir(dir);
+    }
+    return names;
+}
+
+// Threads are named after what they do, for top -H, gdb and perf: a worker per
+// device and index, and the spill I/O thread; none is left once the runtime stops.
+TEST(Runtime, ThreadsAreNamed)
+{
+    tsr_config_t cfg = tsr_test::TestConfig(2, TSR_SCHED_WS);
+    cfg.n_sim_devices = 1;
+    cfg.host_memory_limit.bytes = 64u << 20;
+    Runtime rt = StartRuntime(cfg);
+    ASSERT_TRUE(rt);
+    std::multiset<std::string> names = ThreadNames();
+    EXPECT_EQ(names.count("tsr-cpu-0"), 1u);
+    EXPECT_EQ(names.count("tsr-cpu-1"), 1u);
+    EXPECT_EQ(names.count("tsr-spill-io"), 1u);
+    size_t n_sim = 0;
+    for (const std::string &n : names) {
+        n_sim += n.rfind("tsr-sim", 0) == 0 ? 1 : 0;
+    }
+    EXPECT_GE(n_sim, 1u) << "no sim device worker named tsr-sim<N>-<i>";
+    rt.reset();
+    for (const std::string &n : ThreadNames()) {
+        EXPECT_NE(n.rfind("tsr-", 0), 0u) << n << " still runs after tsr_shutdown";
+    }
 }
 
 TEST(Runtime, OversubscribedRuntimeWorks)
