@@ -718,6 +718,24 @@ TEST(Spill, CompressedChunksRoundTrip)
     Unregister(h);
 }
 
+// 48 chunks of 1 MiB made through a host limit of 16 of them, all before any is
+// used, so most go to disk: filled with keys Mix(seed, i) | 1, returned.
+constexpr uint64_t kMiBWords = (1u << 20) / sizeof(uint64_t);
+constexpr size_t kMiBChunks = 48;
+constexpr uint64_t kMiBHostLimit = 16 * kMiBWords * sizeof(uint64_t);
+
+std::vector<uint64_t> FillMiBChunks(tsr_runtime_t *rt, uint64_t seed, std::vector<tsr_data_t *> *h)
+{
+    std::vector<uint64_t> keys(kMiBChunks);
+    *h = Create(rt, kMiBChunks);
+    for (size_t i = 0; i < kMiBChunks; i++) {
+        keys[i] = Mix(seed, i) | 1;
+        EXPECT_EQ(Fill(rt, (*h)[i], keys[i], kMiBWords), TSR_OK);
+    }
+    EXPECT_EQ(tsr_wait_all(rt), TSR_OK);
+    return keys;
+}
+
 // Chunks of 1 MiB and more are mapped host memory: the freed ones are kept as
 // spare blocks (part of the accounted usage) and handed to the next chunk of the
 // same size, read back from disk or made by a task, without a fresh mapping's
@@ -726,12 +744,9 @@ TEST(Spill, CompressedChunksRoundTrip)
 TEST(Spill, LargeChunksReuseSpareHostBlocks)
 {
     const uint64_t seed = TestSeed();
-    constexpr uint64_t kWords = (1u << 20) / sizeof(uint64_t);
-    const uint64_t chunk = kWords * sizeof(uint64_t);
-    const size_t n_chunks = 48;
     TempDir dir;
     Limits l;
-    l.host_limit = 16 * chunk;
+    l.host_limit = kMiBHostLimit;
     l.spill_dir = dir.path().c_str();
     Rt rt = Start(l);
     ASSERT_TRUE(rt);
@@ -739,16 +754,12 @@ TEST(Spill, LargeChunksReuseSpareHostBlocks)
     uint64_t acc_init = 0;
     tsr_data_t *acc = nullptr;
     ASSERT_EQ(tsr_data_register(rt.get(), &acc_init, sizeof(uint64_t), &acc), TSR_OK);
-    std::vector<tsr_data_t *> h = Create(rt.get(), n_chunks);
+    std::vector<tsr_data_t *> h;
     uint64_t expect = 0;
-    for (size_t i = 0; i < n_chunks; i++) {
-        uint64_t key = Mix(seed, i) | 1;
-        ASSERT_EQ(Fill(rt.get(), h[i], key, kWords), TSR_OK);
-        expect += SquaredSum(key, kWords);
+    for (uint64_t key : FillMiBChunks(rt.get(), seed, &h)) {
+        expect += SquaredSum(key, kMiBWords);
     }
-    // Every chunk is made before any is squared: most go to disk and come back.
-    ASSERT_EQ(tsr_wait_all(rt.get()), TSR_OK);
-    for (size_t i = 0; i < n_chunks; i++) {
+    for (size_t i = 0; i < kMiBChunks; i++) {
         ASSERT_EQ(Submit(rt.get(), &kSquare, {h[i]}, {TSR_RW}, nullptr, 0, 0), TSR_OK);
         ASSERT_EQ(Submit(rt.get(), &kReduce, {h[i], acc}, {TSR_R, TSR_RW}, nullptr, 0, 0), TSR_OK);
     }
@@ -778,27 +789,19 @@ TEST(Spill, LargeChunksReuseSpareHostBlocks)
 TEST(Spill, SpilledChunksAreReadAheadOfTheirTasks)
 {
     const uint64_t seed = TestSeed();
-    constexpr uint64_t kWords = (1u << 20) / sizeof(uint64_t);
-    const uint64_t chunk = kWords * sizeof(uint64_t);
-    const size_t n_chunks = 48;
     TempDir dir;
     Limits l;
-    l.host_limit = 16 * chunk;
+    l.host_limit = kMiBHostLimit;
     l.spill_dir = dir.path().c_str();
     l.n_cpu = 1;
     Rt rt = Start(l);
     ASSERT_TRUE(rt);
 
-    std::vector<tsr_data_t *> h = Create(rt.get(), n_chunks);
-    std::vector<uint64_t> keys(n_chunks);
-    for (size_t i = 0; i < n_chunks; i++) {
-        keys[i] = Mix(seed, i) | 1;
-        ASSERT_EQ(Fill(rt.get(), h[i], keys[i], kWords), TSR_OK);
-    }
-    ASSERT_EQ(tsr_wait_all(rt.get()), TSR_OK);
-    std::vector<uint64_t> sums(n_chunks * 8, 0);  // a cache line each
-    std::vector<tsr_data_t *> slots(n_chunks, nullptr);
-    for (size_t i = 0; i < n_chunks; i++) {
+    std::vector<tsr_data_t *> h;
+    std::vector<uint64_t> keys = FillMiBChunks(rt.get(), seed, &h);
+    std::vector<uint64_t> sums(kMiBChunks * 8, 0);  // a cache line each
+    std::vector<tsr_data_t *> slots(kMiBChunks, nullptr);
+    for (size_t i = 0; i < kMiBChunks; i++) {
         ASSERT_EQ(tsr_data_register(rt.get(), &sums[i * 8], sizeof(uint64_t), &slots[i]), TSR_OK);
         ASSERT_EQ(Submit(rt.get(), &kHash, {h[i], slots[i]}, {TSR_R, TSR_W}, nullptr, 0, 0),
                   TSR_OK);
@@ -806,17 +809,17 @@ TEST(Spill, SpilledChunksAreReadAheadOfTheirTasks)
     ASSERT_EQ(tsr_wait_all(rt.get()), TSR_OK);
     EXPECT_EQ(tsr_test::Stats(rt.get()).n_failed, 0u);
     Unregister(slots);
-    for (size_t i = 0; i < n_chunks; i++) {
-        std::vector<uint64_t> words(kWords);
-        for (uint64_t w = 0; w < kWords; w++) {
+    for (size_t i = 0; i < kMiBChunks; i++) {
+        std::vector<uint64_t> words(kMiBWords);
+        for (uint64_t w = 0; w < kMiBWords; w++) {
             words[w] = FillWord(keys[i], w);
         }
-        ASSERT_EQ(sums[i * 8], HashWords(words.data(), kWords))
+        ASSERT_EQ(sums[i * 8], HashWords(words.data(), kMiBWords))
             << "chunk " << i << ", seed " << seed;
     }
     Unregister(h);  // a chunk read ahead and never used would count as wasted here
     tsr_spill_stats_t sp = SpillStats(rt.get());
-    EXPECT_GT(sp.n_writes, n_chunks / 2) << "most chunks should have gone to disk";
+    EXPECT_GT(sp.n_writes, kMiBChunks / 2) << "most chunks should have gone to disk";
     EXPECT_GT(sp.n_read_ahead, 0u) << "no chunk was read ahead; reads " << sp.n_reads;
     EXPECT_EQ(sp.n_read_ahead_wasted, 0u);
     EXPECT_LE(sp.n_reads, sp.n_writes) << "a chunk was read back twice";
