@@ -17,6 +17,7 @@
 
 #include "../../kernels/impl.h"
 #include "../../kernels/kernel_args.h"
+#include "common/ew_blob.h"
 #include "common/test_util.h"
 
 namespace tsr_kernel_test {
@@ -104,15 +105,7 @@ struct Program {
         h.n_instr = (uint32_t)code.size();
         h.out_buf = out_buf;
         h.out_bytes = out_bytes;
-        Bytes b(sizeof(h) + leaves.size() * sizeof(tsr_ew_leaf_t) +
-                code.size() * sizeof(tsr_ew_instr_t));
-        std::memcpy(b.data(), &h, sizeof(h));
-        if (!leaves.empty()) {
-            std::memcpy(b.data() + sizeof(h), leaves.data(), leaves.size() * sizeof(leaves[0]));
-        }
-        std::memcpy(b.data() + sizeof(h) + leaves.size() * sizeof(tsr_ew_leaf_t), code.data(),
-                    code.size() * sizeof(code[0]));
-        return b;
+        return tsr_test::EwBlob(h, leaves, code);
     }
 };
 

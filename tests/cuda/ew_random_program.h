@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "common/ew_blob.h"
 #include "kernels/cuda/ew_eval.cuh"
 
 namespace tsr_ew_test {
@@ -47,18 +48,7 @@ struct EwCase {
         }
         return in.op == TSR_EW_CAST ? in.aux : in.type;
     }
-    Bytes Blob() const
-    {
-        Bytes b(sizeof(h) + leaves.size() * sizeof(tsr_ew_leaf_t) +
-                code.size() * sizeof(tsr_ew_instr_t));
-        std::memcpy(b.data(), &h, sizeof(h));
-        if (!leaves.empty()) {
-            std::memcpy(b.data() + sizeof(h), leaves.data(), leaves.size() * sizeof(leaves[0]));
-        }
-        std::memcpy(b.data() + sizeof(h) + leaves.size() * sizeof(tsr_ew_leaf_t), code.data(),
-                    code.size() * sizeof(code[0]));
-        return b;
-    }
+    Bytes Blob() const { return tsr_test::EwBlob(h, leaves, code); }
     /* Elements of the chunk, and of the output (partial elements if reducing). */
     int64_t Elems() const
     {
