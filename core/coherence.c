@@ -441,6 +441,9 @@ static tsr_status_t fetch_locked(struct tsr_data *d, uint32_t node, uint32_t mod
         return TSR_OK;
     }
     src = tsr__coh_source(d);
+    if (src < 0 && d->disk.valid && tls_prefetching) {
+        return TSR_OK; /* no disk read on the pushing thread: read ahead, then the task's fetch */
+    }
     if (src < 0 && d->disk.valid) {
         TSR_TRY(load_from_disk(d));
         if (node == 0) {
