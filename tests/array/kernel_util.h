@@ -78,15 +78,7 @@ struct Program {
     }
     int Op(int op, int type, int a = -1, int b = -1, int c = -1, int aux = 0)
     {
-        tsr_ew_instr_t in;
-        std::memset(&in, 0, sizeof(in));
-        in.op = op;
-        in.type = type;
-        in.a = a;
-        in.b = b;
-        in.c = c;
-        in.aux = aux;
-        code.push_back(in);
+        code.push_back(tsr_test::EwInstr(op, type, a, b, c, aux));
         return (int)code.size() - 1;
     }
     int Load(int leaf) { return Op(TSR_EW_LOAD, leaves[(size_t)leaf].type, -1, -1, -1, leaf); }

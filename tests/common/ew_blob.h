@@ -1,7 +1,7 @@
-/* The argument blob of a fused elementwise program (kernels/kernel_args.h): the
- * header, then the leaves, then the instructions. Shared by the tests that build
- * programs by hand (tests/array/kernel_util.h) and at random
- * (tests/cuda/ew_random_program.h). */
+/* Pieces of a fused elementwise program (kernels/kernel_args.h): an instruction,
+ * and the argument blob (the header, then the leaves, then the instructions).
+ * Shared by the tests that build programs by hand (tests/array/kernel_util.h,
+ * tests/cuda/ew_emulation_test.cc) and at random (tests/cuda/ew_random_program.h). */
 #ifndef TSR_TESTS_COMMON_EW_BLOB_H
 #define TSR_TESTS_COMMON_EW_BLOB_H
 
@@ -11,6 +11,20 @@
 #include "../../kernels/kernel_args.h"
 
 namespace tsr_test {
+
+/* An instruction without immediates: operands a, b, c (-1: none) and aux. */
+inline tsr_ew_instr_t EwInstr(int op, int type, int a = -1, int b = -1, int c = -1, int aux = 0)
+{
+    tsr_ew_instr_t in;
+    std::memset(&in, 0, sizeof(in));
+    in.op = op;
+    in.type = type;
+    in.a = a;
+    in.b = b;
+    in.c = c;
+    in.aux = aux;
+    return in;
+}
 
 inline std::vector<unsigned char> EwBlob(const tsr_ew_header_t &h,
                                          const std::vector<tsr_ew_leaf_t> &leaves,

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "common/ew_blob.h"
 #include "common/test_util.h"
 #include "cuda/array_kernel_check.h"
 #include "cuda/ew_random_program.h"
@@ -345,22 +346,10 @@ TEST_F(Emulation, BoolArithmeticMatchesAndStaysZeroOrOne)
             lf.buf = l;
             lf.stride[0] = 1;
             c.leaves.push_back(lf);
-            tsr_ew_instr_t in;
-            std::memset(&in, 0, sizeof(in));
-            in.op = TSR_EW_LOAD;
-            in.type = TSR_BOOL;
-            in.a = in.b = in.c = -1;
-            in.aux = l;
-            c.code.push_back(in);
+            c.code.push_back(tsr_test::EwInstr(TSR_EW_LOAD, TSR_BOOL, -1, -1, -1, l));
         }
-        tsr_ew_instr_t in;
-        std::memset(&in, 0, sizeof(in));
-        in.op = op;
-        in.type = TSR_BOOL;
-        in.a = 0;
-        in.b = op == TSR_EW_NEG || op == TSR_EW_ABS ? -1 : 1;
-        in.c = -1;
-        c.code.push_back(in);
+        c.code.push_back(
+            tsr_test::EwInstr(op, TSR_BOOL, 0, op == TSR_EW_NEG || op == TSR_EW_ABS ? -1 : 1));
         c.h.n_leaves = 2;
         c.h.n_instr = 3;
         c.h.out_buf = 2;

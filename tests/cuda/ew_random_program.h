@@ -77,15 +77,7 @@ struct EwCase {
  * its index, the value's operand number. */
 inline int AddInstr(EwCase *prog, int op, int type, int a = -1, int b = -1, int c = -1, int aux = 0)
 {
-    tsr_ew_instr_t in;
-    std::memset(&in, 0, sizeof(in));
-    in.op = op;
-    in.type = type;
-    in.a = a;
-    in.b = b;
-    in.c = c;
-    in.aux = aux;
-    prog->code.push_back(in);
+    prog->code.push_back(tsr_test::EwInstr(op, type, a, b, c, aux));
     return (int)prog->code.size() - 1;
 }
 
