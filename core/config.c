@@ -238,6 +238,44 @@ static tsr_status_t parse_memory_env(tsr_config_t *cfg)
     return TSR_OK;
 }
 
+#define MIN_PROGRESS_INTERVAL_S 0.01
+#define MAX_PROGRESS_INTERVAL_S 3600.0
+
+static tsr_status_t parse_progress_env(tsr_config_t *cfg)
+{
+    static const char *const names[] = {"auto", "on", "off", "1", "0"};
+    static const tsr_progress_mode_t modes[] = {
+        TSR_PROGRESS_AUTO, TSR_PROGRESS_ON, TSR_PROGRESS_OFF, TSR_PROGRESS_ON, TSR_PROGRESS_OFF};
+    const char *v = getenv("TESSERA_PROGRESS");
+    size_t i = 0;
+
+    if (v != NULL) {
+        while (i < sizeof(names) / sizeof(names[0]) && strcmp(v, names[i]) != 0) {
+            i++;
+        }
+        if (i == sizeof(names) / sizeof(names[0])) {
+            return tsr__fail(TSR_EINVAL, "TESSERA_PROGRESS='%s' is not one of auto, on, off", v);
+        }
+        cfg->progress = modes[i];
+    }
+    if ((v = getenv("TESSERA_PROGRESS_INTERVAL")) != NULL) {
+        char *end = NULL;
+        double s;
+
+        errno = 0;
+        s = strtod(v, &end);
+        if (end == v || *end != '\0' || errno != 0 || !(s >= MIN_PROGRESS_INTERVAL_S) ||
+            !(s <= MAX_PROGRESS_INTERVAL_S)) {
+            return tsr__fail(TSR_EINVAL,
+                             "TESSERA_PROGRESS_INTERVAL='%s' is not a number of seconds in "
+                             "%g..%g",
+                             v, MIN_PROGRESS_INTERVAL_S, MAX_PROGRESS_INTERVAL_S);
+        }
+        cfg->progress_interval_s = s;
+    }
+    return TSR_OK;
+}
+
 static tsr_status_t check_limit(const char *name, const tsr_mem_limit_t *l)
 {
     if (l->bytes == 0 && !(l->fraction == 0.0 || (l->fraction > 0.0 && l->fraction <= 1.0))) {
@@ -290,6 +328,17 @@ static tsr_status_t check_struct(const tsr_config_t *cfg)
         return tsr__fail(TSR_EINVAL, "config.device_spill_mark=%g is outside [0, 1]",
                          cfg->device_spill_mark);
     }
+    if (cfg->progress < TSR_PROGRESS_AUTO || cfg->progress > TSR_PROGRESS_ON) {
+        return tsr__fail(TSR_EINVAL, "config.progress=%d is not a tsr_progress_mode_t",
+                         (int)cfg->progress);
+    }
+    if (!(cfg->progress_interval_s == 0.0 ||
+          (cfg->progress_interval_s >= MIN_PROGRESS_INTERVAL_S &&
+           cfg->progress_interval_s <= MAX_PROGRESS_INTERVAL_S))) {
+        return tsr__fail(TSR_EINVAL, "config.progress_interval_s=%g is neither 0 nor in %g..%g",
+                         cfg->progress_interval_s, MIN_PROGRESS_INTERVAL_S,
+                         MAX_PROGRESS_INTERVAL_S);
+    }
     if ((cfg->flags & ~(TSR_CONFIG_F_NO_ENV | TSR_CONFIG_F_ACCEL_FIRST)) != 0) {
         return tsr__fail(TSR_EINVAL, "config.flags=0x%x has unknown bits", (unsigned)cfg->flags);
     }
@@ -317,6 +366,7 @@ static tsr_status_t apply_env(tsr_config_t *cfg)
     }
     TSR_TRY(parse_cuda_env(cfg, getenv("TESSERA_CUDA_DEVICES"), getenv("TESSERA_CUDA_STREAMS")));
     TSR_TRY(parse_memory_env(cfg));
+    TSR_TRY(parse_progress_env(cfg));
     if ((v = getenv("TESSERA_SIMULATE")) != NULL) {
         cfg->simulate = v[0] != '\0' ? v : NULL;
     }

@@ -2,6 +2,7 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "core/progress.h"
 #include "core/runtime_impl.h"
 #include "core/task_impl.h"
 #include "core/vtime.h"
@@ -14,7 +15,7 @@ static int is_done(struct tsr_future *t)
     return atomic_load_explicit(&t->state, memory_order_acquire) == TASK_DONE;
 }
 
-void tsr__task_block_until(struct tsr_future *t, uint32_t state)
+static void block_until(struct tsr_future *t, uint32_t state)
 {
     if (t->rt->vt != NULL) {
         /* A simulation advances only while someone waits; if t still has not got
@@ -38,6 +39,12 @@ void tsr__task_block_until(struct tsr_future *t, uint32_t state)
         tsr__futex_wait(&t->state, now);
     }
     atomic_fetch_sub_explicit(&t->n_waiters, 1, memory_order_relaxed);
+}
+
+void tsr__task_block_until(struct tsr_future *t, uint32_t state)
+{
+    block_until(t, state);
+    tsr__progress_settle(t->rt);
 }
 
 tsr_status_t tsr_future_wait(tsr_future_t *future)

@@ -10,6 +10,7 @@
 #include "core/host_mem.h"
 #include "core/models.h"
 #include "core/place.h"
+#include "core/progress.h"
 #include "core/runtime_impl.h"
 #include "core/sched.h"
 #include "core/task_impl.h"
@@ -91,6 +92,7 @@ static tsr_status_t setup(tsr_runtime_t *rt, const tsr_config_t *resolved, int p
 
 static void teardown(tsr_runtime_t *rt)
 {
+    tsr__progress_stop(rt);
     tsr__spill_stop(rt);
     while (rt->data_list != NULL) {
         tsr__data_free(rt->data_list);
@@ -148,6 +150,9 @@ tsr_status_t tsr_init(const tsr_config_t *config, tsr_runtime_t **rt_out)
     if (st == TSR_OK) {
         st = tsr__spill_start(rt);
     }
+    if (st == TSR_OK) {
+        st = tsr__progress_start(rt);
+    }
     if (st != TSR_OK) {
         teardown(rt);
         return st;
@@ -185,16 +190,8 @@ void tsr__runtime_check_idle(tsr_runtime_t *rt)
     }
 }
 
-tsr_status_t tsr_wait_all(tsr_runtime_t *rt)
+static tsr_status_t wait_all(tsr_runtime_t *rt)
 {
-    if (rt == NULL) {
-        return tsr__fail(TSR_EINVAL, "tsr_wait_all: rt is NULL");
-    }
-    if (tsr__worker_self(rt) != NULL) {
-        return tsr__fail(TSR_EBUSY,
-                         "tsr_wait_all: called from inside a task, which would "
-                         "wait for itself; wait for specific futures instead");
-    }
     if (rt->vt != NULL) {
         TSR_TRY(tsr__vt_run(rt));
         if (!all_done(rt)) {
@@ -219,6 +216,23 @@ tsr_status_t tsr_wait_all(tsr_runtime_t *rt)
         }
         tsr__event_commit(&rt->done_ev, key);
     }
+}
+
+tsr_status_t tsr_wait_all(tsr_runtime_t *rt)
+{
+    tsr_status_t st;
+
+    if (rt == NULL) {
+        return tsr__fail(TSR_EINVAL, "tsr_wait_all: rt is NULL");
+    }
+    if (tsr__worker_self(rt) != NULL) {
+        return tsr__fail(TSR_EBUSY,
+                         "tsr_wait_all: called from inside a task, which would "
+                         "wait for itself; wait for specific futures instead");
+    }
+    st = wait_all(rt);
+    tsr__progress_settle(rt);
+    return st;
 }
 
 /* A handle still acquired would hold back every task after it, and shutdown would
@@ -254,6 +268,7 @@ void tsr_shutdown(tsr_runtime_t *rt)
     }
     release_forgotten_acquires(rt);
     tsr_wait_all(rt);
+    tsr__progress_stop(rt); /* reports the end of the last batch */
     tsr__workers_stop(rt);
     if (rt->trace_path != NULL && tsr__trace_write(rt) != TSR_OK) {
         tsr__log(rt, TSR_LOG_ERROR, "%s", tsr_last_error());

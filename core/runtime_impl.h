@@ -25,6 +25,7 @@ struct tsr_data;
 struct tsr_cause;
 struct tsr__models;
 struct tsr__vt;
+struct tsr__progress;
 
 /* Memory nodes: 0 is host memory, device d > 0 owns node d (one node per device). */
 #define TSR_MAX_NODES 16
@@ -76,6 +77,7 @@ struct tsr_runtime {
     struct tsr__models *models; /* dmda's; NULL under other policies */
     struct tsr__vt *vt;         /* a simulation (core/vtime.c); NULL when running for real */
     char *simulate;             /* cfg.simulate points here */
+    struct tsr__progress *progress; /* core/progress.c; NULL when no progress is shown */
     struct tsr__task_pool pool;
 
     /* Every task (acquires too) takes its id here; wait_all compares it with the

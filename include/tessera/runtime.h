@@ -51,6 +51,41 @@ typedef enum {
     TSR_SPILL_COMPRESS_LZ4 = 2, /* always lz4 (TSR_ENOTSUP at tsr_init if not built in) */
 } tsr_spill_compress_t;
 
+/** Whether a runtime shows the progress of long work on stderr. */
+typedef enum {
+    TSR_PROGRESS_AUTO = 0, /* a bar when stderr is a terminal; nothing otherwise */
+    TSR_PROGRESS_OFF = 1,  /* nothing on stderr (a progress_fn is still called) */
+    TSR_PROGRESS_ON = 2,   /* a bar on a terminal; else a line per update, as in a log */
+} tsr_progress_mode_t;
+
+/** The progress of a runtime's current work, as drawn on stderr and given to
+ *  tsr_config_t.progress_fn. Work is counted in batches: a batch begins when the
+ *  runtime, seen idle (every submitted task finished), is seen with tasks to run,
+ *  and ends when it is seen idle again. The runtime looks every progress interval,
+ *  so a batch's start is known to within one interval, and a batch that begins and
+ *  ends between two looks is not reported. Acquires are not counted. */
+typedef struct {
+    uint64_t n_tasks;    /* submitted in this batch so far (grows as tasks submit more) */
+    uint64_t n_done;     /* of them finished: ran, failed or were cancelled */
+    uint64_t n_failed;   /* of them failed or cancelled */
+    double elapsed_s;    /* since the batch began */
+    double remaining_s;  /* the tasks left at the batch's rate so far; -1: not known yet */
+    uint64_t host_used;  /* bytes in the runtime's host replicas now */
+    uint64_t host_limit; /* the host memory limit */
+    uint64_t disk_bytes; /* bytes in spill files now */
+    int is_done;         /* 1: the batch has ended; its last report */
+} tsr_progress_t;
+
+/** Called every progress interval while a batch runs, and once when it ends
+ *  (is_done 1), by the runtime's progress thread (named tsr-progress) or, for the
+ *  end, by a thread of the program returning from a wait (tsr_wait_all, a future,
+ *  an acquire) that finds the batch ended, so that the end is reported before the
+ *  wait returns when the batch was seen running. Calls never overlap. `user` is
+ *  tsr_config_t.progress_user; `progress` is valid during the call only. It must
+ *  return quickly, must not wait for tasks or call tsr_shutdown, and may call the
+ *  tsr_runtime_* statistics functions. */
+typedef void (*tsr_progress_fn)(void *user, const tsr_progress_t *progress);
+
 /** Runtime configuration. Zero means default for every field, so
  *  `tsr_config_t cfg = TSR_CONFIG_INIT;` is a complete configuration. After the
  *  struct, TESSERA_* environment variables override it (see tsr_config_resolve):
@@ -77,6 +112,8 @@ typedef enum {
  *    TESSERA_MODEL_DIR  where dmda's performance models persist ("" or "none": they
  *                       are not saved); default $XDG_CACHE_HOME/tessera/models/HOST,
  *                       else ~/.cache/tessera/models/HOST
+ *    TESSERA_PROGRESS   auto | on | off (see tsr_progress_mode_t)
+ *    TESSERA_PROGRESS_INTERVAL  seconds between progress updates (0.01..3600)
  *  An invalid value in the struct or the environment makes tsr_init fail with
  *  TSR_EINVAL and a message naming it; there is no silent fallback. */
 typedef struct {
@@ -116,10 +153,22 @@ typedef struct {
      * ahead of need, down to 0.1 below it, so that allocations find room without
      * evicting. 0: 0.9; 1: evict only when an allocation needs room. */
     double device_spill_mark;
+    /* Progress of long work on stderr. On a terminal a bar is redrawn in place once
+     * a batch has run for a second, and left on its own line when the batch ends:
+     *   tessera [########------------]  42%  4200/10000 tasks  3.1 s  ~4.3 s left
+     * followed, when a host limit is set, by host memory in use / limit and the bytes
+     * on disk. Elsewhere (TSR_PROGRESS_ON), the same text one line per update. */
+    tsr_progress_mode_t progress;
+    /* Seconds between updates: 0 means 0.2 s on a terminal and for progress_fn
+     * alone, 5 s for lines written elsewhere. Valid: 0 or 0.01..3600. */
+    double progress_interval_s;
+    tsr_progress_fn progress_fn; /* NULL: none; see tsr_progress_fn */
+    void *progress_user;         /* given to progress_fn */
 } tsr_config_t;
 /* clang-format off */
 #define TSR_CONFIG_INIT {0, TSR_SCHED_DEFAULT, NULL, TSR_LOG_DEFAULT, 0, 0, 0, 0, 0, NULL, NULL, \
-                         {0, 0.0}, {0, 0.0}, NULL, TSR_SPILL_COMPRESS_DEFAULT, 0.0}
+                         {0, 0.0}, {0, 0.0}, NULL, TSR_SPILL_COMPRESS_DEFAULT, 0.0,              \
+                         TSR_PROGRESS_AUTO, 0.0, NULL, NULL}
 /* clang-format on */
 
 /** Ignore every TESSERA_* environment variable (tests and embedding hosts). */

@@ -1,8 +1,12 @@
 /* Configuration: defaults, TESSERA_* environment overrides, and the refusal of
  * bad values in the struct or the environment. These tests set environment
  * variables on purpose and restore them afterwards. */
+#include <cmath>
 #include <cstring>
+#include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/test_util.h"
 
@@ -24,17 +28,19 @@ const char *const kVars[] = {"TESSERA_DEVICE_MEMORY_LIMIT",
                              "TESSERA_SIM_DEVICES",
                              "TESSERA_CUDA_DEVICES",
                              "TESSERA_CUDA_STREAMS",
-                             "TESSERA_MODEL_DIR"};
+                             "TESSERA_MODEL_DIR",
+                             "TESSERA_PROGRESS",
+                             "TESSERA_PROGRESS_INTERVAL"};
 
 /* Every test starts from an environment without TESSERA_* variables. */
 class Config : public testing::Test {
 protected:
+    /* Every variable of kVars is unset for the test, and restored after it. */
     Config()
-        : clear_ncpus_(kVars[0], nullptr),
-          clear_sched_(kVars[1], nullptr),
-          clear_trace_(kVars[2], nullptr),
-          clear_log_(kVars[3], nullptr)
     {
+        for (const char *var : kVars) {
+            cleared_.push_back(std::make_unique<ScopedEnv>(var, nullptr));
+        }
     }
 
     /* Require a non-empty message that mentions every string of `needles`. */
@@ -110,10 +116,7 @@ protected:
     }
 
 private:
-    ScopedEnv clear_ncpus_;
-    ScopedEnv clear_sched_;
-    ScopedEnv clear_trace_;
-    ScopedEnv clear_log_;
+    std::vector<std::unique_ptr<ScopedEnv>> cleared_;
 };
 
 TEST_F(Config, DefaultsAreResolved)
@@ -291,6 +294,39 @@ TEST_F(Config, AccelFirstFromEnvironment)
     }
     EXPECT_NE(Resolve(&config).flags & TSR_CONFIG_F_ACCEL_FIRST, 0u) << "kept from the struct";
     ExpectEnvValuesRejected("TESSERA_ACCEL_FIRST", {"yes", "2", ""});
+}
+
+TEST_F(Config, ProgressFromEnvironment)
+{
+    tsr_config_t config = TSR_CONFIG_INIT;
+    EXPECT_EQ(Resolve(&config).progress, TSR_PROGRESS_AUTO);
+    EXPECT_EQ(Resolve(&config).progress_interval_s, 0.0);
+    const std::pair<const char *, tsr_progress_mode_t> modes[] = {{"on", TSR_PROGRESS_ON},
+                                                                  {"1", TSR_PROGRESS_ON},
+                                                                  {"off", TSR_PROGRESS_OFF},
+                                                                  {"0", TSR_PROGRESS_OFF},
+                                                                  {"auto", TSR_PROGRESS_AUTO}};
+    config.progress = TSR_PROGRESS_ON;
+    for (const auto &[text, mode] : modes) {
+        ScopedEnv env("TESSERA_PROGRESS", text);
+        EXPECT_EQ(Resolve(&config).progress, mode) << text;
+    }
+    {
+        ScopedEnv env("TESSERA_PROGRESS_INTERVAL", "2.5");
+        EXPECT_DOUBLE_EQ(Resolve(&config).progress_interval_s, 2.5);
+    }
+    ExpectEnvValuesRejected("TESSERA_PROGRESS", {"yes", "2", "", "ON"});
+    ExpectEnvValuesRejected("TESSERA_PROGRESS_INTERVAL", {"0", "0.001", "-1", "5s", "7200", ""});
+
+    tsr_config_t mode = tsr_test::TestConfig(1, TSR_SCHED_WS);
+    mode.progress = static_cast<tsr_progress_mode_t>(7);
+    ExpectResolveRejects(&mode, {"progress"});
+    ExpectInitRejects(&mode, {"progress"});
+    for (double seconds : {-1.0, 0.001, 3601.0, std::nan("")}) {
+        tsr_config_t interval = tsr_test::TestConfig(1, TSR_SCHED_WS);
+        interval.progress_interval_s = seconds;
+        ExpectResolveRejects(&interval, {"progress_interval_s"});
+    }
 }
 
 TEST_F(Config, BadNcpusIsRejected)

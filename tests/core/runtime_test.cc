@@ -221,15 +221,18 @@ std::multiset<std::string> ThreadNames()
 }
 
 // Threads are named after what they do, for top -H, gdb and perf: a worker per
-// device and index, and the spill I/O thread; none is left once the runtime stops.
+// device and index, the spill I/O thread and the progress thread; none is left
+// once the runtime stops.
 TEST(Runtime, ThreadsAreNamed)
 {
     tsr_config_t cfg = tsr_test::TestConfig(2, TSR_SCHED_WS);
     cfg.n_sim_devices = 1;
     cfg.host_memory_limit.bytes = 64u << 20;
+    cfg.progress_fn = [](void *, const tsr_progress_t *) {};
     Runtime rt = StartRuntime(cfg);
     ASSERT_TRUE(rt);
     std::multiset<std::string> names = ThreadNames();
+    EXPECT_EQ(names.count("tsr-progress"), 1u);
     EXPECT_EQ(names.count("tsr-cpu-0"), 1u);
     EXPECT_EQ(names.count("tsr-cpu-1"), 1u);
     EXPECT_EQ(names.count("tsr-spill-io"), 1u);

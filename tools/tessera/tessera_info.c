@@ -147,12 +147,21 @@ int cli_info(int argc, char **argv)
     printf("CPU workers: %d\n", (int)cfg.n_cpu_workers);
     printf("log level:   %s\n", log_level_name(cfg.log_level));
     printf("trace:       %s\n", cfg.trace_path != NULL ? cfg.trace_path : "off");
-    printf("spill dir:   %s, compression %s (lz4 %s)\n",
-           cfg.spill_dir != NULL ? cfg.spill_dir : "$TMPDIR or /tmp, /tessera-spill",
-           cfg.spill_compression == TSR_SPILL_COMPRESS_NONE  ? "none"
-           : cfg.spill_compression == TSR_SPILL_COMPRESS_LZ4 ? "lz4"
-                                                             : "auto",
-           TSR_HAVE_LZ4 ? "built in" : "not built in");
+    printf("progress:    %s", cfg.progress == TSR_PROGRESS_ON ? "on"
+                              : cfg.progress == TSR_PROGRESS_OFF
+                                  ? "off"
+                                  : "auto (a bar when stderr is a terminal)");
+    if (cfg.progress_interval_s > 0.0) {
+        printf(", every %g s", cfg.progress_interval_s);
+    }
+    printf("\n");
+    printf(
+        "spill dir:   %s, compression %s (lz4 %s)\n",
+        cfg.spill_dir != NULL ? cfg.spill_dir : "$TMPDIR/tessera-spill (else /tmp/tessera-spill)",
+        cfg.spill_compression == TSR_SPILL_COMPRESS_NONE  ? "none"
+        : cfg.spill_compression == TSR_SPILL_COMPRESS_LZ4 ? "lz4"
+                                                          : "auto",
+        TSR_HAVE_LZ4 ? "built in" : "not built in");
     n_cuda = print_devices(&cfg);
     if (n_cuda < 0) {
         return CLI_EXIT_FAIL;
