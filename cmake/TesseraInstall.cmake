@@ -15,13 +15,16 @@ install(TARGETS tessera EXPORT TesseraTargets
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT Runtime
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 
-# Headers: the umbrella, include/tessera/*.h and the generated tessera/config.h.
+# Headers: the umbrella, include/tessera/*.h, the generated tessera/config.h, and
+# tessera/cuda.h, which lives with the CUDA device (it includes the CUDA runtime's
+# header; programs that write no CUDA code never include it).
 install(FILES ${PROJECT_SOURCE_DIR}/include/tessera.h
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} COMPONENT Development)
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/tessera/
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/tessera COMPONENT Development
   FILES_MATCHING PATTERN "*.h")
 install(FILES ${PROJECT_BINARY_DIR}/include/tessera/config.h
+              ${PROJECT_SOURCE_DIR}/devices/cuda/include/tessera/cuda.h
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/tessera COMPONENT Development)
 
 # CMake package. SOVERSION stays 0 through the 0.x series, hence SameMajorVersion.

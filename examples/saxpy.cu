@@ -19,6 +19,7 @@
  * for but there is no CUDA device (the "skipped" status of CTest and automake). */
 #include <cuda_runtime.h>
 #include <tessera.h>
+#include <tessera/cuda.h>
 
 #include <atomic>
 #include <cfloat>
@@ -92,7 +93,7 @@ tsr_status_t saxpy_cuda(tsr_task_ctx_t *ctx, const tsr_buffer_t *bufs, const voi
     if (n == 0) {
         return TSR_OK;
     }
-    cudaStream_t stream = static_cast<cudaStream_t>(tsr_task_ctx_stream(ctx));
+    cudaStream_t stream = tsr_task_ctx_cuda_stream(ctx);
     const unsigned threads = 256;
     size_t want_blocks = (n + threads - 1) / threads;
     unsigned blocks = want_blocks < 4096 ? (unsigned)want_blocks : 4096u;

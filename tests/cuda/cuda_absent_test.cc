@@ -6,6 +6,7 @@
 #include <tessera.h>
 #if TSR_HAVE_CUDA
 #include <cuda_runtime.h>
+#include <tessera/cuda.h>
 #endif
 
 #include <string>
@@ -107,5 +108,51 @@ TEST(CudaAbsent, TasksRunOnCpuAndCudaPinsAreRefused)
     EXPECT_EQ(tsr_wait_all(rt.get()), TSR_OK);
     EXPECT_EQ(tsr_test::Stats(rt.get()).n_submitted, 1u);
 }
+
+#if TSR_HAVE_CUDA
+/* <tessera/cuda.h> works in any implementation; on the CPU, with no GPU at all
+ * (CUDA's error names and texts need no driver). The argument is the CUDA error
+ * to report; the stream seen is recorded. */
+struct ResultArg {
+    cudaError_t err;
+    cudaStream_t *stream_seen;
+};
+
+tsr_status_t ReportCudaError(tsr_task_ctx_t *ctx, const tsr_buffer_t *, const void *arg)
+{
+    ResultArg a = tsr_test::ArgAs<ResultArg>(arg);
+    *a.stream_seen = tsr_task_ctx_cuda_stream(ctx);
+    return tsr_cuda_result(ctx, a.err);
+}
+
+const tsr_codelet_t kReportCudaError = tsr_test::MakeCodelet("report_cuda_error",
+                                                             ReportCudaError, {});
+
+// tsr_cuda_result: cudaSuccess is TSR_OK; a CUDA error fails the task with
+// TSR_EBACKEND and CUDA's own name and text; tsr_task_ctx_cuda_stream is the
+// (null) stream of a CPU implementation.
+TEST(CudaHeader, ResultTurnsCudaErrorsIntoTaskFailures)
+{
+    Runtime rt = tsr_test::StartRuntime(tsr_test::TestConfig(1, TSR_SCHED_WS));
+    ASSERT_TRUE(rt);
+    cudaStream_t poison = reinterpret_cast<cudaStream_t>(0x1);
+    for (cudaError_t err : {cudaSuccess, cudaErrorInvalidValue, cudaErrorMemoryAllocation}) {
+        SCOPED_TRACE(static_cast<int>(err));
+        cudaStream_t seen = poison;
+        Future f = Task(&kReportCudaError).Arg(ResultArg{err, &seen}).Run(rt.get());
+        ASSERT_TRUE(f);
+        tsr_status_t st = tsr_future_wait(f.get());
+        EXPECT_EQ(seen, nullptr);
+        if (err == cudaSuccess) {
+            EXPECT_EQ(st, TSR_OK) << tsr_future_message(f.get());
+            continue;
+        }
+        EXPECT_EQ(st, TSR_EBACKEND);
+        std::string message = tsr_future_message(f.get());
+        EXPECT_NE(message.find(cudaGetErrorName(err)), std::string::npos) << message;
+        EXPECT_NE(message.find(cudaGetErrorString(err)), std::string::npos) << message;
+    }
+}
+#endif
 
 }  // namespace

@@ -43,7 +43,8 @@ fi
 
 step "check the installed layout"
 for f in include/tessera.h include/tessera/config.h include/tessera/runtime.h \
-    include/tessera/task.h include/tessera/data.h include/tessera/status.h; do
+    include/tessera/task.h include/tessera/data.h include/tessera/status.h \
+    include/tessera/array.h include/tessera/cuda.h; do
     [ -f "$prefix/$f" ] || fail "$f not installed"
 done
 so="$(find "$prefix" -name libtessera.so -print -quit)"
