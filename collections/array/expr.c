@@ -422,25 +422,27 @@ static tsr_status_t reduce_split(tsr_reduce_op_t op, tsr_array_t *a, const tsr_r
     return st;
 }
 
-/* A reduction of the empty array a: the op's identity everywhere in the result
- * (of type t and shape[0..nd), chunked like a's dimensions like_dim), which is
- * itself empty unless an empty axis was reduced. */
-static tsr_status_t reduce_empty(tsr_reduce_op_t op, tsr_array_t *a, tsr_dtype_t t, uint32_t nd,
-                                 const int64_t *shape, tsr_array_t *const *like,
+/* A reduction over the axes `mask` of the empty array a: the op's identity
+ * everywhere in the result (of type t and shape[0..nd), chunked like a's
+ * dimensions like_dim), which is itself empty unless an empty axis was reduced.
+ * min, max, argmin and argmax have no identity: as NumPy, they refuse to reduce
+ * an empty axis, even into an empty result. */
+static tsr_status_t reduce_empty(tsr_reduce_op_t op, tsr_array_t *a, uint32_t mask, tsr_dtype_t t,
+                                 uint32_t nd, const int64_t *shape, tsr_array_t *const *like,
                                  const int32_t *like_dim, tsr_array_t **out)
 {
-    int64_t n = 1;
+    int64_t n_reduced = 1; /* elements each result element reduces */
     double identity = 0;
     tsr_status_t st;
 
-    for (uint32_t d = 0; d < nd; d++) {
-        n *= shape[d];
+    for (uint32_t d = 0; d < a->ndim; d++) {
+        n_reduced *= (mask >> d) & 1u ? a->shape[d] : 1;
     }
     if (op == TSR_REDUCE_PROD || op == TSR_REDUCE_ALL) {
         identity = 1;
     } else if (op == TSR_REDUCE_MEAN || op == TSR_REDUCE_VAR || op == TSR_REDUCE_STD) {
         identity = NAN;
-    } else if (n > 0 && op != TSR_REDUCE_SUM && op != TSR_REDUCE_ANY) {
+    } else if (n_reduced == 0 && op != TSR_REDUCE_SUM && op != TSR_REDUCE_ANY) {
         return tsr__array_fail(TSR_EINVAL,
                                "tsr_array_reduce: min, max, argmin and argmax of an empty axis "
                                "have no value (as in NumPy); the array has %lld elements",
@@ -559,7 +561,7 @@ tsr_status_t tsr_array_reduce(tsr_reduce_op_t op, tsr_array_t *a, const tsr_redu
         }
     }
     if (tsr_array_size(a) == 0) {
-        return reduce_empty(op, a, rt_type, nd, shape, like, like_dim, out);
+        return reduce_empty(op, a, mask, rt_type, nd, shape, like, like_dim, out);
     }
     /* any/all fold bools; a mean of integers sums in float64, as NumPy's does. */
     st = as_type(a,

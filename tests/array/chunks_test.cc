@@ -298,6 +298,12 @@ TEST(ArrayEmpty, ReductionsProductsAndConcatenations)
     o.axes[0] = 1;
     Array m = MAKE(tsr_array_reduce(TSR_REDUCE_MIN, z.get(), &o, &out_));
     EXPECT_EQ(tsr_array_size(m.get()), 0) << "the min of each of no rows";
+    // As NumPy: an empty axis has no min even when the result is empty too.
+    tsr_array_spec_t s00 = Spec(TSR_INT32, {0, 0}, {});
+    Array z00 = MAKE(tsr_array_zeros(rt.get(), &s00, &out_));
+    EXPECT_EQ(tsr_array_reduce(TSR_REDUCE_MAX, z00.get(), &o, &out), TSR_EINVAL);
+    Array s00_sum = MAKE(tsr_array_reduce(TSR_REDUCE_SUM, z00.get(), &o, &out_));
+    EXPECT_EQ(tsr_array_size(s00_sum.get()), 0);
 
     // (4 x 0) @ (0 x 3) is a 4 x 3 matrix of zeros.
     tsr_array_spec_t sa = Spec(TSR_FLOAT64, {4, 0}, {});
