@@ -1,6 +1,6 @@
 /* The partials of a reduction on the CPU (ew_fold.h). A block of values folds
- * in with one loop per op and type, written for the vectoriser: a sum along a
- * reduced dimension in eight lanes, a float32 sum into float64 without a
+ * in with one loop per op and type, written for the vectoriser: a sum or product
+ * along a reduced dimension in eight lanes, a float32 sum into float64 without a
  * converted copy, MOMENTS along one as the block's own (count, mean, M2) merged
  * in, else by Welford's update of each partial. Private to kernels/cpu/. */
 #include <math.h>
@@ -62,8 +62,11 @@ static int64_t hsum_i64(const int64_t *x, int64_t n)
  * the partial `acc`: into acc[0] when `across` (the block lies along a reduced
  * dimension), else element by element into acc[0..n). Along a reduced
  * dimension min and max keep FOLD_LANES independent extremes with plain
- * compares the vectoriser turns into blends, and note whether a NaN went by;
- * when one did, the first NaN is the result (NaN wins, as in NumPy). */
+ * compares the vectoriser turns into blends; a NaN taken into a lane stays
+ * there (no compare with it holds), so a NaN lane tells that one went by, and
+ * then the first NaN is the result (NaN wins, as in NumPy). Noting NaNs in an
+ * int flag instead, or letting GCC unroll the lanes' loop, keeps it from
+ * vectorising the loop at all. */
 #define FOLD_LANES 16
 #define FOLD_PICK(x, a, F, BETTER) ((((x)BETTER(a)) | ISNAN_##F(x)) ? (x) : (a))
 #define DEF_FOLD_EXTREME(NAME, T, SFX, F, BETTER)                                                 \
@@ -74,12 +77,13 @@ static int64_t hsum_i64(const int64_t *x, int64_t n)
         int64_t k = FOLD_LANES;                                                                    \
         memcpy(l, v, sizeof(l));                                                                   \
         for (; k + FOLD_LANES <= n; k += FOLD_LANES) {                                             \
+            _Pragma("GCC unroll 1") /* unrolled, GCC -O3 no longer vectorises it */                \
             for (int j = 0; j < FOLD_LANES; j++) {                                                 \
-                l[j] = v[k + j] BETTER l[j] ? v[k + j] : l[j];                                     \
-                nan |= ISNAN_##F(v[k + j]);                                                        \
+                l[j] = FOLD_PICK(v[k + j], l[j], F, BETTER);                                       \
             }                                                                                      \
         }                                                                                          \
         for (int j = 0; j < FOLD_LANES; j++) {                                                     \
+            nan |= ISNAN_##F(l[j]);                                                                \
             a = FOLD_PICK(l[j], a, F, BETTER);                                                     \
         }                                                                                          \
         for (int64_t i = FOLD_LANES; nan && i < k; i++) {                                          \
@@ -204,19 +208,64 @@ EW_SIMD static void fold_sum_f32(double *acc, const float *v, int64_t n, int acr
     }
 }
 
-static void fold_prod(void *acc_, const void *v_, int64_t n, int across, int is_float)
+/* The product of n values in eight lanes, as hsum_f64 sums: one running product
+ * would wait for each multiply before the next. */
+EW_SIMD static double hprod_f64(const double *x, int64_t n)
+{
+    double l[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    double p = 1;
+    int64_t k = 0;
+
+    for (; k + 8 <= n; k += 8) {
+        for (int j = 0; j < 8; j++) {
+            l[j] *= x[k + j];
+        }
+    }
+    for (; k < n; k++) {
+        p *= x[k];
+    }
+    return ((l[0] * l[1]) * (l[2] * l[3])) * ((l[4] * l[5]) * (l[6] * l[7])) * p;
+}
+
+/* Wrapping products are exact in any order. */
+EW_SIMD static uint64_t hprod_u64(const int64_t *x, int64_t n)
+{
+    uint64_t l[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    uint64_t p = 1;
+    int64_t k = 0;
+
+    for (; k + 8 <= n; k += 8) {
+        for (int j = 0; j < 8; j++) {
+            l[j] *= (uint64_t)x[k + j];
+        }
+    }
+    for (; k < n; k++) {
+        p *= (uint64_t)x[k];
+    }
+    return ((l[0] * l[1]) * (l[2] * l[3])) * ((l[4] * l[5]) * (l[6] * l[7])) * p;
+}
+
+EW_SIMD static void fold_prod(void *acc_, const void *v_, int64_t n, int across, int is_float)
 {
     if (is_float) {
         double *acc = acc_;
         const double *v = v_;
-        for (int64_t k = 0; k < n; k++) {
-            acc[across ? 0 : k] *= v[k];
+        if (across) {
+            acc[0] *= hprod_f64(v, n);
+        } else {
+            for (int64_t k = 0; k < n; k++) {
+                acc[k] *= v[k];
+            }
         }
     } else {
         int64_t *acc = acc_;
         const int64_t *v = v_;
-        for (int64_t k = 0; k < n; k++) {
-            acc[across ? 0 : k] = (int64_t)((uint64_t)acc[across ? 0 : k] * (uint64_t)v[k]);
+        if (across) {
+            acc[0] = (int64_t)((uint64_t)acc[0] * hprod_u64(v, n));
+        } else {
+            for (int64_t k = 0; k < n; k++) {
+                acc[k] = (int64_t)((uint64_t)acc[k] * (uint64_t)v[k]);
+            }
         }
     }
 }

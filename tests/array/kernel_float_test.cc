@@ -160,6 +160,81 @@ TEST_F(KernelTest, BaselineFloatArithmeticMatchesAScalarReference)
     tsr__ew_cpu_allow_avx2(was);
 }
 
+// ---- reductions along a chunk ---------------------------------------------------------------
+
+// One MIN, MAX or PROD of the values x along their one dimension, through the kernel.
+template <class Acc, class T>
+Acc ReduceAlong(int red, int type, const std::vector<T> &x)
+{
+    Program p({(int64_t)x.size()});
+    p.Load(p.Leaf(TSR_LEAF_BUFFER, type, 0));
+    p.h.red_op = (uint32_t)red;
+    p.h.red_mask = 1;
+    Bytes out;
+    EXPECT_EQ(RunEw(p, {ToBytes(x)}, &out, sizeof(Acc)), TSR_OK);
+    return FromBytes<Acc>(out)[0];
+}
+
+// Min and max bit for bit against a sequential fold (a NaN anywhere is the
+// result), products within a relative 1e-11 of a long double product (the kernel
+// multiplies in lanes). Lengths cross the kernel's blocks and lanes; NaNs,
+// infinities and zeros land anywhere, or nowhere.
+template <class T>
+void CheckFloatReductions(std::mt19937_64 &rng)
+{
+    const int type = sizeof(T) == 4 ? TSR_FLOAT32 : TSR_FLOAT64;
+    const T specials[] = {NAN, INFINITY, -INFINITY, 0};
+    std::uniform_real_distribution<double> near_one(0.9, 1.1);
+    for (int rep = 0; rep < 300; rep++) {
+        const int64_t n = 1 + (int64_t)(rng() % 5000);
+        std::vector<T> x((size_t)n);
+        for (T &v : x) {
+            v = (T)(near_one(rng) * (rng() % 2 ? 1.0 : -1.0));
+        }
+        for (int k = (int)(rng() % 4); k > 0; k--) {
+            x[rng() % (uint64_t)n] = specials[rng() % 4];
+        }
+        T lo = INFINITY, hi = -INFINITY;
+        long double prod = 1;
+        for (T v : x) {
+            lo = ScalarOp<T>(TSR_EW_MIN, v, lo);
+            hi = ScalarOp<T>(TSR_EW_MAX, v, hi);
+            prod *= v;
+        }
+        const std::string what = "case " + std::to_string(rep) + ", " + std::to_string(n) +
+                                 " values";
+        T got_lo = ReduceAlong<T>(TSR_RED_MIN, type, x);
+        T got_hi = ReduceAlong<T>(TSR_RED_MAX, type, x);
+        EXPECT_TRUE(SameBits(got_lo, lo)) << what << ": min " << got_lo << " vs " << lo;
+        EXPECT_TRUE(SameBits(got_hi, hi)) << what << ": max " << got_hi << " vs " << hi;
+        double got = ReduceAlong<double>(TSR_RED_PROD, type, x);
+        if (std::isnan((double)prod) || std::isinf((double)prod) || prod == 0) {
+            EXPECT_TRUE(SameBits(got, (double)prod) || (prod == 0 && got == 0))
+                << what << ": product " << got << " vs " << (double)prod;
+        } else {
+            EXPECT_NEAR(got, (double)prod, 1e-11 * std::fabs((double)prod))
+                << what << ": product";
+        }
+    }
+}
+
+TEST_F(KernelTest, ReductionsAlongAChunkMatchASequentialFold)
+{
+    CheckFloatReductions<float>(rng_);
+    CheckFloatReductions<double>(rng_);
+    // Integer products wrap (int64 accumulator), so any order gives the same bits.
+    for (int rep = 0; rep < 100; rep++) {
+        std::vector<int32_t> x(1 + rng_() % 5000);
+        uint64_t want = 1;
+        for (int32_t &v : x) {
+            v = (int32_t)(uint32_t)rng_();
+            want *= (uint64_t)(int64_t)v;
+        }
+        EXPECT_EQ((uint64_t)ReduceAlong<int64_t>(TSR_RED_PROD, TSR_INT32, x), want)
+            << x.size() << " values";
+    }
+}
+
 // An output large enough for non-temporal stores, at an address that is 32-byte
 // aligned, 16-byte aligned (malloc's) or neither (its first elements stored one
 // by one, the rest streamed from the registers), of a length that is not a
