@@ -308,6 +308,10 @@ static void node_free(struct tsr_data *d, uint32_t node)
     if (node == 0 && d->ahead_unused) {
         ahead_done(d, 1);
     }
+    if (r->fence != NULL) { /* first: it waits for the work it marks (a copy in, say) */
+        dev->ops->fence_free(dev->state, r->fence);
+        r->fence = NULL;
+    }
     if (r->ptr != NULL) {
         if (node != 0) {
             tsr__mem_cache_free(dev, r->ptr, r->n_bytes);
@@ -319,10 +323,6 @@ static void node_free(struct tsr_data *d, uint32_t node)
                 tsr__host_account(d->rt, -(int64_t)r->n_bytes);
             }
         }
-    }
-    if (r->fence != NULL) {
-        dev->ops->fence_free(dev->state, r->fence);
-        r->fence = NULL;
     }
     if (node != 0 || (d->flags & TSR_DATA_F_OWNED)) {
         r->ptr = NULL;
@@ -592,6 +592,16 @@ tsr_status_t tsr__coh_resize(struct tsr_data *d, uint32_t node, size_t n_bytes, 
     }
     pthread_mutex_unlock(&d->coh_mutex);
     return st;
+}
+
+int tsr__coh_has_memory(struct tsr_data *d, uint32_t node)
+{
+    int has;
+
+    pthread_mutex_lock(&d->coh_mutex);
+    has = d->rep[node].ptr != NULL;
+    pthread_mutex_unlock(&d->coh_mutex);
+    return has;
 }
 
 void tsr__coh_free_all(struct tsr_data *d)

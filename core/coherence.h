@@ -42,6 +42,9 @@ tsr_status_t tsr__coh_resize(struct tsr_data *d, uint32_t node, size_t n_bytes, 
 
 /* Free every replica the runtime allocated (device ones, and the host one when the
  * runtime owns it). */
+/* Whether d has memory on `node` now (a block, valid or not). */
+int tsr__coh_has_memory(struct tsr_data *d, uint32_t node);
+
 void tsr__coh_free_all(struct tsr_data *d);
 
 /* Device node `node`'s driver thread, between launches: above the node's spill

@@ -615,6 +615,14 @@ tsr_status_t tsr_task_ctx_alloc(tsr_task_ctx_t *ctx, uint32_t index, size_t n_by
                          "output written by this task",
                          (unsigned)index);
     }
+    if (ctx->worker->dev->is_async && ctx->worker->n_inflight > 0 &&
+        tsr__coh_has_memory(d, ctx->worker->dev->node)) {
+        /* A resize frees the handle's old block on this device, which a task
+         * launched before this one (behind which this one was launched, in stream
+         * order) may still be reading or writing: let those finish first. A fresh
+         * output, the common case, has no block there and waits for nothing. */
+        tsr__driver_drain(ctx->worker);
+    }
     st = tsr__coh_resize(d, ctx->worker->dev->node, n_bytes, &p);
     if (st == TSR_ENOMEM && ctx->worker->dev->is_async && ctx->worker->n_inflight > 0) {
         /* As at launch: the room may be held by earlier launches on this device

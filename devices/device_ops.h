@@ -104,6 +104,8 @@ struct tsr__device_ops {
     /* A copy with at least one end on a device of this backend. Errors:
      * TSR_EBACKEND with the backend's message in msg. */
     tsr_status_t (*copy)(const struct tsr__copy *c, char *msg, size_t n_msg);
+    /* Wait for the work the fence marks, then free it: the runtime frees a
+     * replica's fence before giving its block back for reuse. */
     void (*fence_free)(void *state, void *fence);
     /* Peak flops/s and memory bytes/s of the device (for cold-start estimates). */
     void (*peaks)(void *state, double *flops_out, double *bytes_out);

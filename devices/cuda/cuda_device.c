@@ -170,7 +170,6 @@ static cudaError_t stage_init(struct stage *s)
 {
     cudaError_t err;
 
-    pthread_mutex_init(&s->mutex, NULL);
     for (int i = 0; i < 2; i++) {
         err = cudaMallocHost(&s->buf[i], STAGE_BYTES);
         if (err != cudaSuccess) {
@@ -197,6 +196,31 @@ static void stage_fini(struct stage *s)
     pthread_mutex_destroy(&s->mutex);
 }
 
+/* Make device `id` current for a call that any thread may make (a worker, the
+ * program's, another GPU's driver in the middle of a task), and give the thread
+ * its own device back after (device_leave): each driver thread counts on its
+ * device staying current between launch_begin and launch_end. */
+static int device_enter(int id)
+{
+    int prev = -1;
+
+    if (cudaGetDevice(&prev) != cudaSuccess) {
+        (void)cudaGetLastError();
+        prev = -1;
+    }
+    if (prev != id) {
+        cudaSetDevice(id);
+    }
+    return prev;
+}
+
+static void device_leave(int id, int prev)
+{
+    if (prev >= 0 && prev != id) {
+        cudaSetDevice(prev);
+    }
+}
+
 static void cuda_close(void *state)
 {
     struct cuda_dev *dev = state;
@@ -205,7 +229,7 @@ static void cuda_close(void *state)
         return;
     }
     cudaSetDevice(dev->id);
-    for (uint32_t i = 0; i < dev->n_streams; i++) {
+    for (uint32_t i = 0; dev->streams != NULL && i < dev->n_streams; i++) {
         if (dev->blas != NULL && dev->blas[i] != NULL) {
             probe.blas_destroy(dev->blas[i]);
         }
@@ -248,6 +272,23 @@ static void enable_peers(int id)
     }
 }
 
+/* The array kernels' scratch comes from the device's default pool
+ * (cudaMallocAsync). Its release threshold is 0 by default, so every stream or
+ * event synchronisation would unmap what was freed, and the next kernel would map
+ * it again: keep up to SCRATCH_POOL_KEEP bytes mapped. */
+#define SCRATCH_POOL_KEEP (256ull << 20)
+
+static void keep_scratch_pool(int id)
+{
+    cudaMemPool_t pool;
+    uint64_t keep = SCRATCH_POOL_KEEP;
+
+    if (cudaDeviceGetDefaultMemPool(&pool, id) == cudaSuccess) {
+        cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep);
+    }
+    (void)cudaGetLastError();
+}
+
 static tsr_status_t open_fail(struct cuda_dev *dev, const char *what, cudaError_t err, char *msg,
                               size_t n_msg)
 {
@@ -269,6 +310,8 @@ static tsr_status_t cuda_open(const tsr_config_t *resolved, uint32_t index, void
     dev->id = (int)index;
     dev->n_streams = resolved->cuda_streams > 0 ? resolved->cuda_streams : 4;
     pthread_mutex_init(&dev->pool_mutex, NULL);
+    pthread_mutex_init(&dev->up.mutex, NULL); /* here: cuda_close destroys them */
+    pthread_mutex_init(&dev->down.mutex, NULL);
     dev->streams = calloc(dev->n_streams, sizeof(*dev->streams));
     dev->blas = calloc(dev->n_streams, sizeof(*dev->blas));
     if (dev->streams == NULL || dev->blas == NULL) {
@@ -304,6 +347,7 @@ static tsr_status_t cuda_open(const tsr_config_t *resolved, uint32_t index, void
     if (err != cudaSuccess) {
         return open_fail(dev, "allocating pinned staging buffers", err, msg, n_msg);
     }
+    keep_scratch_pool(dev->id);
     enable_peers(dev->id);
     *state_out = dev;
     return TSR_OK;
@@ -361,13 +405,19 @@ static cudaError_t fence_record(void **fence, cudaStream_t stream)
     return cudaEventRecord((cudaEvent_t)*fence, stream);
 }
 
+/* The replica's block goes back for reuse after this: a copy into it still on
+ * its way (a prefetch of a replica then evicted) must not land in its next use. */
 static void cuda_fence_free(void *state, void *fence)
 {
     struct cuda_dev *dev = state;
 
     if (fence != NULL) {
-        cudaSetDevice(dev->id);
+        int prev = device_enter(dev->id);
+
+        cudaEventSynchronize((cudaEvent_t)fence);
         cudaEventDestroy((cudaEvent_t)fence);
+        (void)cudaGetLastError(); /* a failed wait shows in the task that queued it */
+        device_leave(dev->id, prev);
     }
 }
 
@@ -378,6 +428,9 @@ static tsr_status_t cuda_launch_begin(void *state, struct tsr__launch *l)
         l->prefer_slot < dev->n_streams ? l->prefer_slot : dev->next_stream++ % dev->n_streams;
     cudaStream_t s = dev->streams[slot];
     cudaError_t err = cudaSetDevice(dev->id);
+
+    /* From here the thread's last error is the implementation's (launch_end). */
+    (void)cudaGetLastError();
 
     /* Predecessors still running: stream order covers those on this stream. */
     for (uint32_t i = 0; i < l->n_waits && err == cudaSuccess; i++) {
@@ -446,6 +499,7 @@ static tsr_status_t cuda_poll(void *state, void *token, int block, char *msg, si
     cudaError_t err = block ? cudaEventSynchronize(done) : cudaEventQuery(done);
 
     if (err == cudaErrorNotReady) {
+        (void)cudaGetLastError(); /* not an error: keep it from the next launch's check */
         return TSR_PENDING;
     }
     event_put(dev, done);
@@ -462,13 +516,15 @@ static tsr_status_t cuda_mem_alloc(void *state, struct tsr__dev_mem *mem, size_t
     struct cuda_dev *dev = state;
     uint64_t used = atomic_fetch_add(&mem->used, n_bytes) + n_bytes;
     cudaError_t err;
+    int prev;
 
     if (used > mem->capacity) {
         atomic_fetch_sub(&mem->used, n_bytes);
         return TSR_ENOMEM;
     }
-    cudaSetDevice(dev->id);
+    prev = device_enter(dev->id);
     err = cudaMalloc(ptr_out, n_bytes > 0 ? n_bytes : 1);
+    device_leave(dev->id, prev);
     if (err != cudaSuccess) {
         (void)cudaGetLastError();
         atomic_fetch_sub(&mem->used, n_bytes);
@@ -482,8 +538,10 @@ static void cuda_mem_free(void *state, struct tsr__dev_mem *mem, void *ptr, size
     struct cuda_dev *dev = state;
 
     if (ptr != NULL) {
-        cudaSetDevice(dev->id);
+        int prev = device_enter(dev->id);
+
         cudaFree(ptr);
+        device_leave(dev->id, prev);
         atomic_fetch_sub(&mem->used, n_bytes);
     }
 }
@@ -619,20 +677,20 @@ static tsr_status_t cuda_copy(const struct tsr__copy *c, char *msg, size_t n_msg
     struct cuda_dev *dst = c->dst_dev;
     struct cuda_dev *src = c->src_dev;
     struct cuda_dev *dev = dst != NULL ? dst : src;
-    cudaError_t err = cudaSetDevice(dev->id);
+    int prev = device_enter(dev->id);
+    cudaError_t err;
 
-    if (err == cudaSuccess) {
-        if (dst != NULL && src != NULL) {
-            err = copy_across(c, dst, src);
-        } else if (dst != NULL) {
-            err = copy_up(c, dst);
-        } else {
-            err = copy_down(c, src);
-        }
+    if (dst != NULL && src != NULL) {
+        err = copy_across(c, dst, src);
+    } else if (dst != NULL) {
+        err = copy_up(c, dst);
+    } else {
+        err = copy_down(c, src);
     }
     if (err == cudaSuccess && c->wait && dst != NULL) {
         err = cudaEventSynchronize((cudaEvent_t)*c->dst_fence);
     }
+    device_leave(dev->id, prev);
     if (err != cudaSuccess) {
         cuda_msg(msg, n_msg, "copy", dev->id, err);
         return TSR_EBACKEND;
