@@ -112,6 +112,23 @@ EW_SIMD static void gather_bool(uint8_t *restrict dst, const uint8_t *src, int64
 
 /* The generators (ew_gen.h, shared with the CUDA kernel so that values are the
  * same bits) at global indices index + k * step, in wrapping arithmetic. */
+/* Whether the int64 values of an arange leaf over indices index, index + step, ...
+ * (n of them) can be computed in integers: an integral start and step, and every
+ * index, product and value within 2^52, where the doubles ew_gen_arange computes
+ * with are exact (so both give the same values, as on a GPU). Argmin and argmax
+ * number their elements with such a leaf. */
+static int arange_is_integral(const tsr_ew_leaf_t *leaf, int64_t index, int64_t step, int64_t n)
+{
+    const double lim = 4503599627370496.0; /* 2^52 */
+    const double i0 = (double)index;
+    const double i1 = (double)index + (double)(n - 1) * (double)step;
+
+    return leaf->type == TSR_INT64 && leaf->p0 == floor(leaf->p0) && leaf->p1 == floor(leaf->p1) &&
+           fabs(leaf->p0) < lim && fabs(i0) < lim && fabs(i1) < lim && fabs(i0 * leaf->p1) < lim &&
+           fabs(i1 * leaf->p1) < lim && fabs(leaf->p0 + i0 * leaf->p1) < lim &&
+           fabs(leaf->p0 + i1 * leaf->p1) < lim;
+}
+
 EW_SIMD static void generate(void *dst, const tsr_ew_leaf_t *leaf, int64_t index, int64_t step,
                              int64_t n)
 {
@@ -120,6 +137,16 @@ EW_SIMD static void generate(void *dst, const tsr_ew_leaf_t *leaf, int64_t index
 
     switch (leaf->kind) {
     case TSR_LEAF_ARANGE:
+        if (arange_is_integral(leaf, index, step, n)) {
+            const int64_t d = step * (int64_t)leaf->p1;
+            int64_t val = (int64_t)leaf->p0 + index * (int64_t)leaf->p1;
+            int64_t *out = dst;
+            for (int64_t k = 0; k < n; k++) { /* an induction: vectorised, no multiply */
+                out[k] = val;
+                val += d;
+            }
+            return;
+        }
         for (int64_t k = 0; k < n; k++) {
             v[k] = ew_gen_arange(leaf->p0, leaf->p1,
                                  (int64_t)((uint64_t)index + (uint64_t)k * (uint64_t)step));

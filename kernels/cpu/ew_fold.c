@@ -69,7 +69,7 @@ static int64_t hsum_i64(const int64_t *x, int64_t n)
  * vectorising the loop at all. */
 #define FOLD_LANES 16
 #define FOLD_PICK(x, a, F, BETTER) ((((x)BETTER(a)) | ISNAN_##F(x)) ? (x) : (a))
-#define DEF_FOLD_EXTREME(NAME, T, SFX, F, BETTER)                                                 \
+#define DEF_FOLD_EXTREME(NAME, T, SFX, F, BETTER)                                                  \
     EW_SIMD static T NAME##_lanes_##SFX(T a, const T *v, int64_t n)                                \
     {                                                                                              \
         T l[FOLD_LANES];                                                                           \
@@ -123,10 +123,24 @@ typedef void (*fold_fn)(void *acc, const void *v, int64_t n, int across);
 static const fold_fn k_fold_min[TSR_N_DTYPES] = ROW_ALL(fold_min);
 static const fold_fn k_fold_max[TSR_N_DTYPES] = ROW_ALL(fold_max);
 
+/* Whether the n indices increase along the block. */
+EW_SIMD static int ascending(const int64_t *ix, int64_t n)
+{
+    int64_t bad = 0;
+
+    for (int64_t k = 1; k < n; k++) {
+        bad |= (int64_t)(ix[k] <= ix[k - 1]);
+    }
+    return bad == 0;
+}
+
 /* ARGMIN/ARGMAX: whether value v at index i beats the partial `a` (the rule of
  * tsr_red_arg_t), and the fold of values with their indices and the merge of
- * partials built on it. */
-#define DEF_ARG_BEATS(NAME, T, SFX, F, BETTER)                                                     \
+ * partials built on it. Along a reduced dimension a block is folded in two
+ * passes instead of one test per value: its extreme by EXT's vectorised lanes
+ * (the first NaN if there is one), then the lowest index holding that value (a
+ * NaN: any NaN), which then meets the partial as one value. */
+#define DEF_ARG_BEATS(NAME, T, SFX, F, BETTER, EXT)                                                \
     static inline int NAME##_beats_##SFX(T v, int64_t i, const tsr_red_arg_t *a)                   \
     {                                                                                              \
         T cur;                                                                                     \
@@ -136,10 +150,42 @@ static const fold_fn k_fold_max[TSR_N_DTYPES] = ROW_ALL(fold_max);
         }                                                                                          \
         return !ISNAN_##F(cur) && (v BETTER cur || (v == cur && i < a->index));                    \
     }                                                                                              \
+    /* The position of the entry holding m (NaN: any NaN) with the lowest index. */                \
+    EW_SIMD static int64_t NAME##_lowest_##SFX(T m, const T *v, const int64_t *ix, int64_t n)      \
+    {                                                                                              \
+        int64_t at = 0;                                                                            \
+        if (ascending(ix, n)) { /* the usual case: the first entry holding m */                    \
+            while (at + 1 < n && !(ISNAN_##F(m) ? ISNAN_##F(v[at]) : v[at] == m)) {                \
+                at++;                                                                              \
+            }                                                                                      \
+            return at;                                                                             \
+        }                                                                                          \
+        for (int64_t k = 1; k < n; k++) {                                                          \
+            if ((ISNAN_##F(m) ? ISNAN_##F(v[k]) : v[k] == m) &&                                    \
+                (ix[k] < ix[at] || !(ISNAN_##F(m) ? ISNAN_##F(v[at]) : v[at] == m))) {             \
+                at = k;                                                                            \
+            }                                                                                      \
+        }                                                                                          \
+        return at;                                                                                 \
+    }                                                                                              \
+    static void NAME##_block_##SFX(tsr_red_arg_t *a, const T *v, const int64_t *ix, int64_t n)     \
+    {                                                                                              \
+        const T m = EXT##_lanes_##SFX(v[0], v, n);                                                 \
+        const int64_t at = NAME##_lowest_##SFX(m, v, ix, n);                                       \
+        const int64_t best = ix[at];                                                               \
+        if (NAME##_beats_##SFX(v[at], best, a)) {                                                  \
+            memcpy(&a->v, &v[at], sizeof(T));                                                      \
+            a->index = best;                                                                       \
+        }                                                                                          \
+    }                                                                                              \
     static void NAME##_##SFX(tsr_red_arg_t *acc, const void *v_, const int64_t *ix, int64_t n,     \
                              int across)                                                           \
     {                                                                                              \
         const T *v = v_;                                                                           \
+        if (across && n >= FOLD_LANES) {                                                           \
+            NAME##_block_##SFX(acc, v, ix, n);                                                     \
+            return;                                                                                \
+        }                                                                                          \
         for (int64_t k = 0; k < n; k++) {                                                          \
             tsr_red_arg_t *a = &acc[across ? 0 : k];                                               \
             if (NAME##_beats_##SFX(v[k], ix[k], a)) {                                              \
@@ -159,8 +205,8 @@ static const fold_fn k_fold_max[TSR_N_DTYPES] = ROW_ALL(fold_max);
         }                                                                                          \
     }
 #define DEF_FOLD_ARGS(E, T, UT, SFX, F)                                                            \
-    DEF_ARG_BEATS(fold_argmin, T, SFX, F, <)                                                       \
-    DEF_ARG_BEATS(fold_argmax, T, SFX, F, >)
+    DEF_ARG_BEATS(fold_argmin, T, SFX, F, <, fold_min)                                             \
+    DEF_ARG_BEATS(fold_argmax, T, SFX, F, >, fold_max)
 EW_TYPES(DEF_FOLD_ARGS)
 
 typedef void (*fold_arg_fn)(tsr_red_arg_t *acc, const void *v, const int64_t *ix, int64_t n,

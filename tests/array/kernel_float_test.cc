@@ -218,8 +218,83 @@ void CheckFloatReductions(std::mt19937_64 &rng)
     }
 }
 
+// ARGMIN (max_wanted false) or ARGMAX of x along its one dimension, the elements
+// numbered by an arange leaf from `first` by `step` (as the array's lowering numbers
+// them; a negative step numbers them backwards, as a reversed view does).
+template <class T>
+tsr_red_arg_t ArgAlong(bool max_wanted, int type, const std::vector<T> &x, int64_t first,
+                       int64_t step)
+{
+    Program p({(int64_t)x.size()});
+    int idx = p.Leaf(TSR_LEAF_ARANGE, TSR_INT64);
+    p.leaves[(size_t)idx].p0 = (double)first;
+    p.leaves[(size_t)idx].p1 = (double)step;
+    int ix = p.Load(idx);
+    p.Load(p.Leaf(TSR_LEAF_BUFFER, type, 0));
+    p.h.red_op = max_wanted ? TSR_RED_ARGMAX : TSR_RED_ARGMIN;
+    p.h.red_mask = 1;
+    p.h.red_index = (uint32_t)ix;
+    Bytes out;
+    EXPECT_EQ(RunEw(p, {ToBytes(x)}, &out, sizeof(tsr_red_arg_t)), TSR_OK);
+    tsr_red_arg_t r;
+    std::memcpy(&r, out.data(), sizeof(r));
+    return r;
+}
+
+// Argmin and argmax against a sequential fold of NumPy's rule (the lowest index of
+// the extreme; the lowest index of a NaN if there is one), with values drawn from
+// a few so that the extreme repeats, NaNs now and then, and indices running
+// forwards or backwards along the chunk.
+template <class T>
+void CheckArgReductions(std::mt19937_64 &rng)
+{
+    const int type = sizeof(T) == 4 ? TSR_FLOAT32 : TSR_FLOAT64;
+    for (int rep = 0; rep < 200; rep++) {
+        const int64_t n = 1 + (int64_t)(rng() % 5000);
+        const bool backwards = rng() % 2 != 0;
+        const int64_t first = backwards ? n - 1 + (int64_t)(rng() % 100) : (int64_t)(rng() % 100);
+        const int64_t step = backwards ? -1 : 1;
+        const uint64_t n_distinct = 1 + rng() % 50;
+        std::vector<T> x((size_t)n);
+        for (T &v : x) {
+            v = (T)((double)(rng() % n_distinct) - 20.0);
+        }
+        if (rng() % 3 == 0) {
+            x[rng() % (uint64_t)n] = NAN;
+            x[rng() % (uint64_t)n] = NAN;
+        }
+        for (bool max_wanted : {false, true}) {
+            int64_t want = -1;
+            T best = 0;
+            for (int64_t k = 0; k < n; k++) {
+                const int64_t i = first + k * step;
+                const T v = x[(size_t)k];
+                bool take;
+                if (want < 0) {
+                    take = true;
+                } else if (v != v) {
+                    take = best == best || i < want;
+                } else {
+                    take = best == best &&
+                           ((max_wanted ? v > best : v < best) || (v == best && i < want));
+                }
+                if (take) {
+                    want = i;
+                    best = v;
+                }
+            }
+            tsr_red_arg_t got = ArgAlong<T>(max_wanted, type, x, first, step);
+            EXPECT_EQ(got.index, want)
+                << "case " << rep << ", " << n << " values, " << (max_wanted ? "argmax" : "argmin")
+                << (backwards ? ", backwards" : "");
+        }
+    }
+}
+
 TEST_F(KernelTest, ReductionsAlongAChunkMatchASequentialFold)
 {
+    CheckArgReductions<float>(rng_);
+    CheckArgReductions<double>(rng_);
     CheckFloatReductions<float>(rng_);
     CheckFloatReductions<double>(rng_);
     // Integer products wrap (int64 accumulator), so any order gives the same bits.
