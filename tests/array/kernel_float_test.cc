@@ -201,8 +201,8 @@ void CheckFloatReductions(std::mt19937_64 &rng)
             hi = ScalarOp<T>(TSR_EW_MAX, v, hi);
             prod *= v;
         }
-        const std::string what = "case " + std::to_string(rep) + ", " + std::to_string(n) +
-                                 " values";
+        const std::string what =
+            "case " + std::to_string(rep) + ", " + std::to_string(n) + " values";
         T got_lo = ReduceAlong<T>(TSR_RED_MIN, type, x);
         T got_hi = ReduceAlong<T>(TSR_RED_MAX, type, x);
         EXPECT_TRUE(SameBits(got_lo, lo)) << what << ": min " << got_lo << " vs " << lo;
@@ -212,8 +212,7 @@ void CheckFloatReductions(std::mt19937_64 &rng)
             EXPECT_TRUE(SameBits(got, (double)prod) || (prod == 0 && got == 0))
                 << what << ": product " << got << " vs " << (double)prod;
         } else {
-            EXPECT_NEAR(got, (double)prod, 1e-11 * std::fabs((double)prod))
-                << what << ": product";
+            EXPECT_NEAR(got, (double)prod, 1e-11 * std::fabs((double)prod)) << what << ": product";
         }
     }
 }

@@ -125,8 +125,8 @@ tsr_status_t ReportCudaError(tsr_task_ctx_t *ctx, const tsr_buffer_t *, const vo
     return tsr_cuda_result(ctx, a.err);
 }
 
-const tsr_codelet_t kReportCudaError = tsr_test::MakeCodelet("report_cuda_error",
-                                                             ReportCudaError, {});
+const tsr_codelet_t kReportCudaError =
+    tsr_test::MakeCodelet("report_cuda_error", ReportCudaError, {});
 
 // tsr_cuda_result: cudaSuccess is TSR_OK; a CUDA error fails the task with
 // TSR_EBACKEND and CUDA's own name and text; tsr_task_ctx_cuda_stream is the
