@@ -255,41 +255,26 @@ EW_SIMD static void fold_sum_f32(double *acc, const float *v, int64_t n, int acr
 }
 
 /* The product of n values in eight lanes, as hsum_f64 sums: one running product
- * would wait for each multiply before the next. */
-EW_SIMD static double hprod_f64(const double *x, int64_t n)
-{
-    double l[8] = {1, 1, 1, 1, 1, 1, 1, 1};
-    double p = 1;
-    int64_t k = 0;
-
-    for (; k + 8 <= n; k += 8) {
-        for (int j = 0; j < 8; j++) {
-            l[j] *= x[k + j];
-        }
+ * would wait for each multiply before the next. Wrapping integer products (T
+ * uint64_t over int64_t values) are exact in any order. */
+#define DEF_HPROD(NAME, T, IN)                                                                     \
+    EW_SIMD static T NAME(const IN *x, int64_t n)                                                  \
+    {                                                                                              \
+        T l[8] = {1, 1, 1, 1, 1, 1, 1, 1};                                                         \
+        T p = 1;                                                                                   \
+        int64_t k = 0;                                                                             \
+        for (; k + 8 <= n; k += 8) {                                                               \
+            for (int j = 0; j < 8; j++) {                                                          \
+                l[j] *= (T)x[k + j];                                                               \
+            }                                                                                      \
+        }                                                                                          \
+        for (; k < n; k++) {                                                                       \
+            p *= (T)x[k];                                                                          \
+        }                                                                                          \
+        return ((l[0] * l[1]) * (l[2] * l[3])) * ((l[4] * l[5]) * (l[6] * l[7])) * p;             \
     }
-    for (; k < n; k++) {
-        p *= x[k];
-    }
-    return ((l[0] * l[1]) * (l[2] * l[3])) * ((l[4] * l[5]) * (l[6] * l[7])) * p;
-}
-
-/* Wrapping products are exact in any order. */
-EW_SIMD static uint64_t hprod_u64(const int64_t *x, int64_t n)
-{
-    uint64_t l[8] = {1, 1, 1, 1, 1, 1, 1, 1};
-    uint64_t p = 1;
-    int64_t k = 0;
-
-    for (; k + 8 <= n; k += 8) {
-        for (int j = 0; j < 8; j++) {
-            l[j] *= (uint64_t)x[k + j];
-        }
-    }
-    for (; k < n; k++) {
-        p *= (uint64_t)x[k];
-    }
-    return ((l[0] * l[1]) * (l[2] * l[3])) * ((l[4] * l[5]) * (l[6] * l[7])) * p;
-}
+DEF_HPROD(hprod_f64, double, double)
+DEF_HPROD(hprod_u64, uint64_t, int64_t)
 
 EW_SIMD static void fold_prod(void *acc_, const void *v_, int64_t n, int across, int is_float)
 {
