@@ -1,5 +1,7 @@
-/* Replica coherence between memory nodes (host memory and each accelerator's).
- * Private to core/. With the CPU alone (one node) none of this runs. */
+/* Replica coherence between memory nodes (host memory and each accelerator's),
+ * and between host memory and the disk tier. Private to core/. It runs when the
+ * runtime has accelerators or the disk tier is on (by default; not in
+ * simulations). */
 #ifndef TSR_CORE_COHERENCE_H
 #define TSR_CORE_COHERENCE_H
 

@@ -47,8 +47,9 @@ struct tsr_data {
     _Atomic(struct tsr_cause *) poison;
     size_t n_bytes; /* logical size */
     /* Replicas per memory node; rep[0] is host memory (the user's buffer for a
-     * registered handle). Guarded by coh_mutex when the runtime has accelerators;
-     * with the CPU alone only rep[0] exists and tasks ordering is enough. */
+     * registered handle). Guarded by coh_mutex when the runtime is coherent
+     * (accelerators or the disk tier); otherwise only rep[0] exists and tasks
+     * ordering is enough. */
     pthread_mutex_t coh_mutex;
     struct replica rep[TSR_MAX_NODES];
     struct tsr__disk_copy disk; /* in the spill directory (guarded by coh_mutex) */

@@ -515,11 +515,10 @@ tsr_status_t tsr__spill_init(tsr_runtime_t *rt)
     pthread_condattr_destroy(&attr);
     sp->inited = 1;
     sp->compress = rt->cfg.spill_compression;
-    /* With the CPU alone the tier costs every task its pins (a few locks per
-     * buffer), so it is on only when the program asked for a host limit. */
-    sp->enabled = rt->vt == NULL && rt->host_limit > 0 &&
-                  (rt->n_devices > 1 || rt->cfg.host_memory_limit.bytes != 0 ||
-                   rt->cfg.host_memory_limit.fraction != 0.0);
+    /* On with the CPU alone too: without it, data past memory gets the program
+     * killed. It costs every task its pins (a few locks per buffer), within the
+     * noise of tessera-bench overhead on this machine. */
+    sp->enabled = rt->vt == NULL && rt->host_limit > 0;
     sp->high = (uint64_t)((double)rt->host_limit * TSR_SPILL_HIGH);
     sp->low = (uint64_t)((double)rt->host_limit * TSR_SPILL_LOW);
     sp->pause = (uint64_t)((double)rt->host_limit * TSR_SPILL_PAUSE);

@@ -142,9 +142,9 @@ typedef struct {
      * Replicas the runtime owns (those of tsr_data_create handles) are written to
      * spill_dir from 70% of it (down to 60%); an allocation that would pass it
      * waits for that; above 85% tasks that read nothing (graph roots) wait for
-     * their consumers. Buffers the program registered are never spilled. With
-     * the CPU alone this happens only when a limit is set here or in
-     * TESSERA_HOST_MEMORY_LIMIT (the bookkeeping costs each task ~0.1 us). */
+     * their consumers. Buffers the program registered are never spilled. This
+     * holds with the CPU alone too (simulations aside): the default limit keeps
+     * a program whose data outgrows memory from being killed. */
     tsr_mem_limit_t host_memory_limit;
     const char *spill_dir; /* NULL: $TMPDIR (else /tmp)/tessera-spill; borrowed */
     tsr_spill_compress_t spill_compression;
@@ -156,8 +156,8 @@ typedef struct {
     /* Progress of long work on stderr. On a terminal a bar is redrawn in place once
      * a batch has run for a second, and left on its own line when the batch ends:
      *   tessera [########------------]  42%  4200/10000 tasks  3.1 s  ~4.3 s left
-     * followed, when a host limit is set, by host memory in use / limit and the bytes
-     * on disk. Elsewhere (TSR_PROGRESS_ON), the same text one line per update. */
+     * followed by host memory in use / its limit and the bytes on disk (if any; not
+     * in simulations). Elsewhere (TSR_PROGRESS_ON), the same text one line per update. */
     tsr_progress_mode_t progress;
     /* Seconds between updates: 0 means 0.2 s on a terminal and for progress_fn
      * alone, 5 s for lines written elsewhere. Valid: 0 or 0.01..3600. */

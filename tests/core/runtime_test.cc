@@ -245,6 +245,11 @@ TEST(Runtime, ThreadsAreNamed)
     for (const std::string &n : ThreadNames()) {
         EXPECT_NE(n.rfind("tsr-", 0), 0u) << n << " still runs after tsr_shutdown";
     }
+    // The disk tier is on by default, CPU alone and no limit set (the default limit
+    // keeps data that outgrows memory from getting the program killed).
+    Runtime plain = StartRuntime(tsr_test::TestConfig(1, TSR_SCHED_WS));
+    ASSERT_TRUE(plain);
+    EXPECT_EQ(ThreadNames().count("tsr-spill-io"), 1u);
 }
 
 TEST(Runtime, OversubscribedRuntimeWorks)
