@@ -259,9 +259,11 @@ static void cuda_close(void *state)
     (void)cudaGetLastError();
 }
 
-static void enable_peers(int id)
+/* Peer access from GPU id to the other GPUs this runtime uses (n_used of them),
+ * not to every GPU found: enabling access to one makes a context on it. */
+static void enable_peers(int id, int n_used)
 {
-    for (int j = 0; j < probe.n_gpus; j++) {
+    for (int j = 0; j < n_used; j++) {
         int can = 0;
 
         if (j != id && cudaDeviceCanAccessPeer(&can, id, j) == cudaSuccess && can) {
@@ -348,7 +350,7 @@ static tsr_status_t cuda_open(const tsr_config_t *resolved, uint32_t index, void
         return open_fail(dev, "allocating pinned staging buffers", err, msg, n_msg);
     }
     keep_scratch_pool(dev->id);
-    enable_peers(dev->id);
+    enable_peers(dev->id, (int)cuda_n_devices(resolved));
     *state_out = dev;
     return TSR_OK;
 }
