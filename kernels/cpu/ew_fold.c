@@ -150,20 +150,20 @@ EW_SIMD static int ascending(const int64_t *ix, int64_t n)
         }                                                                                          \
         return !ISNAN_##F(cur) && (v BETTER cur || (v == cur && i < a->index));                    \
     }                                                                                              \
-    /* The position of the entry holding m (NaN: any NaN) with the lowest index. */                \
+    /* The position of the entry holding m (NaN: any NaN) with the lowest index: the               \
+     * first one, unless the indices do not increase along the block. */                           \
     EW_SIMD static int64_t NAME##_lowest_##SFX(T m, const T *v, const int64_t *ix, int64_t n)      \
     {                                                                                              \
+        const int nan = ISNAN_##F(m);                                                              \
         int64_t at = 0;                                                                            \
-        if (ascending(ix, n)) { /* the usual case: the first entry holding m */                    \
-            while (at + 1 < n && !(ISNAN_##F(m) ? ISNAN_##F(v[at]) : v[at] == m)) {                \
-                at++;                                                                              \
-            }                                                                                      \
-            return at;                                                                             \
+        while (at + 1 < n && !(nan ? ISNAN_##F(v[at]) : v[at] == m)) {                             \
+            at++;                                                                                  \
         }                                                                                          \
-        for (int64_t k = 1; k < n; k++) {                                                          \
-            if ((ISNAN_##F(m) ? ISNAN_##F(v[k]) : v[k] == m) &&                                    \
-                (ix[k] < ix[at] || !(ISNAN_##F(m) ? ISNAN_##F(v[at]) : v[at] == m))) {             \
-                at = k;                                                                            \
+        if (!ascending(ix, n)) {                                                                   \
+            for (int64_t k = at + 1; k < n; k++) {                                                 \
+                if ((nan ? ISNAN_##F(v[k]) : v[k] == m) && ix[k] < ix[at]) {                       \
+                    at = k;                                                                        \
+                }                                                                                  \
             }                                                                                      \
         }                                                                                          \
         return at;                                                                                 \
@@ -271,7 +271,7 @@ EW_SIMD static void fold_sum_f32(double *acc, const float *v, int64_t n, int acr
         for (; k < n; k++) {                                                                       \
             p *= (T)x[k];                                                                          \
         }                                                                                          \
-        return ((l[0] * l[1]) * (l[2] * l[3])) * ((l[4] * l[5]) * (l[6] * l[7])) * p;             \
+        return ((l[0] * l[1]) * (l[2] * l[3])) * ((l[4] * l[5]) * (l[6] * l[7])) * p;              \
     }
 DEF_HPROD(hprod_f64, double, double)
 DEF_HPROD(hprod_u64, uint64_t, int64_t)
