@@ -7,10 +7,10 @@
  * __d*_rn intrinsics, and the CUDA build passes --fmad=false; GCC does not
  * contract in the ISO C modes the library is built in, clang is told not to per
  * function (TSR_GEN_NOFMA), and in a GNU or C++ dialect on a target with FMA, GCC
- * compiles these functions apart with contraction off). NORMAL's Box-Muller
- * transform uses the platform's log and cos (glibc's on the host, CUDA's on the
- * device), which may differ in the last bit, so a NORMAL value may differ by an
- * ulp or so between a CPU and a GPU.
+ * compiles these functions apart with contraction off). So is NORMAL: its
+ * Box-Muller transform takes its log and cos from ew_vmath.h, written under the
+ * same rules, rather than from the platform's libraries (glibc's and CUDA's differ
+ * in the last bits).
  * Private to kernels/. */
 #ifndef TSR_KERNELS_CPU_EW_GEN_H
 #define TSR_KERNELS_CPU_EW_GEN_H
@@ -18,6 +18,8 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "ew_vmath.h" /* beside this file: tests include it by a relative path */
 
 #if defined(__CUDACC__)
 #define TSR_GEN_FN static __host__ __device__ __forceinline__
@@ -107,17 +109,6 @@ TSR_GEN_FN double ew_gfrom_bits(uint64_t u)
     return x;
 }
 
-/* The log and cos of NORMAL: the platform's. */
-TSR_GEN_FN double ew_plog(double x)
-{
-    return log(x);
-}
-
-TSR_GEN_FN double ew_pcos(double x)
-{
-    return cos(x);
-}
-
 /* ---- the generators ------------------------------------------------------------------ */
 
 /* Counter-based random bits: a strong 64-bit mix (splitmix64's finaliser) of
@@ -166,9 +157,9 @@ TSR_GEN_FN double ew_gen_normal(double p0, double p1, uint64_t key, int64_t i)
     const uint64_t k = 2 * (uint64_t)i;
     const double u1 = ew_gsub(1.0, ew_unit53(ew_mix64(key + EW_GEN_GOLDEN * k)));
     const double u2 = ew_unit53(ew_mix64(key + EW_GEN_GOLDEN * (k + 1)));
-    const double radius = ew_gmul(p1, ew_gsqrt(ew_gmul(-2.0, ew_plog(u1))));
+    const double radius = ew_gmul(p1, ew_gsqrt(ew_gmul(-2.0, ew_vm_log(u1))));
 
-    return ew_gadd(p0, ew_gmul(radius, ew_pcos(ew_gmul(6.283185307179586, u2))));
+    return ew_gadd(p0, ew_gmul(radius, ew_vm_cos(ew_gmul(6.283185307179586, u2))));
 }
 
 #endif /* TSR_KERNELS_CPU_EW_GEN_H */

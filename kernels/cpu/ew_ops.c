@@ -10,6 +10,7 @@
 #include "kernels/cpu/ew_ops.h"
 #include "kernels/cpu/ew_types.h"
 #include "kernels/cpu/ew_util.h"
+#include "kernels/cpu/ew_vmath.h"
 #include "kernels/kernel_args.h"
 
 /* ---- op templates ----------------------------------------------------------------- */
@@ -104,12 +105,55 @@ INST_INT(int64_t, uint64_t, i64)
 #define INST_FLT(E, T, SFX, MS)                                                                    \
     DEF_BIN(div, T, T, SFX, x / y)                                                                 \
     DEF_BIN(pow, T, T, SFX, pow##MS(x, y))                                                         \
-    DEF_UN(sqrt, T, T, SFX, sqrt##MS(x))                                                           \
-    DEF_UN(exp, T, T, SFX, exp##MS(x))                                                             \
-    DEF_UN(log, T, T, SFX, log##MS(x))                                                             \
-    DEF_UN(sin, T, T, SFX, sin##MS(x))                                                             \
-    DEF_UN(cos, T, T, SFX, cos##MS(x))
+    DEF_UN(sqrt, T, T, SFX, sqrt##MS(x))
 EW_FLOATS(INST_FLT)
+
+/* exp, log, sin and cos are ew_vmath.h's, which vectorise; a float is computed
+ * as a double with shorter polynomials. The C library takes the sines and
+ * cosines of the few arguments beyond EW_VM_TRIG_MAX, in a second pass. */
+#define DEF_MATH(NAME, T, SFX, EXPR)                                                               \
+    EW_SIMD_WIDE static void NAME##_##SFX(void *d_, const void *a_, const void *b_,                \
+                                          const void *c_, int64_t n)                               \
+    {                                                                                              \
+        T *restrict d = d_;                                                                        \
+        const T *a = a_;                                                                           \
+        (void)b_;                                                                                  \
+        (void)c_;                                                                                  \
+        for (int64_t k = 0; k < n; k++) {                                                          \
+            d[k] = (T)(EXPR(a[k]));                                                                \
+        }                                                                                          \
+    }
+#define EXP_F32(x) ew_vm_exp_prec(x, 0)
+#define LOG_F32(x) ew_vm_log_prec(x, 0)
+DEF_MATH(exp, float, f32, EXP_F32)
+DEF_MATH(exp, double, f64, ew_vm_exp)
+DEF_MATH(log, float, f32, LOG_F32)
+DEF_MATH(log, double, f64, ew_vm_log)
+
+#define DEF_TRIG(NAME, T, SFX, COS_WANTED, FULL, MS)                                               \
+    EW_SIMD_WIDE static void NAME##_##SFX(void *d_, const void *a_, const void *b_,                \
+                                          const void *c_, int64_t n)                               \
+    {                                                                                              \
+        T *restrict d = d_;                                                                        \
+        const T *a = a_;                                                                           \
+        int far = 0;                                                                               \
+        (void)b_;                                                                                  \
+        (void)c_;                                                                                  \
+        for (int64_t k = 0; k < n; k++) {                                                          \
+            T x = a[k];                                                                            \
+            d[k] = (T)ew_vm_sincos(x, COS_WANTED, FULL);                                           \
+            far |= fabs##MS(x) > (T)EW_VM_TRIG_MAX;                                                \
+        }                                                                                          \
+        for (int64_t k = 0; far && k < n; k++) {                                                   \
+            if (fabs##MS(a[k]) > (T)EW_VM_TRIG_MAX) {                                              \
+                d[k] = NAME##MS(a[k]);                                                             \
+            }                                                                                      \
+        }                                                                                          \
+    }
+DEF_TRIG(sin, float, f32, 0, 0, f)
+DEF_TRIG(sin, double, f64, 0, 1, )
+DEF_TRIG(cos, float, f32, 1, 0, f)
+DEF_TRIG(cos, double, f64, 1, 1, )
 
 #define ROW_FLT(name)                                                                              \
     {                                                                                              \

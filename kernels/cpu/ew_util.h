@@ -13,11 +13,15 @@
  * AVX2, and the loader picks per machine. */
 /* (Not under sanitizers: an instrumented ifunc resolver runs before their
  * runtime is up.) */
+/* Loops that compute more than they move (exp, log, sin, cos) get an AVX-512
+ * version too (EW_SIMD_WIDE); the memory-bound ones would not run faster. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) &&                             \
     !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 #define EW_SIMD __attribute__((target_clones("avx2", "default")))
+#define EW_SIMD_WIDE __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
 #else
 #define EW_SIMD
+#define EW_SIMD_WIDE
 #endif
 
 /* NaN test that compiles to nothing for integer types (F is the is_float flag). */

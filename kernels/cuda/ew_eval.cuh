@@ -167,37 +167,40 @@ TSR_HDI double m_sqrt(double x)
 {
     return sqrt(x);
 }
+/* exp, log, sin and cos are ew_vmath.h's, as on the CPU, so that they give the
+ * same bits on both (sines and cosines of |x| > EW_VM_TRIG_MAX aside: those come
+ * from the platform's library on each side). */
 TSR_HDI float m_exp(float x)
 {
-    return expf(x);
+    return (float)ew_vm_exp_prec(x, 0);
 }
 TSR_HDI double m_exp(double x)
 {
-    return exp(x);
+    return ew_vm_exp(x);
 }
 TSR_HDI float m_log(float x)
 {
-    return logf(x);
+    return (float)ew_vm_log_prec(x, 0);
 }
 TSR_HDI double m_log(double x)
 {
-    return log(x);
+    return ew_vm_log(x);
 }
 TSR_HDI float m_sin(float x)
 {
-    return sinf(x);
+    return fabsf(x) <= (float)EW_VM_TRIG_MAX ? (float)ew_vm_sincos(x, 0, 0) : sinf(x);
 }
 TSR_HDI double m_sin(double x)
 {
-    return sin(x);
+    return fabs(x) <= EW_VM_TRIG_MAX ? ew_vm_sincos(x, 0, 1) : sin(x);
 }
 TSR_HDI float m_cos(float x)
 {
-    return cosf(x);
+    return fabsf(x) <= (float)EW_VM_TRIG_MAX ? (float)ew_vm_sincos(x, 1, 0) : cosf(x);
 }
 TSR_HDI double m_cos(double x)
 {
-    return cos(x);
+    return fabs(x) <= EW_VM_TRIG_MAX ? ew_vm_sincos(x, 1, 1) : cos(x);
 }
 TSR_HDI float m_pow(float x, float y)
 {

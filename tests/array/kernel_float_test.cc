@@ -349,6 +349,157 @@ TEST_F(KernelTest, LargeOutputsAreWrittenExactly)
     }
 }
 
+// ---- exp, log, sin, cos (ew_vmath.h) ----------------------------------------------------
+
+// Distance of got from the exact value ref in units in the last place of T at
+// ref (the smallest subnormal's spacing below the normal range).
+template <class T>
+double UlpsOff(T got, long double ref)
+{
+    const T r = (T)ref;
+    const T above = std::nextafter(std::fabs(r), std::numeric_limits<T>::infinity());
+    const double ulp = std::fabs(r) < std::numeric_limits<T>::min()
+                           ? (double)std::numeric_limits<T>::denorm_min()
+                           : (double)(above - std::fabs(r));
+    return (double)(std::fabs((long double)got - ref) / ulp);
+}
+
+template <class T>
+long double ExactOf(int op, T x)
+{
+    const long double v = x;
+    switch (op) {
+    case TSR_EW_EXP:
+        return std::exp(v);
+    case TSR_EW_LOG:
+        return std::log(v);
+    case TSR_EW_SIN:
+        return std::sin(v);
+    default:
+        return std::cos(v);
+    }
+}
+
+// Arguments for op: ordinary ones, the whole range, the edges of exp, specials,
+// points next to multiples of pi/2 (where sine and cosine lose bits to the
+// reduction), and sines and cosines past EW_VM_TRIG_MAX (the C library's).
+template <class T>
+std::vector<T> TranscendentalArguments(std::mt19937_64 &rng, int n)
+{
+    const T specials[] = {0,
+                          (T)-0.0,
+                          1,
+                          -1,
+                          std::numeric_limits<T>::infinity(),
+                          -std::numeric_limits<T>::infinity(),
+                          std::numeric_limits<T>::quiet_NaN(),
+                          std::numeric_limits<T>::denorm_min(),
+                          std::numeric_limits<T>::min(),
+                          std::numeric_limits<T>::max()};
+    const double exp_edge = sizeof(T) == 4 ? 105.0 : 746.0;
+    auto unit = [&rng]() { return (double)(rng() >> 11) * 0x1.0p-53; };
+    std::vector<T> x((size_t)n);
+    for (T &v : x) {
+        switch (rng() % 8) {
+        case 0:
+        case 1:
+            v = (T)((unit() - 0.5) * 60);
+            break;
+        case 2:
+            v = (T)((unit() - 0.5) * 2 * EW_VM_TRIG_MAX);
+            break;
+        case 3: { /* any positive finite value, uniform in its bits */
+            const uint64_t bits = rng();
+            if (sizeof(T) == 4) {
+                uint32_t b = (uint32_t)bits % 0x7f800000u;
+                std::memcpy(&v, &b, 4);
+            } else {
+                uint64_t b = bits % 0x7ff0000000000000ull;
+                std::memcpy(&v, &b, 8);
+            }
+            break;
+        }
+        case 4:
+            v = (T)(exp_edge - unit() * 0.1 * exp_edge) * (rng() % 2 ? 1 : -1);
+            break;
+        case 5:
+            v = specials[rng() % 10];
+            break;
+        case 6: {
+            const long double half_pi = 1.5707963267948966192313216916397514L;
+            const int64_t k = (int64_t)(rng() % 120000) - 60000;
+            v = (T)((long double)k * half_pi);
+            for (int s = (int)(rng() % 5) - 2; s != 0; s += s > 0 ? -1 : 1) {
+                v = std::nextafter(v, (T)(s > 0 ? 1e30 : -1e30));
+            }
+            break;
+        }
+        default:
+            v = (T)((unit() - 0.5) * 2e12);
+            break;
+        }
+    }
+    return x;
+}
+
+// Each op over random arguments: within an ulp of the exact value (a float
+// within 0.51 ulp: computed as a double and rounded once), NaN exactly where the
+// exact value is, infinities and the sign of zero as they should be; and the
+// kernel's values (vectorised, with the machine's instruction set) the same bits
+// as ew_vmath.h's functions called one at a time here.
+template <class T>
+void CheckTranscendentals(std::mt19937_64 &rng)
+{
+    const int type = sizeof(T) == 4 ? TSR_FLOAT32 : TSR_FLOAT64;
+    const bool is_float = sizeof(T) == 4;
+    const int n = 20000;
+    for (int op : {TSR_EW_EXP, TSR_EW_LOG, TSR_EW_SIN, TSR_EW_COS}) {
+        std::vector<T> x = TranscendentalArguments<T>(rng, n);
+        Program p({n});
+        p.Op(op, type, p.Load(p.Leaf(TSR_LEAF_BUFFER, type, 0)));
+        Bytes out;
+        ASSERT_EQ(RunEw(p, {ToBytes(x)}, &out, (uint64_t)n * sizeof(T)), TSR_OK);
+        std::vector<T> got = FromBytes<T>(out);
+        double worst = 0;
+        for (int i = 0; i < n; i++) {
+            const T v = x[(size_t)i];
+            const T g = got[(size_t)i];
+            const long double ref = ExactOf<T>(op, v);
+            const bool far =
+                (op == TSR_EW_SIN || op == TSR_EW_COS) && !(std::fabs((double)v) <= EW_VM_TRIG_MAX);
+            if (std::isnan(ref)) {
+                ASSERT_TRUE(std::isnan(g)) << "op " << op << " of " << v << " gives " << g;
+                continue;
+            }
+            if (std::isinf((T)ref) || (T)ref == 0) {
+                ASSERT_TRUE(SameBits(g, (T)ref)) << "op " << op << " of " << v << " gives " << g;
+                continue;
+            }
+            const double off = UlpsOff(g, ref);
+            ASSERT_LE(off, far        ? 1.0
+                           : is_float ? 0.51
+                                      : 1.5)
+                << "op " << op << " of " << std::hexfloat << v << " gives " << g;
+            if (!far) {
+                worst = std::max(worst, off);
+                const int full = !is_float;
+                const double one = op == TSR_EW_EXP   ? ew_vm_exp_prec(v, full)
+                                   : op == TSR_EW_LOG ? ew_vm_log_prec(v, full)
+                                                      : ew_vm_sincos(v, op == TSR_EW_COS, full);
+                ASSERT_TRUE(SameBits(g, (T)one)) << "op " << op << " of " << std::hexfloat << v;
+            }
+        }
+        std::printf("  op %d on %s: at most %.3f ulp off\n", op, is_float ? "float32" : "float64",
+                    worst);
+    }
+}
+
+TEST_F(KernelTest, TranscendentalsAreWithinAnUlp)
+{
+    CheckTranscendentals<float>(rng_);
+    CheckTranscendentals<double>(rng_);
+}
+
 // Random float programs over outputs streamed from the registers (at least 4 MiB,
 // 32-byte aligned or one to three elements past that), against the
 // element-by-element reference.
