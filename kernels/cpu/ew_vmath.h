@@ -8,14 +8,16 @@
  * Every product and sum is rounded on its own, never contracted into an FMA (the
  * library is ISO C, where GCC does not contract; clang is told not to per
  * function, EW_VM_NOFMA; nvcc is given --fmad=false; a GNU C or C++ includer
- * built for a target with FMA needs -ffp-contract=off), so a value is the same bits
- * on every device, and the NORMAL generator that uses ew_vm_log and ew_vm_cos
+ * built for a target with FMA needs -ffp-contract=off), so a value is the same
+ * bits on every device, and the NORMAL generator that uses ew_vm_log and ew_vm_cos
  * gives a chunk the same values on a CPU and a GPU.
  *
- * Accuracy, float64: about an ulp (measured at most 1.2 for exp and log over their
- * whole range, 0.9 for sin and cos, also next to multiples of pi/2) for sin and
- * cos of |x| <= EW_VM_TRIG_MAX (a caller hands larger arguments to the C library). The float32 versions compute in float64 and round
- * once at the end: almost always the correctly rounded float.
+ * Accuracy: float64 within about an ulp (measured: at most 1.2 ulp for exp and
+ * log over their whole range, 0.9 for sin and cos, next to multiples of pi/2
+ * too), sin and cos for |x| <= EW_VM_TRIG_MAX only (callers hand larger
+ * arguments to the C library). The float32 versions compute in float64 and round
+ * once at the end: almost always the correctly rounded float (at most 0.503 ulp
+ * over every 13th float32).
  *
  * Private to kernels/. */
 #ifndef TSR_KERNELS_CPU_EW_VMATH_H
