@@ -13,13 +13,18 @@
  *                      2e8 elements in chunks of 8e6 [2e6 in 5e5]
  *   matmul_f64         x @ y (tsr_array_matmul), x and y random float64 8000 x 8000
  *                      in 2000 x 2000 chunks [1000 x 1000 in 250 x 250]
+ *   math_chain         cos(log(exp(sin(x)) + 1) * x) (6 ops, 4 of them transcendental),
+ *                      x random float32 of 1e8 elements in chunks of 8e6 [2e6 in 5e5]:
+ *                      not one of the issue's workloads; it measures the math functions
+ *                      (kernels/cpu/ew_vmath.h) against NumPy's SIMD ones
  * One case at a time, each in a runtime of its own: x (and y) is generated and
  * persisted (tsr_array_persist) before the timing; a timed run builds the expression and
  * computes it into a host buffer (allocated and touched before the runs) with
  * tsr_array_compute. One untimed warm-up run. The result of the last run is checked
  * in C over the inputs' values (computed into host buffers after the timing): every
  * mean against float64 column and row sums, the sum against a float64 sum, every
- * chain output against the chain in float32, 256 entries of the product against
+ * chain output against the chain in float32 (the C library's functions), 256
+ * entries of the product against
  * float64 dot products. A wrong one gives value null, check
  * "FAILED ...", a message on stderr and exit status 1.
  *
@@ -35,7 +40,8 @@
  * over two 512 MiB buffers [64 MiB] after a warm-up): reading x once (mean: 8 n^2
  * bytes; sum: 4 n) over the read bandwidth (a sum over both buffers), or reading x
  * and writing the result (chain: 8 n) over the scale bandwidth (b = 3a, read +
- * write bytes counted, as STREAM does). matmul_f64's is the BLAS bound: the same
+ * write bytes counted, as STREAM does; math_chain's too, far below its time).
+ * matmul_f64's is the BLAS bound: the same
  * product through NumPy's matmul (one BLAS call, as many threads) in the same run,
  * i.e. 2 n^3 flops at that rate (null without NumPy). */
 #include <math.h>
@@ -64,10 +70,13 @@ const struct array_case array_cases[] = {
      4000},
     {"elementwise_chain", "sqrt(abs(x * 1.5 + 0.5)) * x - 2 (6 ops: mul, add, abs, sqrt, mul, sub)",
      200000000, 8000000, 2000000, 500000, KIND_CHAIN, 1, TSR_FLOAT32, FLOOR_SCALE, 50000000},
+    {"math_chain", "cos(log(exp(sin(x)) + 1) * x) (6 ops: sin, exp, add, log, mul, cos)", 100000000,
+     8000000, 2000000, 500000, KIND_MATH_CHAIN, 1, TSR_FLOAT32, FLOOR_SCALE, 50000000},
 };
 const size_t array_n_cases = sizeof(array_cases) / sizeof(array_cases[0]);
 
-/* The chain of elementwise_chain, step by step (the same as the peers'). */
+/* The chains of elementwise_chain and math_chain, step by step (the same as the
+ * peers'). */
 enum chain_step_kind { STEP_SCALAR, STEP_UNARY, STEP_TIMES_X };
 
 struct chain_step {
@@ -76,11 +85,20 @@ struct chain_step {
     double value;
 };
 
-static const struct chain_step chain[] = {
+#define N_CHAIN_STEPS 6
+static const struct chain_step arith_chain[N_CHAIN_STEPS] = {
     {STEP_SCALAR, TSR_OP_MUL, 1.5}, {STEP_SCALAR, TSR_OP_ADD, 0.5}, {STEP_UNARY, TSR_OP_ABS, 0},
     {STEP_UNARY, TSR_OP_SQRT, 0},   {STEP_TIMES_X, TSR_OP_MUL, 0},  {STEP_SCALAR, TSR_OP_SUB, 2},
 };
-#define N_CHAIN_STEPS (sizeof(chain) / sizeof(chain[0]))
+static const struct chain_step math_chain[N_CHAIN_STEPS] = {
+    {STEP_UNARY, TSR_OP_SIN, 0}, {STEP_UNARY, TSR_OP_EXP, 0},   {STEP_SCALAR, TSR_OP_ADD, 1},
+    {STEP_UNARY, TSR_OP_LOG, 0}, {STEP_TIMES_X, TSR_OP_MUL, 0}, {STEP_UNARY, TSR_OP_COS, 0},
+};
+
+static const struct chain_step *chain_of(enum array_kind kind)
+{
+    return kind == KIND_MATH_CHAIN ? math_chain : arith_chain;
+}
 
 /* The floor's bandwidth for one case, measured just before it. */
 struct array_floor {
@@ -270,7 +288,7 @@ static tsr_status_t chain_apply(const struct chain_step *s, tsr_array_t *cur, ts
     return TSR_EINVAL;
 }
 
-static tsr_status_t build_chain(tsr_array_t *x, tsr_array_t **y_out)
+static tsr_status_t build_chain(const struct chain_step *chain, tsr_array_t *x, tsr_array_t **y_out)
 {
     tsr_array_t *cur = tsr_array_retain(x);
     tsr_status_t st = TSR_OK;
@@ -308,7 +326,8 @@ tsr_status_t array_build_expr(const struct array_run *r, tsr_array_t **y_out)
         st = tsr_array_reduce(TSR_REDUCE_SUM, r->x, NULL, y_out);
         break;
     case KIND_CHAIN:
-        st = build_chain(r->x, y_out);
+    case KIND_MATH_CHAIN:
+        st = build_chain(chain_of(r->c->kind), r->x, y_out);
         break;
     case KIND_MATMUL_F64:
         st = tsr_array_matmul(r->x, r->y, y_out);
@@ -441,16 +460,48 @@ static double sum_f32_in_f64(const float *x, size_t n)
     return (s[0] + s[1]) + (s[2] + s[3]);
 }
 
+/* One step of a chain on one float32 value, with the C library's functions. */
+static float chain_step_ref(const struct chain_step *s, float v, float x)
+{
+    const float c = (float)s->value;
+
+    if (s->kind == STEP_TIMES_X) {
+        return v * x;
+    }
+    if (s->kind == STEP_SCALAR) {
+        return s->op == TSR_OP_ADD ? v + c : s->op == TSR_OP_SUB ? v - c : v * c;
+    }
+    switch (s->op) {
+    case TSR_OP_ABS:
+        return fabsf(v);
+    case TSR_OP_SQRT:
+        return sqrtf(v);
+    case TSR_OP_EXP:
+        return expf(v);
+    case TSR_OP_LOG:
+        return logf(v);
+    case TSR_OP_SIN:
+        return sinf(v);
+    default:
+        return cosf(v);
+    }
+}
+
 /* Largest error of the chain relative to max(1, |reference|), the reference in
  * float32 step by step as NumPy does; *n_bad_out counts those above ARRAY_REL_TOL. */
 static double chain_max_error(const struct array_run *r, const float *x, int64_t *n_bad_out)
 {
+    const struct chain_step *chain = chain_of(r->c->kind);
     const float *out = r->out;
     double max_err = 0.0;
 
     *n_bad_out = 0;
     for (int64_t i = 0; i < r->n; i++) {
-        float ref = sqrtf(fabsf(x[i] * 1.5f + 0.5f)) * x[i] - 2.0f;
+        float ref = x[i];
+
+        for (size_t k = 0; k < N_CHAIN_STEPS; k++) {
+            ref = chain_step_ref(&chain[k], ref, x[i]);
+        }
         double err = fabs((double)out[i] - (double)ref) / fmax(1.0, fabs((double)ref));
 
         *n_bad_out += err > ARRAY_REL_TOL;
@@ -541,7 +592,7 @@ void array_run_check(struct array_run *r)
         check_mean(r, x);
     } else if (r->c->kind == KIND_SUM_F32) {
         check_sum(r, x);
-    } else if (r->c->kind == KIND_CHAIN) {
+    } else if (r->c->kind == KIND_CHAIN || r->c->kind == KIND_MATH_CHAIN) {
         check_chain(r, x);
     } else {
         check_matmul(r, x, y);

@@ -21,9 +21,15 @@
 
 #define ARRAY_PEER_PROG "tessera-peer-array"
 #define ARRAY_SEED 42
-#define ARRAY_REL_TOL 1e-6 /* float32 results (one rounding, or a few in the chain) */
+#define ARRAY_REL_TOL 1e-6 /* float32 results (one rounding, or a few in the chains) */
 
-enum array_kind { KIND_MEAN_X_PLUS_XT, KIND_SUM_F32, KIND_MATMUL_F64, KIND_CHAIN };
+enum array_kind {
+    KIND_MEAN_X_PLUS_XT,
+    KIND_SUM_F32,
+    KIND_MATMUL_F64,
+    KIND_CHAIN,     /* elementwise_chain: arithmetic, memory-bound */
+    KIND_MATH_CHAIN /* math_chain: exp, log, sin, cos, compute-bound */
+};
 
 /* The floor of a CPU case: STREAM-like read or scale bandwidth, or the BLAS rate.
  * On a GPU: the bytes of READ (x once) or SCALE (x and the result) over the
@@ -44,7 +50,7 @@ struct array_case {
     int64_t chunk_gpu;       /* chunks at full size on a GPU (quick sizes keep chunk_quick) */
 };
 
-/* The four workloads, in the order they run. */
+/* The workloads, in the order they run. */
 extern const struct array_case array_cases[];
 extern const size_t array_n_cases;
 

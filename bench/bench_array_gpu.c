@@ -337,6 +337,7 @@ static const char *target_text(enum array_kind kind)
     case KIND_MATMUL_F64:
         return "at least CuPy's speed (or both within 10% of one cublasDgemm)";
     case KIND_MEAN_X_PLUS_XT:
+    case KIND_MATH_CHAIN:
         break;
     }
     return "at least CuPy's speed (or both within 10% of the floor)";

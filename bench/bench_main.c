@@ -40,10 +40,11 @@ static const struct bench_scenario scenarios[] = {
     {"array",
      "chunked-array expressions vs dask.array and NumPy (CuPy on a GPU), and the bandwidth or "
      "BLAS bound",
-     {"mean_x_plus_xt, sum_f32, matmul_f64, elementwise_chain",
-      "mean_x_plus_xt_sim, sum_f32_sim, matmul_f64_sim, elementwise_chain_sim, sum_spill_sim",
-      "mean_x_plus_xt_gpu, sum_f32_gpu, matmul_f64_gpu, elementwise_chain_gpu, sum_spill_gpu "
-      "(8 GiB device limit)"},
+     {"mean_x_plus_xt, sum_f32, matmul_f64, elementwise_chain, math_chain",
+      "mean_x_plus_xt_sim, sum_f32_sim, matmul_f64_sim, elementwise_chain_sim, math_chain_sim, "
+      "sum_spill_sim",
+      "mean_x_plus_xt_gpu, sum_f32_gpu, matmul_f64_gpu, elementwise_chain_gpu, math_chain_gpu, "
+      "sum_spill_gpu (8 GiB device limit)"},
      bench_array_run},
 };
 #define N_SCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
