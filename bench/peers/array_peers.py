@@ -11,6 +11,7 @@ CASE, and what is timed (the data is made before and is not timed):
   matmul_f64         x @ y, x and y random float64 N x N, chunks C x C
   elementwise_chain  sqrt(abs(x * 1.5 + 0.5)) * x - 2 (6 ops), x random float32 of
                      N elements, chunks of C; the result is a new array of N float32
+  math_chain         cos(log(exp(sin(x)) + 1) * x) (6 ops), x as for elementwise_chain
   sum_spill          (cupy only) x.sum(), x random float32 of N elements, with the
                      memory pool limited to B bytes (--limit-bytes)
 
@@ -45,7 +46,8 @@ import subprocess
 import sys
 import time
 
-CASES = ("mean_x_plus_xt", "sum_f32", "matmul_f64", "elementwise_chain", "sum_spill")
+CASES = ("mean_x_plus_xt", "sum_f32", "matmul_f64", "elementwise_chain", "math_chain",
+         "sum_spill")
 LIBS = ("numpy", "dask")
 BLAS_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                     "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
@@ -128,6 +130,9 @@ def run_numpy(a):
         x = rng.random((n, n))
         y = rng.random((n, n))
         fn = lambda: x @ y
+    elif a.case == "math_chain":
+        x = rng.random(n, dtype=np.float32)
+        fn = lambda: np.cos(np.log(np.exp(np.sin(x)) + 1) * x)
     else:
         x = rng.random(n, dtype=np.float32)
         fn = lambda: np.sqrt(np.abs(x * 1.5 + 0.5)) * x - 2
@@ -147,19 +152,27 @@ def run_dask(a):
         emit(a.case, "dask", "missing", [], None)
         return
     n, c = a.n, a.chunk
+
+    def random(shape, chunks, dtype, seed):
+        # dask.array.random.default_rng came in dask 2023.2; Debian 12 has 2022.12.
+        if hasattr(da.random, "default_rng"):
+            return da.random.default_rng(seed).random(shape, chunks=chunks, dtype=dtype)
+        return da.random.RandomState(seed).random_sample(shape, chunks=chunks).astype(dtype)
+
     with dask.config.set(scheduler="threads", num_workers=a.threads):
-        rng = da.random.default_rng(a.seed)
         if a.case in ("mean_x_plus_xt", "matmul_f64"):
-            x = rng.random((n, n), chunks=(c, c)).persist()
-            y = rng.random((n, n), chunks=(c, c)).persist() if a.case == "matmul_f64" else None
+            x = random((n, n), (c, c), np.float64, a.seed).persist()
+            y = random((n, n), (c, c), np.float64, a.seed + 1).persist() if a.case == "matmul_f64" else None
         else:
-            x = rng.random(n, chunks=c, dtype=np.float32).persist()
+            x = random(n, c, np.float32, a.seed).persist()
         if a.case == "mean_x_plus_xt":
             fn = lambda: (x + x.T).mean(axis=0).compute()
         elif a.case == "sum_f32":
             fn = lambda: x.sum().compute()
         elif a.case == "matmul_f64":
             fn = lambda: (x @ y).compute()
+        elif a.case == "math_chain":
+            fn = lambda: da.cos(da.log(da.exp(da.sin(x)) + 1) * x).compute()
         else:
             fn = lambda: (da.sqrt(da.abs(x * 1.5 + 0.5)) * x - 2).compute()
         times, out = timed(fn, a.runs)
@@ -214,6 +227,8 @@ def cupy_case(cp, a):
         y = rng.random((n, n))
         return lambda: x @ y
     x = rng.random(n, dtype=cp.float32)
+    if a.case == "math_chain":
+        return lambda: cp.cos(cp.log(cp.exp(cp.sin(x)) + 1) * x)
     return lambda: cp.sqrt(cp.abs(x * 1.5 + 0.5)) * x - 2
 
 
