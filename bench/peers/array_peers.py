@@ -162,7 +162,9 @@ def run_dask(a):
     with dask.config.set(scheduler="threads", num_workers=a.threads):
         if a.case in ("mean_x_plus_xt", "matmul_f64"):
             x = random((n, n), (c, c), np.float64, a.seed).persist()
-            y = random((n, n), (c, c), np.float64, a.seed + 1).persist() if a.case == "matmul_f64" else None
+            y = None
+            if a.case == "matmul_f64":
+                y = random((n, n), (c, c), np.float64, a.seed + 1).persist()
         else:
             x = random(n, c, np.float32, a.seed).persist()
         if a.case == "mean_x_plus_xt":
