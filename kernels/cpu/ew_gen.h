@@ -123,10 +123,16 @@ TSR_GEN_FN uint64_t ew_mix64(uint64_t z)
     return z;
 }
 
-/* 53 random bits as a double in [0, 1). */
+/* 53 random bits as a double in [0, 1): (bits >> 11) * 2^-53, with the integer
+ * converted exactly in two 32-bit halves through the representation of 2^52 + h,
+ * which vector units without a 64-bit integer conversion (AVX2) can do. */
 TSR_GEN_FN double ew_unit53(uint64_t bits)
 {
-    return (double)(bits >> 11) * 0x1.0p-53;
+    const uint64_t m = bits >> 11;
+    const double hi = ew_gsub(ew_gfrom_bits(0x4330000000000000ull | (m >> 32)), 0x1p52);
+    const double lo = ew_gsub(ew_gfrom_bits(0x4330000000000000ull | (m & 0xffffffffull)), 0x1p52);
+
+    return ew_gmul(ew_gadd(ew_gmul(hi, 0x1p32), lo), 0x1.0p-53);
 }
 
 /* The key of a leaf's seed, computed once per leaf. */
