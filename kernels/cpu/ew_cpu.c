@@ -129,8 +129,8 @@ static int arange_is_integral(const tsr_ew_leaf_t *leaf, int64_t index, int64_t 
            fabs(leaf->p0 + i1 * leaf->p1) < lim;
 }
 
-EW_SIMD_WIDE static void generate(void *dst, const tsr_ew_leaf_t *leaf, int64_t index,
-                                  int64_t step, int64_t n)
+EW_SIMD_WIDE static void generate(void *dst, const tsr_ew_leaf_t *leaf, int64_t index, int64_t step,
+                                  int64_t n)
 {
     double v[BLOCK];
     const uint64_t key = ew_gen_key(leaf->seed);
