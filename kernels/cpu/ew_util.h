@@ -13,8 +13,9 @@
  * AVX2, and the loader picks per machine. */
 /* (Not under sanitizers: an instrumented ifunc resolver runs before their
  * runtime is up.) */
-/* Loops that compute more than they move (exp, log, sin, cos) get an AVX-512
- * version too (EW_SIMD_WIDE); the memory-bound ones would not run faster. */
+/* Loops that compute more than they move (exp, log, sin, cos, the random
+ * generators) get an AVX-512 version too (EW_SIMD_WIDE); the memory-bound ones
+ * would not run faster. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) &&                             \
     !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 #define EW_SIMD __attribute__((target_clones("avx2", "default")))
