@@ -149,7 +149,8 @@ TSR_GEN_FN uint64_t ew_gen_key(uint64_t seed)
 TSR_GEN_FN double ew_gen_i64_to_double(int64_t i)
 {
     const uint64_t u = (uint64_t)i;
-    const uint64_t hi_bits = 0x4338000000000000ull + (uint64_t)(int64_t)(int32_t)(uint32_t)(u >> 32);
+    const uint64_t hi_bits =
+        0x4338000000000000ull + (uint64_t)(int64_t)(int32_t)(uint32_t)(u >> 32);
     const double hi = ew_gsub(ew_gfrom_bits(hi_bits), 0x1.8p52);
     const double lo = ew_gsub(ew_gfrom_bits(0x4330000000000000ull | (u & 0xffffffffull)), 0x1p52);
 
