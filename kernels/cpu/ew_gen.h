@@ -143,20 +143,19 @@ TSR_GEN_FN uint64_t ew_gen_key(uint64_t seed)
 
 #define EW_GEN_GOLDEN 0x9e3779b97f4a7c15ull
 
-/* p0 + i * p1. */
 /* (double)i, rounded once as the conversion is, from two exact halves (see
  * ew_unit53): the signed high one through the representation of 1.5 * 2^52 + h. */
 TSR_GEN_FN double ew_gen_i64_to_double(int64_t i)
 {
     const uint64_t u = (uint64_t)i;
-    const uint64_t hi_bits =
-        0x4338000000000000ull + (uint64_t)(int64_t)(int32_t)(uint32_t)(u >> 32);
-    const double hi = ew_gsub(ew_gfrom_bits(hi_bits), 0x1.8p52);
+    const int64_t hi_signed = (int64_t)(u >> 32) - (int64_t)((u >> 63) << 32);
+    const double hi = ew_gsub(ew_gfrom_bits(0x4338000000000000ull + (uint64_t)hi_signed), 0x1.8p52);
     const double lo = ew_gsub(ew_gfrom_bits(0x4330000000000000ull | (u & 0xffffffffull)), 0x1p52);
 
     return ew_gadd(ew_gmul(hi, 0x1p32), lo);
 }
 
+/* p0 + i * p1. */
 TSR_GEN_FN double ew_gen_arange(double p0, double p1, int64_t i)
 {
     return ew_gadd(p0, ew_gmul(ew_gen_i64_to_double(i), p1));

@@ -553,6 +553,38 @@ std::vector<double> Generate(int kind, double p0, double p1, uint64_t seed, int6
     return FromBytes<double>(out);
 }
 
+// ARANGE and UNIFORM values against their definitions computed here with plain
+// casts (the kernel converts integers without them, to vectorise): p0 + i * p1,
+// and p0 + (p1 - p0) * (mix(key + golden * i) >> 11) * 2^-53, at offsets small,
+// past 2^53, and negative.
+TEST_F(KernelTest, ArangeAndUniformMatchTheirDefinitions)
+{
+    auto mix = [](uint64_t z) {
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        return z ^ (z >> 31);
+    };
+    const int64_t n = 3001;
+    for (int64_t offset : {(int64_t)0, (int64_t)(rng_() >> 8), (int64_t)(rng_() >> 1),
+                           -(int64_t)(rng_() >> 2), (int64_t)1 << 53, -((int64_t)1 << 62)}) {
+        const double p0 = (double)(int64_t)(rng_() % 2001 - 1000) * 0.125;
+        const double p1 = (double)(rng_() >> 11) * 0x1.0p-53 * 8 - 4;
+        const uint64_t seed = rng_();
+        std::vector<double> a = Generate(TSR_LEAF_ARANGE, p0, p1, seed, offset, n);
+        std::vector<double> u = Generate(TSR_LEAF_UNIFORM, p0, p0 + 3 * p1, seed, offset, n);
+        const uint64_t key = mix(seed ^ 0x5851f42d4c957f2dull);
+        for (int64_t k = 0; k < n; k++) {
+            const int64_t i = (int64_t)((uint64_t)offset + (uint64_t)k);
+            volatile double prod = (double)i * p1; /* rounded before the sum, as the kernel */
+            ASSERT_TRUE(SameBits(a[(size_t)k], p0 + prod)) << "arange at index " << i;
+            const double unit = (double)(mix(key + 0x9e3779b97f4a7c15ull * (uint64_t)i) >> 11) *
+                                0x1.0p-53;
+            volatile double scaled = ((p0 + 3 * p1) - p0) * unit;
+            ASSERT_TRUE(SameBits(u[(size_t)k], p0 + scaled)) << "uniform at index " << i;
+        }
+    }
+}
+
 TEST_F(KernelTest, NormalValuesHaveTheirMeanAndDeviation)
 {
     const int64_t n = 1 << 20;
