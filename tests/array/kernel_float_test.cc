@@ -577,8 +577,8 @@ TEST_F(KernelTest, ArangeAndUniformMatchTheirDefinitions)
             const int64_t i = (int64_t)((uint64_t)offset + (uint64_t)k);
             volatile double prod = (double)i * p1; /* rounded before the sum, as the kernel */
             ASSERT_TRUE(SameBits(a[(size_t)k], p0 + prod)) << "arange at index " << i;
-            const double unit = (double)(mix(key + 0x9e3779b97f4a7c15ull * (uint64_t)i) >> 11) *
-                                0x1.0p-53;
+            const double unit =
+                (double)(mix(key + 0x9e3779b97f4a7c15ull * (uint64_t)i) >> 11) * 0x1.0p-53;
             volatile double scaled = ((p0 + 3 * p1) - p0) * unit;
             ASSERT_TRUE(SameBits(u[(size_t)k], p0 + scaled)) << "uniform at index " << i;
         }
