@@ -59,7 +59,7 @@ BENCH_TIMEOUT="${TESSERA_BENCH_TIMEOUT:-150}"
 # A benchmark, or benchmark:case for one case alone (its own process, time limit and row):
 # the array GPU cases each run on their own so that one that fails or hangs costs only itself.
 BENCHES=(transfer overhead gemm array:mean_x_plus_xt_gpu array:sum_f32_gpu array:matmul_f64_gpu
-    array:elementwise_chain_gpu spill array:sum_spill_gpu)
+    array:elementwise_chain_gpu array:math_chain_gpu spill array:sum_spill_gpu)
 CMAKE_CONFIG_ARGS=(-G Ninja -DCMAKE_BUILD_TYPE=Release -DTESSERA_WITH_CUDA=ON
     -DCMAKE_CUDA_ARCHITECTURES=90)
 
