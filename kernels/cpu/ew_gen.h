@@ -95,20 +95,6 @@ TSR_GEN_FN double ew_gsqrt(double x)
 #endif
 }
 
-TSR_GEN_FN uint64_t ew_gbits(double x)
-{
-    uint64_t u;
-    memcpy(&u, &x, sizeof(u));
-    return u;
-}
-
-TSR_GEN_FN double ew_gfrom_bits(uint64_t u)
-{
-    double x;
-    memcpy(&x, &u, sizeof(x));
-    return x;
-}
-
 /* ---- the generators ------------------------------------------------------------------ */
 
 /* Counter-based random bits: a strong 64-bit mix (splitmix64's finaliser) of
@@ -129,8 +115,8 @@ TSR_GEN_FN uint64_t ew_mix64(uint64_t z)
 TSR_GEN_FN double ew_unit53(uint64_t bits)
 {
     const uint64_t m = bits >> 11;
-    const double hi = ew_gsub(ew_gfrom_bits(0x4330000000000000ull | (m >> 32)), 0x1p52);
-    const double lo = ew_gsub(ew_gfrom_bits(0x4330000000000000ull | (m & 0xffffffffull)), 0x1p52);
+    const double hi = ew_gsub(ew_vm_from_bits(0x4330000000000000ull | (m >> 32)), 0x1p52);
+    const double lo = ew_gsub(ew_vm_from_bits(0x4330000000000000ull | (m & 0xffffffffull)), 0x1p52);
 
     return ew_gmul(ew_gadd(ew_gmul(hi, 0x1p32), lo), 0x1.0p-53);
 }
@@ -149,8 +135,8 @@ TSR_GEN_FN double ew_gen_i64_to_double(int64_t i)
 {
     const uint64_t u = (uint64_t)i;
     const int64_t hi_signed = (int64_t)(u >> 32) - (int64_t)((u >> 63) << 32);
-    const double hi = ew_gsub(ew_gfrom_bits(0x4338000000000000ull + (uint64_t)hi_signed), 0x1.8p52);
-    const double lo = ew_gsub(ew_gfrom_bits(0x4330000000000000ull | (u & 0xffffffffull)), 0x1p52);
+    const double hi = ew_gsub(ew_vm_from_bits(0x4338000000000000ull + (uint64_t)hi_signed), 0x1.8p52);
+    const double lo = ew_gsub(ew_vm_from_bits(0x4330000000000000ull | (u & 0xffffffffull)), 0x1p52);
 
     return ew_gadd(ew_gmul(hi, 0x1p32), lo);
 }

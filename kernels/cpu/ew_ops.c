@@ -32,9 +32,10 @@
     }
 #define DEF_BIN(NAME, T, UT, SFX, EXPR) DEF_BIN_R(NAME, T, T, SFX, EXPR)
 #define DEF_CMP(NAME, T, SFX, OPR) DEF_BIN_R(NAME, T, uint8_t, SFX, x OPR y)
-#define DEF_UN(NAME, T, UT, SFX, EXPR)                                                             \
-    EW_SIMD static void NAME##_##SFX(void *d_, const void *a_, const void *b_, const void *c_,     \
-                                     int64_t n)                                                    \
+/* A unary op, its loop compiled with CLONES (EW_SIMD or EW_SIMD_WIDE). */
+#define DEF_UN_CLONES(CLONES, NAME, T, SFX, EXPR)                                                  \
+    CLONES static void NAME##_##SFX(void *d_, const void *a_, const void *b_, const void *c_,      \
+                                    int64_t n)                                                     \
     {                                                                                              \
         T *restrict d = d_;                                                                        \
         const T *a = a_;                                                                           \
@@ -45,6 +46,7 @@
             d[k] = (EXPR);                                                                         \
         }                                                                                          \
     }
+#define DEF_UN(NAME, T, UT, SFX, EXPR) DEF_UN_CLONES(EW_SIMD, NAME, T, SFX, EXPR)
 
 /* Ops on every type. */
 #define INST_ANY(E, T, UT, SFX, F)                                                                 \
@@ -111,24 +113,10 @@ EW_FLOATS(INST_FLT)
 /* exp, log, sin and cos are ew_vmath.h's, which vectorise; a float is computed
  * as a double with shorter polynomials. The C library takes the sines and
  * cosines of the few arguments beyond EW_VM_TRIG_MAX, in a second pass. */
-#define DEF_MATH(NAME, T, SFX, EXPR)                                                               \
-    EW_SIMD_WIDE static void NAME##_##SFX(void *d_, const void *a_, const void *b_,                \
-                                          const void *c_, int64_t n)                               \
-    {                                                                                              \
-        T *restrict d = d_;                                                                        \
-        const T *a = a_;                                                                           \
-        (void)b_;                                                                                  \
-        (void)c_;                                                                                  \
-        for (int64_t k = 0; k < n; k++) {                                                          \
-            d[k] = (T)(EXPR(a[k]));                                                                \
-        }                                                                                          \
-    }
-#define EXP_F32(x) ew_vm_exp_prec(x, 0)
-#define LOG_F32(x) ew_vm_log_prec(x, 0)
-DEF_MATH(exp, float, f32, EXP_F32)
-DEF_MATH(exp, double, f64, ew_vm_exp)
-DEF_MATH(log, float, f32, LOG_F32)
-DEF_MATH(log, double, f64, ew_vm_log)
+DEF_UN_CLONES(EW_SIMD_WIDE, exp, float, f32, (float)ew_vm_exp_prec(x, 0))
+DEF_UN_CLONES(EW_SIMD_WIDE, exp, double, f64, ew_vm_exp(x))
+DEF_UN_CLONES(EW_SIMD_WIDE, log, float, f32, (float)ew_vm_log_prec(x, 0))
+DEF_UN_CLONES(EW_SIMD_WIDE, log, double, f64, ew_vm_log(x))
 
 #define DEF_TRIG(NAME, T, SFX, COS_WANTED, FULL, MS)                                               \
     EW_SIMD_WIDE static void NAME##_##SFX(void *d_, const void *a_, const void *b_,                \
