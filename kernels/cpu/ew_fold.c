@@ -138,8 +138,9 @@ EW_SIMD static int ascending(const int64_t *ix, int64_t n)
  * tsr_red_arg_t), and the fold of values with their indices and the merge of
  * partials built on it. Along a reduced dimension a block is folded in two
  * passes instead of one test per value: its extreme by EXT's vectorised lanes
- * (the first NaN if there is one), then the lowest index holding that value (a
- * NaN: any NaN), which then meets the partial as one value. */
+ * (the first NaN if there is one), then, unless the partial beats that value
+ * wherever it is, the lowest index holding it (a NaN: any NaN), which then meets
+ * the partial as one value. */
 #define DEF_ARG_BEATS(NAME, T, SFX, F, BETTER, EXT)                                                \
     static inline int NAME##_beats_##SFX(T v, int64_t i, const tsr_red_arg_t *a)                   \
     {                                                                                              \
@@ -171,6 +172,9 @@ EW_SIMD static int ascending(const int64_t *ix, int64_t n)
     static void NAME##_block_##SFX(tsr_red_arg_t *a, const T *v, const int64_t *ix, int64_t n)     \
     {                                                                                              \
         const T m = EXT##_lanes_##SFX(v[0], v, n);                                                 \
+        if (!NAME##_beats_##SFX(m, INT64_MIN, a)) {                                                \
+            return; /* not even at the lowest index: no need to find where it is */                \
+        }                                                                                          \
         const int64_t at = NAME##_lowest_##SFX(m, v, ix, n);                                       \
         const int64_t best = ix[at];                                                               \
         if (NAME##_beats_##SFX(v[at], best, a)) {                                                  \
