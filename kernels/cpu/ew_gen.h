@@ -110,13 +110,12 @@ TSR_GEN_FN uint64_t ew_mix64(uint64_t z)
 }
 
 /* 53 random bits as a double in [0, 1): (bits >> 11) * 2^-53, with the integer
- * converted exactly in two 32-bit halves through the representation of 2^52 + h,
- * which vector units without a 64-bit integer conversion (AVX2) can do. */
+ * converted exactly in two 32-bit halves (ew_vm_u52_to_double). */
 TSR_GEN_FN double ew_unit53(uint64_t bits)
 {
     const uint64_t m = bits >> 11;
-    const double hi = ew_gsub(ew_vm_from_bits(0x4330000000000000ull | (m >> 32)), 0x1p52);
-    const double lo = ew_gsub(ew_vm_from_bits(0x4330000000000000ull | (m & 0xffffffffull)), 0x1p52);
+    const double hi = ew_vm_u52_to_double(m >> 32);
+    const double lo = ew_vm_u52_to_double(m & 0xffffffffull);
 
     return ew_gmul(ew_gadd(ew_gmul(hi, 0x1p32), lo), 0x1.0p-53);
 }
@@ -130,13 +129,12 @@ TSR_GEN_FN uint64_t ew_gen_key(uint64_t seed)
 #define EW_GEN_GOLDEN 0x9e3779b97f4a7c15ull
 
 /* (double)i, rounded once as the conversion is, from two exact halves (see
- * ew_unit53): the signed high one through the representation of 1.5 * 2^52 + h. */
+ * ew_unit53), the high one signed: less 2^32 when i is negative. */
 TSR_GEN_FN double ew_gen_i64_to_double(int64_t i)
 {
     const uint64_t u = (uint64_t)i;
-    const int64_t hi_signed = (int64_t)(u >> 32) - (int64_t)((u >> 63) << 32);
-    const double hi = ew_gsub(ew_vm_from_bits(0x4338000000000000ull + (uint64_t)hi_signed), 0x1.8p52);
-    const double lo = ew_gsub(ew_vm_from_bits(0x4330000000000000ull | (u & 0xffffffffull)), 0x1p52);
+    const double hi = ew_gsub(ew_vm_u52_to_double(u >> 32), (u >> 63) ? 0x1p32 : 0.0);
+    const double lo = ew_vm_u52_to_double(u & 0xffffffffull);
 
     return ew_gadd(ew_gmul(hi, 0x1p32), lo);
 }

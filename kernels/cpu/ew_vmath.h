@@ -61,23 +61,33 @@ EW_VM_FN double ew_vm_from_bits(uint64_t u)
     return x;
 }
 
+/* u as a double, exactly, for u < 2^52: through the representation of 2^52 + u,
+ * which vector units without a 64-bit integer conversion (AVX2) can do. */
+EW_VM_FN double ew_vm_u52_to_double(uint64_t u)
+{
+    return ew_vm_from_bits(0x4330000000000000ull | u) - 0x1p52;
+}
+
 /* 2^e for -1022 <= e <= 1023. */
 EW_VM_FN double ew_vm_pow2(int64_t e)
 {
     return ew_vm_from_bits((uint64_t)(e + 1023) << 52);
 }
 
+/* ln 2 in two parts, the first with 42 bits so that n times it is exact for the
+ * exponents n of exp and log. */
+#define EW_VM_LN2_HI 0x1.62e42fefa38p-1
+#define EW_VM_LN2_LO 0x1.ef35793c7673p-45
+
 /* ---- exp ------------------------------------------------------------------------ */
 
 /* exp(x) = 2^n exp(r) with n = round(x / ln 2) and |r| <= ln(2) / 2, r computed
- * against ln 2 in two parts, the first with 42 bits so that n times it is exact.
+ * against ln 2 in two parts (EW_VM_LN2_HI, _LO).
  * exp(r) by its Taylor polynomial of degree 13 (error below 2^-60 on that
  * interval), or of degree 8 (below 2^-32, enough for a float) when !full. */
 EW_VM_FN double ew_vm_exp_prec(double x, int full)
 {
     EW_VM_NOFMA
-    const double ln2_hi = 0x1.62e42fefa38p-1;
-    const double ln2_lo = 0x1.ef35793c7673p-45;
     /* Beyond the limit the result is inf or 0 already (for a float, beyond 200);
      * NaN goes through as 0 and is put back at the end. */
     const double lim = full ? 750.0 : 200.0;
@@ -88,7 +98,7 @@ EW_VM_FN double ew_vm_exp_prec(double x, int full)
     const double t = xc * 1.4426950408889634 + EW_VM_SHIFT;
     const double nd = t - EW_VM_SHIFT;
     const int64_t n = (int64_t)(ew_vm_bits(t) - ew_vm_bits(EW_VM_SHIFT));
-    const double r = (xc - nd * ln2_hi) - nd * ln2_lo;
+    const double r = (xc - nd * EW_VM_LN2_HI) - nd * EW_VM_LN2_LO;
 
     double p = 1.0 / 40320.0;
     if (full) {
@@ -135,8 +145,6 @@ EW_VM_FN double ew_vm_exp(double x)
 EW_VM_FN double ew_vm_log_prec(double x, int full)
 {
     EW_VM_NOFMA
-    const double ln2_hi = 0x1.62e42fefa38p-1;
-    const double ln2_lo = 0x1.ef35793c7673p-45;
     /* Subnormals (and zeros and negatives, fixed at the end) are scaled by 2^54
      * into the normal range first. */
     const int tiny = x < 0x1p-1022;
@@ -145,10 +153,8 @@ EW_VM_FN double ew_vm_log_prec(double x, int full)
     double m = ew_vm_from_bits((b & 0x000fffffffffffffull) | 0x3ff0000000000000ull);
     const int big = m > 1.4142135623730951;
     m = m * (big ? 0.5 : 1.0);
-    /* The biased exponent as a double, through the representation of 2^52 + it. */
     const uint64_t biased = ((b >> 52) & 0x7ff) + (uint64_t)big;
-    const double e =
-        (ew_vm_from_bits(0x4330000000000000ull | biased) - 0x1p52) - (tiny ? 1077.0 : 1023.0);
+    const double e = ew_vm_u52_to_double(biased) - (tiny ? 1077.0 : 1023.0);
 
     const double f = m - 1.0;
     const double s = f / (2.0 + f);
@@ -168,7 +174,7 @@ EW_VM_FN double ew_vm_log_prec(double x, int full)
     R = R * z + 2.0 / 3.0;
     R = R * z;
     const double log1p = f - s * (f - R);
-    double y = e * ln2_hi + (log1p + e * ln2_lo);
+    double y = e * EW_VM_LN2_HI + (log1p + e * EW_VM_LN2_LO);
 
     y = x == (double)INFINITY ? x : y;
     y = x == 0.0 ? -(double)INFINITY : y;
