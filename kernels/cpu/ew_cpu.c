@@ -322,12 +322,31 @@ typedef struct {
     size_t slot_bytes;             /* block * 8 */
     int n_pre;                     /* the instructions run_block runs one by one (all but */
     uint8_t pre[TSR_EW_MAX_INSTR]; /* the fused ops) */
+    /* ARGMIN/ARGMAX along a reduced dimension whose indices come from an int64
+     * arange leaf that only the fold reads: its instruction, which run_block
+     * skips (the fold takes the indices as first + k * step), else -1. */
+    int lazy_index;
 } ew_run_t;
 
 static char *slot_ptr(const ew_run_t *r, uint32_t i)
 {
     int s = r->slot_of[i] >= 0 ? r->slot_of[i] : -r->slot_of[i] - 1;
     return r->slots + (size_t)s * r->slot_bytes;
+}
+
+/* The index into leaf l of element j0 of the row at outer index idx. Wrapping
+ * arithmetic: a generator's index space has no bounds (a buffer leaf's elements
+ * were checked to lie inside its buffer). */
+static uint64_t leaf_at(const ew_run_t *r, uint32_t l, const int64_t *idx, int64_t j0)
+{
+    const int64_t *ls = r->g.ls[l];
+    const int m = r->g.m;
+    uint64_t at = (uint64_t)r->leaves[l].offset + (uint64_t)j0 * (uint64_t)ls[m - 1];
+
+    for (int d = 0; d < m - 1; d++) {
+        at += (uint64_t)idx[d] * (uint64_t)ls[d];
+    }
+    return at;
 }
 
 /* The values of leaf l for elements j0 .. j0+n of the row at outer index idx:
@@ -340,14 +359,9 @@ static const void *load_leaf(const ew_run_t *r, uint32_t l, const int64_t *idx, 
     const int64_t *ls = r->g.ls[l];
     const int m = r->g.m;
     const size_t es = tsr_dtype_size((tsr_dtype_t)lf->type);
-    /* Wrapping arithmetic: a generator's index space has no bounds (a buffer
-     * leaf's elements were checked to lie inside its buffer). */
-    uint64_t at = (uint64_t)lf->offset + (uint64_t)j0 * (uint64_t)ls[m - 1];
+    const uint64_t at = leaf_at(r, l, idx, j0);
     const char *src;
 
-    for (int d = 0; d < m - 1; d++) {
-        at += (uint64_t)idx[d] * (uint64_t)ls[d];
-    }
     if (lf->kind != TSR_LEAF_BUFFER) {
         generate(dst, lf, (int64_t)at, ls[m - 1], n);
         return dst;
@@ -364,13 +378,27 @@ static const void *load_leaf(const ew_run_t *r, uint32_t l, const int64_t *idx, 
     return dst;
 }
 
-/* Fold the block's results `v` (and for ARGMIN/ARGMAX their indices) into the
- * partial at obase (+ j0 unless the block lies along a reduced dimension). */
-static void fold_block(const ew_run_t *r, const void *v, const void *index, int64_t obase,
-                       int64_t j0, int64_t n)
+/* Fold the block's results `v` (and for ARGMIN/ARGMAX their indices: `index`,
+ * or made here from the lazy index's leaf) into the partial at obase (+ j0
+ * unless the block lies along a reduced dimension). */
+static void fold_block(const ew_run_t *r, const void *v, const void *index, const int64_t *idx,
+                       int64_t obase, int64_t j0, int64_t n)
 {
     void *acc = r->out + (size_t)(obase + (r->fold.across ? 0 : j0)) * r->acc_size;
 
+    if (r->lazy_index >= 0) {
+        const uint32_t l = (uint32_t)r->code[r->lazy_index].aux;
+        const tsr_ew_leaf_t *lf = &r->leaves[l];
+        const int64_t at = (int64_t)leaf_at(r, l, idx, j0);
+        const int64_t step = r->g.ls[l][r->g.m - 1];
+
+        if (arange_is_integral(lf, at, step, n)) {
+            tsr__fold_arg_affine(&r->fold, acc, v, (int64_t)lf->p0 + at * (int64_t)lf->p1,
+                                 step * (int64_t)lf->p1, n);
+            return;
+        }
+        index = load_leaf(r, l, idx, j0, n, slot_ptr(r, (uint32_t)r->lazy_index), 0);
+    }
     tsr__fold_block(&r->fold, acc, v, index, n);
 }
 
@@ -395,6 +423,9 @@ static void run_block(const ew_run_t *r, const int64_t *idx, int64_t j0, int64_t
         const tsr_ew_instr_t *in = &r->code[i];
         void *dst = direct != NULL && i + 1 == h->n_instr ? direct : slot_ptr(r, i);
 
+        if ((int)i == r->lazy_index) {
+            continue; /* made by fold_block if it needs it */
+        }
         switch (in->op) {
         case TSR_EW_LOAD:
             val[i] = load_leaf(r, (uint32_t)in->aux, idx, j0, n, dst, dst != direct);
@@ -433,7 +464,8 @@ static void run_block(const ew_run_t *r, const int64_t *idx, int64_t j0, int64_t
         stream_copy(out, val[h->n_instr - 1], (size_t)n * r->vsize);
     } else if (h->red_op != TSR_RED_NONE) {
         const int arg = h->red_op == TSR_RED_ARGMIN || h->red_op == TSR_RED_ARGMAX;
-        fold_block(r, val[h->n_instr - 1], arg ? val[h->red_index] : NULL, obase, j0, n);
+        fold_block(r, val[h->n_instr - 1], arg && r->lazy_index < 0 ? val[h->red_index] : NULL, idx,
+                   obase, j0, n);
     }
 }
 
@@ -590,6 +622,30 @@ static void fill_consts(const ew_run_t *r)
     }
 }
 
+/* The instruction of an ARGMIN/ARGMAX's indices when the fold may make them
+ * itself (ew_run_t.lazy_index), else -1. */
+static int lazy_index(const ew_run_t *r)
+{
+    const tsr_ew_header_t *h = r->h;
+    const tsr_ew_instr_t *in = &r->code[h->red_index];
+
+    if ((h->red_op != TSR_RED_ARGMIN && h->red_op != TSR_RED_ARGMAX) || !r->fold.across ||
+        in->op != TSR_EW_LOAD || r->leaves[in->aux].kind != TSR_LEAF_ARANGE ||
+        r->leaves[in->aux].type != TSR_INT64) {
+        return -1;
+    }
+    for (uint32_t i = 0; i < h->n_instr; i++) {
+        const tsr_ew_instr_t *c = &r->code[i];
+        const int32_t args[3] = {c->a, c->b, c->c};
+        for (int k = 0; k < ew_n_args(c->op); k++) {
+            if (args[k] == (int32_t)h->red_index) {
+                return -1; /* the program reads them too */
+            }
+        }
+    }
+    return (int)h->red_index;
+}
+
 /* The block size and the instructions run_block runs itself. A fused program
  * (its ops in registers, per-block work its loads) whose leaves are all
  * buffers runs on FUSE_BLOCK elements at a time: its slots hold little more
@@ -609,6 +665,7 @@ static void plan_blocks(ew_run_t *r)
             r->pre[r->n_pre++] = (uint8_t)i;
         }
     }
+    r->lazy_index = lazy_index(r);
 }
 
 static int chunk_is_empty(const tsr_ew_header_t *h)

@@ -198,6 +198,37 @@ EW_SIMD static int ascending(const int64_t *ix, int64_t n)
             }                                                                                      \
         }                                                                                          \
     }                                                                                              \
+    /* The same fold along a reduced dimension for indices first + k * step, not in                \
+     * memory: the lowest index holding the extreme is its first entry, or its last                \
+     * one when the indices fall. */                                                               \
+    EW_SIMD static void NAME##_affine_##SFX(tsr_red_arg_t *a, const void *v_, int64_t first,       \
+                                            int64_t step, int64_t n)                               \
+    {                                                                                              \
+        const T *v = v_;                                                                           \
+        if (n < FOLD_LANES) {                                                                      \
+            for (int64_t k = 0; k < n; k++) {                                                      \
+                if (NAME##_beats_##SFX(v[k], first + k * step, a)) {                               \
+                    memcpy(&a->v, &v[k], sizeof(T));                                               \
+                    a->index = first + k * step;                                                   \
+                }                                                                                  \
+            }                                                                                      \
+            return;                                                                                \
+        }                                                                                          \
+        const T m = EXT##_lanes_##SFX(v[0], v, n);                                                 \
+        if (!NAME##_beats_##SFX(m, INT64_MIN, a)) {                                                \
+            return;                                                                                \
+        }                                                                                          \
+        const int nan = ISNAN_##F(m);                                                              \
+        int64_t at = step < 0 ? n - 1 : 0;                                                         \
+        const int64_t dir = step < 0 ? -1 : 1;                                                     \
+        while (!(nan ? ISNAN_##F(v[at]) : v[at] == m)) {                                           \
+            at += dir; /* m is one of the values: this stops inside the block */                   \
+        }                                                                                          \
+        if (NAME##_beats_##SFX(v[at], first + at * step, a)) {                                     \
+            memcpy(&a->v, &v[at], sizeof(T));                                                      \
+            a->index = first + at * step;                                                          \
+        }                                                                                          \
+    }                                                                                              \
     static void NAME##_merge_##SFX(tsr_red_arg_t *acc, const tsr_red_arg_t *b, int64_t n)          \
     {                                                                                              \
         for (int64_t k = 0; k < n; k++) {                                                          \
@@ -220,6 +251,10 @@ static const fold_arg_fn k_fold_argmin[TSR_N_DTYPES] = ROW_ALL(fold_argmin);
 static const fold_arg_fn k_fold_argmax[TSR_N_DTYPES] = ROW_ALL(fold_argmax);
 static const merge_arg_fn k_merge_argmin[TSR_N_DTYPES] = ROW_ALL(fold_argmin_merge);
 static const merge_arg_fn k_merge_argmax[TSR_N_DTYPES] = ROW_ALL(fold_argmax_merge);
+typedef void (*affine_arg_fn)(tsr_red_arg_t *acc, const void *v, int64_t first, int64_t step,
+                              int64_t n);
+static const affine_arg_fn k_affine_argmin[TSR_N_DTYPES] = ROW_ALL(fold_argmin_affine);
+static const affine_arg_fn k_affine_argmax[TSR_N_DTYPES] = ROW_ALL(fold_argmax_affine);
 
 EW_SIMD static void fold_sum(void *acc_, const void *v_, int64_t n, int across, int is_float)
 {
@@ -427,6 +462,16 @@ void tsr__fold_block(const struct tsr__fold *f, void *acc, const void *v, const 
     default:
         fold_moments(acc, v, n, across);
         break;
+    }
+}
+
+void tsr__fold_arg_affine(const struct tsr__fold *f, void *acc, const void *v, int64_t first,
+                          int64_t step, int64_t n)
+{
+    if (f->red_op == TSR_RED_ARGMIN) {
+        k_affine_argmin[f->vtype](acc, v, first, step, n);
+    } else {
+        k_affine_argmax[f->vtype](acc, v, first, step, n);
     }
 }
 

@@ -31,6 +31,12 @@ void tsr__fold_init(void *acc, tsr_red_op_t red, tsr_dtype_t type, int64_t n);
 void tsr__fold_block(const struct tsr__fold *f, void *acc, const void *v, const int64_t *index,
                      int64_t n);
 
+/* ARGMIN/ARGMAX along a reduced dimension (f->across): tsr__fold_block with the
+ * indices first, first + step, ..., first + (n-1) * step (no overflow), without
+ * them in memory. */
+void tsr__fold_arg_affine(const struct tsr__fold *f, void *acc, const void *v, int64_t first,
+                          int64_t step, int64_t n);
+
 /* Merge the n partials p into the n partials acc, of red over acc_type. Borrows
  * both arrays, which do not overlap. */
 void tsr__fold_merge(void *acc, tsr_red_op_t red, tsr_dtype_t acc_type, const void *p, int64_t n);

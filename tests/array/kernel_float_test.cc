@@ -219,16 +219,21 @@ void CheckFloatReductions(std::mt19937_64 &rng)
 
 // ARGMIN (max_wanted false) or ARGMAX of x along its one dimension, the elements
 // numbered by an arange leaf from `first` by `step` (as the array's lowering numbers
-// them; a negative step numbers them backwards, as a reversed view does).
+// them; a negative step numbers them backwards, as a reversed view does). When
+// `index_read`, the program also reads the indices (an unused ix + ix), so that
+// the kernel holds them in memory instead of letting the fold make them.
 template <class T>
 tsr_red_arg_t ArgAlong(bool max_wanted, int type, const std::vector<T> &x, int64_t first,
-                       int64_t step)
+                       int64_t step, bool index_read)
 {
     Program p({(int64_t)x.size()});
     int idx = p.Leaf(TSR_LEAF_ARANGE, TSR_INT64);
     p.leaves[(size_t)idx].p0 = (double)first;
     p.leaves[(size_t)idx].p1 = (double)step;
     int ix = p.Load(idx);
+    if (index_read) {
+        p.Op(TSR_EW_ADD, TSR_INT64, ix, ix);
+    }
     p.Load(p.Leaf(TSR_LEAF_BUFFER, type, 0));
     p.h.red_op = max_wanted ? TSR_RED_ARGMAX : TSR_RED_ARGMIN;
     p.h.red_mask = 1;
@@ -282,10 +287,13 @@ void CheckArgReductions(std::mt19937_64 &rng)
                     best = v;
                 }
             }
-            tsr_red_arg_t got = ArgAlong<T>(max_wanted, type, x, first, step);
-            EXPECT_EQ(got.index, want)
-                << "case " << rep << ", " << n << " values, " << (max_wanted ? "argmax" : "argmin")
-                << (backwards ? ", backwards" : "");
+            for (bool index_read : {false, true}) {
+                tsr_red_arg_t got = ArgAlong<T>(max_wanted, type, x, first, step, index_read);
+                EXPECT_EQ(got.index, want)
+                    << "case " << rep << ", " << n << " values, "
+                    << (max_wanted ? "argmax" : "argmin") << (backwards ? ", backwards" : "")
+                    << (index_read ? ", indices read" : "");
+            }
         }
     }
 }
