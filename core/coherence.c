@@ -361,7 +361,7 @@ static tsr_status_t node_copy(tsr_runtime_t *rt, struct tsr_data *d, uint32_t sr
 
     if (src != 0) {
         c.src_dev = devs[src].state;
-        c.src_fence = d->rep[src].fence;
+        c.src_fence = &d->rep[src].fence;
     }
     if (dst != 0) {
         c.dst_dev = devs[dst].state;
@@ -534,8 +534,8 @@ static tsr_status_t keep_copy(struct tsr_data *d, uint32_t node, void *new_ptr, 
                               void **fence_out)
 {
     struct tsr__device *dev = &d->rt->devices[node];
-    struct tsr__copy c = {new_ptr,    d->rep[node].ptr,   n_keep,    dev->state,
-                          dev->state, d->rep[node].fence, fence_out, 1};
+    struct tsr__copy c = {new_ptr,    d->rep[node].ptr,    n_keep,    dev->state,
+                          dev->state, &d->rep[node].fence, fence_out, 1};
     char msg[256] = "";
 
     if (dev->ops->copy(&c, msg, sizeof(msg)) != TSR_OK) {

@@ -29,16 +29,19 @@ struct tsr__dev_mem {
 };
 
 /* One copy between memory nodes. A device end names its device's backend state;
- * a host end has NULL there. The copy waits for src_fence (NULL: nothing to wait
- * for) and, with a device destination, records its completion in *dst_fence. A
- * copy to host memory, or one with `wait` set, is complete when the call returns. */
+ * a host end has NULL there, and NULL fences. The copy waits for *src_fence (NULL:
+ * nothing to wait for) and, with a device destination, records its completion in
+ * *dst_fence. A copy that may still read its device source after the call returns
+ * records *src_fence again to cover that read, since the source's block goes back
+ * for reuse once its fence is passed (fence_free). A copy to host memory, or one
+ * with `wait` set, is complete when the call returns. */
 struct tsr__copy {
     void *dst;
     const void *src;
     size_t n_bytes;
     void *dst_dev;
     void *src_dev;
-    void *src_fence;
+    void **src_fence;
     void **dst_fence;
     int wait;
 };

@@ -228,7 +228,8 @@ static void cuda_close(void *state)
     if (dev == NULL) {
         return;
     }
-    cudaSetDevice(dev->id);
+    const int id = dev->id;
+    const int prev = device_enter(id);
     for (uint32_t i = 0; dev->streams != NULL && i < dev->n_streams; i++) {
         if (dev->blas != NULL && dev->blas[i] != NULL) {
             probe.blas_destroy(dev->blas[i]);
@@ -257,6 +258,7 @@ static void cuda_close(void *state)
     free(dev->streams);
     free(dev);
     (void)cudaGetLastError();
+    device_leave(id, prev);
 }
 
 /* Peer access from GPU id to the other GPUs this runtime uses (n_used of them),
@@ -299,12 +301,72 @@ static tsr_status_t open_fail(struct cuda_dev *dev, const char *what, cudaError_
     return TSR_EBACKEND;
 }
 
+/* The oldest compute capability (major * 10 + minor) this build has kernels for,
+ * from CMAKE_CUDA_ARCHITECTURES ("90", "80,90-real", ...); 0 when unknown (a
+ * list like "native" or "all"). A GPU older than that cannot run them. */
+static int oldest_built_arch(void)
+{
+#ifdef TSR_CUDA_ARCHS
+    const char *p = TSR_CUDA_ARCHS;
+    int oldest = 0;
+
+    while (*p != '\0') {
+        char *end;
+        long a = strtol(p, &end, 10);
+
+        if (end == p) {
+            return 0;
+        }
+        oldest = oldest == 0 || a < oldest ? (int)a : oldest;
+        p = strchr(p, ',');
+        if (p == NULL) {
+            break;
+        }
+        p++;
+    }
+    return oldest;
+#else
+    return 0;
+#endif
+}
+
+static tsr_status_t open_on(const tsr_config_t *resolved, uint32_t index, void **state_out,
+                            char *msg, size_t n_msg);
+
+/* Open GPU `index`, leaving the calling thread's current GPU as it was. */
 static tsr_status_t cuda_open(const tsr_config_t *resolved, uint32_t index, void **state_out,
                               char *msg, size_t n_msg)
 {
-    struct cuda_dev *dev = calloc(1, sizeof(*dev));
+    int prev = device_enter((int)index);
+    tsr_status_t st = open_on(resolved, index, state_out, msg, n_msg);
+
+    device_leave((int)index, prev);
+    return st;
+}
+
+static tsr_status_t open_on(const tsr_config_t *resolved, uint32_t index, void **state_out,
+                            char *msg, size_t n_msg)
+{
+    const int oldest = oldest_built_arch();
+    int major = 0;
+    int minor = 0;
+    struct cuda_dev *dev;
     cudaError_t err;
 
+    if (oldest > 0 &&
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, (int)index) ==
+            cudaSuccess &&
+        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, (int)index) ==
+            cudaSuccess &&
+        major * 10 + minor < oldest) {
+        snprintf(msg, n_msg,
+                 "it is sm_%d%d, and this build of Tessera has GPU kernels for sm_%d and newer: "
+                 "rebuild with -DCMAKE_CUDA_ARCHITECTURES=\"%d%d;%d\"",
+                 major, minor, oldest, major, minor, oldest);
+        return TSR_ENOTSUP;
+    }
+    (void)cudaGetLastError();
+    dev = calloc(1, sizeof(*dev));
     if (dev == NULL) {
         snprintf(msg, n_msg, "out of host memory");
         return TSR_ENOMEM;
@@ -463,6 +525,11 @@ static tsr_status_t cuda_launch_end(void *state, struct tsr__launch *l, tsr_stat
     cudaError_t err = cudaGetLastError(); /* launch errors of the implementation */
     cudaEvent_t done;
 
+    /* The implementation may have left another GPU current: the events below
+     * must belong to this one. */
+    if (err == cudaSuccess) {
+        err = cudaSetDevice(dev->id);
+    }
     if (impl_status != TSR_OK || err != cudaSuccess) {
         if (err != cudaSuccess) {
             cuda_msg(l->msg, sizeof(l->msg), "kernel launch failed", dev->id, err);
@@ -635,8 +702,8 @@ static cudaError_t copy_down(const struct tsr__copy *c, struct cuda_dev *dev)
     cudaError_t err = cudaSuccess;
 
     pthread_mutex_lock(&dev->down.mutex);
-    if (c->src_fence != NULL) {
-        err = cudaStreamWaitEvent(dev->d2h, (cudaEvent_t)c->src_fence, 0);
+    if (c->src_fence != NULL && *c->src_fence != NULL) {
+        err = cudaStreamWaitEvent(dev->d2h, (cudaEvent_t)*c->src_fence, 0);
     }
     if (err == cudaSuccess) {
         if (c->n_bytes < STAGE_MIN_BYTES || is_pinned(c->dst)) {
@@ -652,15 +719,19 @@ static cudaError_t copy_down(const struct tsr__copy *c, struct cuda_dev *dev)
     return err;
 }
 
-/* Between two GPUs (or within one), on the destination's host-to-device stream. */
+/* Between two GPUs (or within one), on the destination's host-to-device stream,
+ * behind the source's last write. The copy still reads the source when this
+ * returns, so the source's fence is recorded again behind it (on a stream of the
+ * source's GPU, where its events belong): the source's block is not reused (after
+ * an eviction, say) before the copy has read it. */
 static cudaError_t copy_across(const struct tsr__copy *c, struct cuda_dev *dst,
                                struct cuda_dev *src)
 {
     cudaError_t err = cudaSuccess;
 
     pthread_mutex_lock(&dst->up.mutex);
-    if (c->src_fence != NULL) {
-        err = cudaStreamWaitEvent(dst->h2d, (cudaEvent_t)c->src_fence, 0);
+    if (c->src_fence != NULL && *c->src_fence != NULL) {
+        err = cudaStreamWaitEvent(dst->h2d, (cudaEvent_t)*c->src_fence, 0);
     }
     if (err == cudaSuccess) {
         err = dst == src
@@ -670,7 +741,21 @@ static cudaError_t copy_across(const struct tsr__copy *c, struct cuda_dev *dst,
     if (err == cudaSuccess) {
         err = fence_record(c->dst_fence, dst->h2d);
     }
+    if (err == cudaSuccess && c->src_fence != NULL && !c->wait && dst == src) {
+        err = fence_record(c->src_fence, dst->h2d);
+    }
     pthread_mutex_unlock(&dst->up.mutex);
+    if (err == cudaSuccess && c->src_fence != NULL && !c->wait && dst != src) {
+        int prev = device_enter(src->id);
+
+        pthread_mutex_lock(&src->down.mutex);
+        err = cudaStreamWaitEvent(src->d2h, (cudaEvent_t)*c->dst_fence, 0);
+        if (err == cudaSuccess) {
+            err = fence_record(c->src_fence, src->d2h);
+        }
+        pthread_mutex_unlock(&src->down.mutex);
+        device_leave(src->id, prev);
+    }
     return err;
 }
 
