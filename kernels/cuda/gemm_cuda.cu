@@ -6,8 +6,8 @@
  * (gemm_int.cuh), which wraps around as tsr__gemm_cpu does.
  *
  * libtessera does not link cuBLAS (the runtime dlopens it so that the library
- * loads without it); the two entry points are looked up in the library the
- * runtime loaded, which is already in the process when a handle exists. */
+ * loads without it); the entry points are looked up in the library the runtime
+ * loaded, which is already in the process when a handle exists. */
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <dlfcn.h>
@@ -24,15 +24,19 @@ namespace {
 
 typedef decltype(&cublasSgemm_v2) sgemm_fn;
 typedef decltype(&cublasDgemm_v2) dgemm_fn;
+typedef decltype(&cublasSetPointerMode_v2) pointer_mode_fn;
+typedef decltype(&cublasSetMathMode) math_mode_fn;
 
 struct blas_syms {
     pthread_once_t once;
     sgemm_fn sgemm;
     dgemm_fn dgemm;
+    pointer_mode_fn pointer_mode; /* NULL if missing: then left as it is */
+    math_mode_fn math_mode;
 };
 
 /* Written once (pthread_once), then only read. */
-blas_syms g_blas = {PTHREAD_ONCE_INIT, NULL, NULL};
+blas_syms g_blas = {PTHREAD_ONCE_INIT, NULL, NULL, NULL, NULL};
 
 void load_blas(void)
 {
@@ -47,6 +51,8 @@ void load_blas(void)
         g_blas.sgemm = (sgemm_fn)dlsym(lib, "cublasSgemm_v2");
         g_blas.dgemm = (dgemm_fn)dlsym(lib, "cublasDgemm_v2");
         if (g_blas.sgemm != NULL && g_blas.dgemm != NULL) {
+            g_blas.pointer_mode = (pointer_mode_fn)dlsym(lib, "cublasSetPointerMode_v2");
+            g_blas.math_mode = (math_mode_fn)dlsym(lib, "cublasSetMathMode");
             return; /* kept open for the life of the process */
         }
         g_blas.sgemm = NULL;
@@ -181,6 +187,15 @@ extern "C" tsr_status_t tsr__gemm_cuda(tsr_task_ctx_t *ctx, const tsr_buffer_t *
     st = tsr_ew::gemm_output(ctx, g, bufs, &c);
     if (st != TSR_OK) {
         return st;
+    }
+    /* The handle is shared with user codelets, which may have left another mode
+     * set: alpha and beta are host values, and the product is plain FP32/FP64
+     * (no TF32), as on the CPU. */
+    if (tsr_ew::g_blas.pointer_mode != NULL) {
+        tsr_ew::g_blas.pointer_mode(handle, CUBLAS_POINTER_MODE_HOST);
+    }
+    if (tsr_ew::g_blas.math_mode != NULL) {
+        tsr_ew::g_blas.math_mode(handle, CUBLAS_DEFAULT_MATH);
     }
     if (g->type == TSR_FLOAT64) {
         const double one = 1.0, beta = g->beta ? 1.0 : 0.0;
