@@ -61,12 +61,37 @@ struct cuda_dev {
     uint32_t cap_pool;
 };
 
+/* Whether err leaves the GPU's context unusable: every later CUDA call of the
+ * process on that GPU fails with it. */
+static int is_sticky(cudaError_t err)
+{
+    switch (err) {
+    case cudaErrorIllegalAddress:
+    case cudaErrorLaunchFailure:
+    case cudaErrorHardwareStackError:
+    case cudaErrorIllegalInstruction:
+    case cudaErrorMisalignedAddress:
+    case cudaErrorInvalidAddressSpace:
+    case cudaErrorInvalidPc:
+    case cudaErrorAssert:
+    case cudaErrorLaunchTimeout:
+    case cudaErrorECCUncorrectable:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 /* "cudaErrorX: text" into msg; clears the calling thread's last error unless sticky. */
 static void cuda_msg(char *msg, size_t n_msg, const char *what, int id, cudaError_t err)
 {
     if (msg != NULL && n_msg > 0) {
-        snprintf(msg, n_msg, "%s on cuda%d: %s: %s", what, id, cudaGetErrorName(err),
-                 cudaGetErrorString(err));
+        snprintf(msg, n_msg, "%s on cuda%d: %s: %s%s", what, id, cudaGetErrorName(err),
+                 cudaGetErrorString(err),
+                 is_sticky(err) ? " (the GPU's context is lost: its later tasks fail too; "
+                                  "find the faulty kernel with compute-sanitizer, then restart "
+                                  "the process)"
+                                : "");
     }
     (void)cudaGetLastError();
 }
