@@ -134,6 +134,64 @@ EW_SIMD static int ascending(const int64_t *ix, int64_t n)
     return bad == 0;
 }
 
+/* The position of the first (find_first) or last (find_last) of the n values v
+ * holding m (a NaN: any NaN), which one of them does. One pass in FOLD_LANES
+ * lanes, each keeping the position (+ 1, 0: none) of its first or last hit, in
+ * integers as wide as T (32 bits at least): the vectoriser takes that, not a
+ * search that stops at the first hit. */
+#define FIND_HIT(x, m, nan, F) (((x) == (m)) | ((nan) & ISNAN_##F(x)))
+#define DEF_FIND(E, T, UT, SFX, F)                                                                 \
+    EW_SIMD static int64_t find_first_##SFX(T m, const T *v, int64_t n)                            \
+    {                                                                                              \
+        typedef __typeof__((UT)0 + (uint32_t)0) IX;                                                \
+        const int nan = ISNAN_##F(m);                                                              \
+        IX l[FOLD_LANES] = {0};                                                                    \
+        IX best = 0;                                                                               \
+        int64_t k = 0;                                                                             \
+        IX at = 1;                                                                                 \
+        for (; k + FOLD_LANES <= n; k += FOLD_LANES, at += FOLD_LANES) {                           \
+            _Pragma("GCC unroll 1") /* as in DEF_FOLD_EXTREME */                                   \
+            for (int j = 0; j < FOLD_LANES; j++) {                                                 \
+                l[j] = (l[j] == 0) & FIND_HIT(v[k + j], m, nan, F) ? at + (IX)j : l[j];            \
+            }                                                                                      \
+        }                                                                                          \
+        for (int j = 0; j < FOLD_LANES; j++) {                                                     \
+            best = l[j] != 0 && (best == 0 || l[j] < best) ? l[j] : best;                          \
+        }                                                                                          \
+        if (best != 0) {                                                                           \
+            return (int64_t)best - 1;                                                              \
+        }                                                                                          \
+        while (!FIND_HIT(v[k], m, nan, F)) {                                                       \
+            k++;                                                                                   \
+        }                                                                                          \
+        return k;                                                                                  \
+    }                                                                                              \
+    EW_SIMD static int64_t find_last_##SFX(T m, const T *v, int64_t n)                             \
+    {                                                                                              \
+        typedef __typeof__((UT)0 + (uint32_t)0) IX;                                                \
+        const int nan = ISNAN_##F(m);                                                              \
+        const int64_t full = n - n % FOLD_LANES;                                                   \
+        IX l[FOLD_LANES] = {0};                                                                    \
+        IX best = 0;                                                                               \
+        for (int64_t k = n - 1; k >= full; k--) {                                                  \
+            if (FIND_HIT(v[k], m, nan, F)) {                                                       \
+                return k;                                                                          \
+            }                                                                                      \
+        }                                                                                          \
+        IX at = 1;                                                                                 \
+        for (int64_t k = 0; k < full; k += FOLD_LANES, at += FOLD_LANES) {                         \
+            _Pragma("GCC unroll 1") /* as in DEF_FOLD_EXTREME */                                   \
+            for (int j = 0; j < FOLD_LANES; j++) {                                                 \
+                l[j] = FIND_HIT(v[k + j], m, nan, F) ? at + (IX)j : l[j];                          \
+            }                                                                                      \
+        }                                                                                          \
+        for (int j = 0; j < FOLD_LANES; j++) {                                                     \
+            best = l[j] > best ? l[j] : best;                                                      \
+        }                                                                                          \
+        return (int64_t)best - 1;                                                                  \
+    }
+EW_TYPES(DEF_FIND)
+
 /* ARGMIN/ARGMAX: whether value v at index i beats the partial `a` (the rule of
  * tsr_red_arg_t), and the fold of values with their indices and the merge of
  * partials built on it. Along a reduced dimension a block is folded in two
@@ -156,10 +214,7 @@ EW_SIMD static int ascending(const int64_t *ix, int64_t n)
     EW_SIMD static int64_t NAME##_lowest_##SFX(T m, const T *v, const int64_t *ix, int64_t n)      \
     {                                                                                              \
         const int nan = ISNAN_##F(m);                                                              \
-        int64_t at = 0;                                                                            \
-        while (at + 1 < n && !(nan ? ISNAN_##F(v[at]) : v[at] == m)) {                             \
-            at++;                                                                                  \
-        }                                                                                          \
+        int64_t at = find_first_##SFX(m, v, n);                                                    \
         if (!ascending(ix, n)) {                                                                   \
             for (int64_t k = at + 1; k < n; k++) {                                                 \
                 if ((nan ? ISNAN_##F(v[k]) : v[k] == m) && ix[k] < ix[at]) {                       \
@@ -218,12 +273,7 @@ EW_SIMD static int ascending(const int64_t *ix, int64_t n)
         if (!NAME##_beats_##SFX(m, INT64_MIN, a)) {                                                \
             return;                                                                                \
         }                                                                                          \
-        const int nan = ISNAN_##F(m);                                                              \
-        int64_t at = step < 0 ? n - 1 : 0;                                                         \
-        const int64_t dir = step < 0 ? -1 : 1;                                                     \
-        while (!(nan ? ISNAN_##F(v[at]) : v[at] == m)) {                                           \
-            at += dir; /* m is one of the values: this stops inside the block */                   \
-        }                                                                                          \
+        const int64_t at = step < 0 ? find_last_##SFX(m, v, n) : find_first_##SFX(m, v, n);        \
         if (NAME##_beats_##SFX(v[at], first + at * step, a)) {                                     \
             memcpy(&a->v, &v[at], sizeof(T));                                                      \
             a->index = first + at * step;                                                          \
