@@ -298,10 +298,71 @@ void CheckArgReductions(std::mt19937_64 &rng)
     }
 }
 
+// The same across the rows of a rows x cols chunk: ARGMIN or ARGMAX down each
+// column, the rows numbered from `first` by `step` (the index leaf does not move
+// along a row), each column against a sequential fold of NumPy's rule.
+template <class T>
+void CheckArgDownColumns(std::mt19937_64 &rng)
+{
+    const int type = sizeof(T) == 4 ? TSR_FLOAT32 : TSR_FLOAT64;
+    for (int rep = 0; rep < 40; rep++) {
+        const int64_t rows = 1 + (int64_t)(rng() % 60);
+        const int64_t cols = 1 + (int64_t)(rng() % 1500);
+        const int64_t step = rng() % 2 != 0 ? -1 : 1;
+        const int64_t first = step < 0 ? rows - 1 : 0;
+        const uint64_t n_distinct = 1 + rng() % 6;
+        std::vector<T> x((size_t)(rows * cols));
+        for (T &v : x) {
+            v = (T)((double)(rng() % n_distinct) - 3.0);
+        }
+        if (rng() % 2 == 0) {
+            x[rng() % x.size()] = NAN;
+        }
+        for (bool max_wanted : {false, true}) {
+            Program p({rows, cols});
+            int idx = p.Leaf(TSR_LEAF_ARANGE, TSR_INT64);
+            p.leaves[(size_t)idx].stride[0] = step;
+            p.leaves[(size_t)idx].stride[1] = 0;
+            p.leaves[(size_t)idx].offset = first;
+            p.leaves[(size_t)idx].p1 = 1;
+            int ix = p.Load(idx);
+            p.Load(p.Leaf(TSR_LEAF_BUFFER, type, 0));
+            p.h.red_op = max_wanted ? TSR_RED_ARGMAX : TSR_RED_ARGMIN;
+            p.h.red_mask = 1;
+            p.h.red_index = (uint32_t)ix;
+            Bytes out;
+            ASSERT_EQ(RunEw(p, {ToBytes(x)}, &out, (uint64_t)cols * sizeof(tsr_red_arg_t)), TSR_OK);
+            for (int64_t c = 0; c < cols; c++) {
+                int64_t want = -1;
+                T best = 0;
+                for (int64_t r = 0; r < rows; r++) {
+                    const int64_t i = first + r * step;
+                    const T v = x[(size_t)(r * cols + c)];
+                    bool take =
+                        want < 0 || (v != v ? best == best || i < want
+                                            : best == best && ((max_wanted ? v > best : v < best) ||
+                                                               (v == best && i < want)));
+                    if (take) {
+                        want = i;
+                        best = v;
+                    }
+                }
+                tsr_red_arg_t got;
+                std::memcpy(&got, out.data() + (size_t)c * sizeof(got), sizeof(got));
+                ASSERT_EQ(got.index, want)
+                    << "case " << rep << ", " << rows << "x" << cols << ", column " << c
+                    << (max_wanted ? ", argmax" : ", argmin") << (step < 0 ? ", backwards" : "");
+            }
+        }
+    }
+}
+
 TEST_F(KernelTest, ReductionsAlongAChunkMatchASequentialFold)
 {
     CheckArgReductions<float>(rng_);
     CheckArgReductions<double>(rng_);
+    CheckArgDownColumns<float>(rng_);
+    CheckArgDownColumns<double>(rng_);
     CheckFloatReductions<float>(rng_);
     CheckFloatReductions<double>(rng_);
     // Integer products wrap (int64 accumulator), so any order gives the same bits.
