@@ -209,6 +209,14 @@ EW_TYPES(DEF_FIND)
         }                                                                                          \
         return !ISNAN_##F(cur) && (v BETTER cur || (v == cur && i < a->index));                    \
     }                                                                                              \
+    /* Value v at index i replaces the partial if it beats it. */                                  \
+    static inline void NAME##_offer_##SFX(tsr_red_arg_t *a, T v, int64_t i)                        \
+    {                                                                                              \
+        if (NAME##_beats_##SFX(v, i, a)) {                                                         \
+            memcpy(&a->v, &v, sizeof(T));                                                          \
+            a->index = i;                                                                          \
+        }                                                                                          \
+    }                                                                                              \
     /* The position of the entry holding m (NaN: any NaN) with the lowest index: the               \
      * first one, unless the indices do not increase along the block. */                           \
     EW_SIMD static int64_t NAME##_lowest_##SFX(T m, const T *v, const int64_t *ix, int64_t n)      \
@@ -217,7 +225,7 @@ EW_TYPES(DEF_FIND)
         int64_t at = find_first_##SFX(m, v, n);                                                    \
         if (!ascending(ix, n)) {                                                                   \
             for (int64_t k = at + 1; k < n; k++) {                                                 \
-                if ((nan ? ISNAN_##F(v[k]) : v[k] == m) && ix[k] < ix[at]) {                       \
+                if (FIND_HIT(v[k], m, nan, F) && ix[k] < ix[at]) {                                 \
                     at = k;                                                                        \
                 }                                                                                  \
             }                                                                                      \
@@ -231,11 +239,7 @@ EW_TYPES(DEF_FIND)
             return; /* not even at the lowest index: no need to find where it is */                \
         }                                                                                          \
         const int64_t at = NAME##_lowest_##SFX(m, v, ix, n);                                       \
-        const int64_t best = ix[at];                                                               \
-        if (NAME##_beats_##SFX(v[at], best, a)) {                                                  \
-            memcpy(&a->v, &v[at], sizeof(T));                                                      \
-            a->index = best;                                                                       \
-        }                                                                                          \
+        NAME##_offer_##SFX(a, v[at], ix[at]);                                                      \
     }                                                                                              \
     static void NAME##_##SFX(tsr_red_arg_t *acc, const void *v_, const int64_t *ix, int64_t n,     \
                              int across)                                                           \
@@ -246,11 +250,7 @@ EW_TYPES(DEF_FIND)
             return;                                                                                \
         }                                                                                          \
         for (int64_t k = 0; k < n; k++) {                                                          \
-            tsr_red_arg_t *a = &acc[across ? 0 : k];                                               \
-            if (NAME##_beats_##SFX(v[k], ix[k], a)) {                                              \
-                memcpy(&a->v, &v[k], sizeof(T));                                                   \
-                a->index = ix[k];                                                                  \
-            }                                                                                      \
+            NAME##_offer_##SFX(&acc[across ? 0 : k], v[k], ix[k]);                                 \
         }                                                                                          \
     }                                                                                              \
     /* The same fold along a reduced dimension for indices first + k * step, not in                \
@@ -262,10 +262,7 @@ EW_TYPES(DEF_FIND)
         const T *v = v_;                                                                           \
         if (n < FOLD_LANES) {                                                                      \
             for (int64_t k = 0; k < n; k++) {                                                      \
-                if (NAME##_beats_##SFX(v[k], first + k * step, a)) {                               \
-                    memcpy(&a->v, &v[k], sizeof(T));                                               \
-                    a->index = first + k * step;                                                   \
-                }                                                                                  \
+                NAME##_offer_##SFX(a, v[k], first + k * step);                                     \
             }                                                                                      \
             return;                                                                                \
         }                                                                                          \
@@ -274,10 +271,7 @@ EW_TYPES(DEF_FIND)
             return;                                                                                \
         }                                                                                          \
         const int64_t at = step < 0 ? find_last_##SFX(m, v, n) : find_first_##SFX(m, v, n);        \
-        if (NAME##_beats_##SFX(v[at], first + at * step, a)) {                                     \
-            memcpy(&a->v, &v[at], sizeof(T));                                                      \
-            a->index = first + at * step;                                                          \
-        }                                                                                          \
+        NAME##_offer_##SFX(a, v[at], first + at * step);                                           \
     }                                                                                              \
     static void NAME##_merge_##SFX(tsr_red_arg_t *acc, const tsr_red_arg_t *b, int64_t n)          \
     {                                                                                              \
